@@ -1,0 +1,53 @@
+package core
+
+import "errors"
+
+// Errors of the bus's lifecycle.
+var (
+	// ErrClosed is returned by every operation after Close has begun.
+	ErrClosed = errors.New("onexbus: bus is closed")
+	// ErrInvalidConfig is wrapped by New when an option is out of range.
+	ErrInvalidConfig = errors.New("onexbus: invalid configuration")
+)
+
+// Errors of topics and patterns.
+var (
+	// ErrInvalidTopic is wrapped by every error about a topic name that
+	// breaks Kafka's rules; the message names the rule.
+	ErrInvalidTopic = errors.New("onexbus: invalid topic")
+	// ErrNotONEXTopic is wrapped when a topic does not follow the ONEX
+	// grammar and enforcement is EnforceReject.
+	ErrNotONEXTopic = errors.New("onexbus: topic does not follow the ONEX grammar")
+	// ErrInvalidPattern is wrapped by every error about a malformed
+	// subscription pattern.
+	ErrInvalidPattern = errors.New("onexbus: invalid pattern")
+	// ErrUnknownTopic is returned by operations on a topic that does not
+	// exist where one is needed.
+	ErrUnknownTopic = errors.New("onexbus: unknown topic")
+	// ErrInvalidPartition is returned for a partition outside the topic.
+	ErrInvalidPartition = errors.New("onexbus: invalid partition")
+)
+
+// Errors of messages.
+var (
+	// ErrInvalidHeaders is wrapped when a message's headers fail
+	// validation after defaults (for example an empty event_type).
+	ErrInvalidHeaders = errors.New("onexbus: invalid headers")
+	// ErrMessageTooLarge is returned by Publish for a message whose
+	// encoding exceeds the configured maximum.
+	ErrMessageTooLarge = errors.New("onexbus: message too large")
+	// ErrCorruptMessage is wrapped when a stored message fails its CRC or
+	// does not decode.
+	ErrCorruptMessage = errors.New("onexbus: corrupt message")
+)
+
+// Errors of subscriptions and queries.
+var (
+	// ErrInvalidGroup is returned by Subscribe for an empty or malformed
+	// group name.
+	ErrInvalidGroup = errors.New("onexbus: invalid group")
+	// ErrNilHandler is returned by Subscribe without a handler.
+	ErrNilHandler = errors.New("onexbus: nil handler")
+	// ErrInvalidLimit is returned by History and Query for a negative limit.
+	ErrInvalidLimit = errors.New("onexbus: invalid limit")
+)

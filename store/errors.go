@@ -1,0 +1,25 @@
+package store
+
+import "errors"
+
+// Errors of opening and closing.
+var (
+	// ErrClosed is returned by Update and View after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrCorrupt is wrapped by every error that reports damaged data.
+	ErrCorrupt = errors.New("store: data is corrupt")
+)
+
+// Errors of transactions.
+var (
+	// ErrTxNotWritable is returned by writes inside View.
+	ErrTxNotWritable = errors.New("store: transaction not writable")
+	// ErrBucketNotFound is returned by DeleteBucket for an absent bucket.
+	ErrBucketNotFound = errors.New("store: bucket not found")
+	// ErrBucketNameRequired is returned for an empty bucket name.
+	ErrBucketNameRequired = errors.New("store: bucket name required")
+	// ErrKeyRequired is returned by Put for an empty key.
+	ErrKeyRequired = errors.New("store: key required")
+	// ErrValueTooLarge is returned by Put for a value over MaxValueSize.
+	ErrValueTooLarge = errors.New("store: value too large")
+)
