@@ -1,0 +1,236 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/onexbus/onexbus/wal"
+)
+
+// Bus is the event bus: a durable, partitioned log with consumer groups
+// delivering from it. All methods are safe for concurrent use.
+//
+// Lock order: Bus.mu, then group.mu (see delivery.go); the log's locks are
+// taken after both.
+type Bus struct {
+	cfg config
+	log *wal.Log
+
+	topics sync.Map // name -> *topicState; written under mu
+
+	mu     sync.Mutex        // protects groups and subs
+	groups map[string]*group // by name
+	subs   int               // live subscriptions
+
+	stopping    chan struct{} // closed when Close begins: loops finish their message and exit
+	handlerCtx  context.Context
+	cancelCalls context.CancelFunc // cancels handlers when Close's context ends
+	loops       sync.WaitGroup
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeDone chan struct{}
+	closeErr  error
+}
+
+// topicState is what Publish needs of a topic without a lock.
+type topicState struct {
+	name       string
+	partitions int32
+	rr         atomic.Uint32 // round-robin for messages without a key
+}
+
+// New builds a bus on the configured store, recovers the log and starts
+// it. Every option problem is reported at once, wrapped in
+// ErrInvalidConfig. The bus owns the store from then on and closes it in
+// Close.
+func New(opts ...Option) (*Bus, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	walOpts := []wal.Option{
+		wal.WithPolicy(cfg.durability, cfg.flushInterval),
+		wal.WithLogger(cfg.logger.Named("wal")),
+		wal.WithDedup(cfg.dedupWindow, cfg.dedupMax),
+		wal.WithMaxRecordBytes(cfg.maxMessageBytes),
+		wal.WithClock(cfg.now),
+	}
+	log, err := wal.Open(cfg.store, walOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("onexbus: open log: %w", err)
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	b := &Bus{
+		cfg:         cfg,
+		log:         log,
+		groups:      make(map[string]*group),
+		stopping:    make(chan struct{}),
+		handlerCtx:  hctx,
+		cancelCalls: cancel,
+		closeDone:   make(chan struct{}),
+	}
+	for _, name := range log.Topics() {
+		tc, _ := log.Topic(name)
+		b.topics.Store(name, &topicState{name: name, partitions: tc.Partitions})
+	}
+	for name, tc := range cfg.topics {
+		if _, err := b.CreateTopic(context.Background(), name, tc); err != nil {
+			return nil, errors.Join(err, b.Close(context.Background()))
+		}
+	}
+	return b, nil
+}
+
+// CreateTopic creates a topic, or grows an existing one to tc.Partitions
+// and sets its retention. It returns true if the topic is new. The name
+// must pass Kafka's rules and the configured ONEX enforcement.
+func (b *Bus) CreateTopic(ctx context.Context, name string, tc TopicConfig) (bool, error) {
+	if b.closed.Load() {
+		return false, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if _, err := b.checkTopic(name); err != nil {
+		return false, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.createTopicLocked(name, tc)
+}
+
+func (b *Bus) createTopicLocked(name string, tc TopicConfig) (bool, error) {
+	created, err := b.log.CreateTopic(name, tc)
+	if err != nil {
+		return false, fmt.Errorf("onexbus: create topic %s: %w", name, err)
+	}
+	cur, _ := b.log.Topic(name)
+	b.topics.Store(name, &topicState{name: name, partitions: cur.Partitions})
+	for _, g := range b.groups {
+		g.topicCreatedLocked(b, name, cur.Partitions, created)
+	}
+	return created, nil
+}
+
+// checkTopic applies Kafka's rules and the ONEX enforcement to name.
+func (b *Bus) checkTopic(name string) (Topic, error) {
+	t, err := b.cfg.enforcement.Check(name)
+	if err != nil {
+		return t, err
+	}
+	if b.cfg.enforcement == EnforceWarn && !t.Conforms() {
+		b.cfg.logger.Warn("topic does not follow the ONEX grammar", "topic", name)
+	}
+	return t, nil
+}
+
+// topic returns the state of a topic, creating it with the default
+// configuration on first use.
+func (b *Bus) topic(name string) (*topicState, error) {
+	if v, ok := b.topics.Load(name); ok {
+		return v.(*topicState), nil
+	}
+	if _, err := b.checkTopic(name); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v, ok := b.topics.Load(name); ok {
+		return v.(*topicState), nil
+	}
+	if _, err := b.createTopicLocked(name, b.cfg.defaultTopic); err != nil {
+		return nil, err
+	}
+	v, _ := b.topics.Load(name)
+	return v.(*topicState), nil
+}
+
+// Topics returns the names of every topic in ascending order.
+func (b *Bus) Topics() []string { return b.log.Topics() }
+
+// TopicConfig returns a topic's configuration and whether it exists.
+func (b *Bus) TopicConfig(name string) (TopicConfig, bool) { return b.log.Topic(name) }
+
+// EndOffset returns the offset the next message of a partition will get:
+// two messages to t1 give 2. An unknown topic has end offset 0.
+func (b *Bus) EndOffset(topic string, partition int32) (int64, error) {
+	_, end, err := b.log.Offsets(topic, partition)
+	return end, b.wrapLogErr(err)
+}
+
+// StartOffset returns the oldest offset of a partition still retained.
+func (b *Bus) StartOffset(topic string, partition int32) (int64, error) {
+	start, _, err := b.log.Offsets(topic, partition)
+	return start, b.wrapLogErr(err)
+}
+
+func (b *Bus) wrapLogErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wal.ErrClosed):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	case errors.Is(err, wal.ErrInvalidPartition):
+		return fmt.Errorf("%w: %w", ErrInvalidPartition, err)
+	case errors.Is(err, wal.ErrUnknownTopic):
+		return fmt.Errorf("%w: %w", ErrUnknownTopic, err)
+	case errors.Is(err, wal.ErrRecordTooLarge):
+		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+	}
+	return err
+}
+
+// Sync commits everything published so far and waits for it, including
+// consumer-group cursors.
+func (b *Bus) Sync(ctx context.Context) error {
+	return b.wrapLogErr(b.log.Sync(ctx))
+}
+
+// Close stops the bus: Publish and Subscribe fail with ErrClosed from the
+// moment it begins, delivery loops finish the message in hand and exit,
+// the log commits what is queued and the store is closed. If ctx ends
+// before the handlers return, their contexts are cancelled and Close
+// returns ctx's error once they have exited. Close is idempotent and safe
+// to call concurrently; every call returns the first call's result.
+func (b *Bus) Close(ctx context.Context) error {
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		close(b.stopping)
+		go func() { b.closeErr = b.shutdown(ctx); close(b.closeDone) }()
+	})
+	select {
+	case <-b.closeDone:
+		return b.closeErr
+	case <-ctx.Done():
+		<-b.closeDone
+		return b.closeErr
+	}
+}
+
+func (b *Bus) shutdown(ctx context.Context) error {
+	loopsDone := make(chan struct{})
+	go func() { b.loops.Wait(); close(loopsDone) }()
+	var errs []error
+	select {
+	case <-loopsDone:
+	case <-ctx.Done():
+		b.cancelCalls()
+		<-loopsDone
+		errs = append(errs, fmt.Errorf("onexbus: close: handlers outlived the context: %w", ctx.Err()))
+	}
+	b.cancelCalls()
+	if err := b.log.Close(context.WithoutCancel(ctx)); err != nil {
+		errs = append(errs, fmt.Errorf("onexbus: close log: %w", err))
+	}
+	if err := b.cfg.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("onexbus: close store: %w", err))
+	}
+	return errors.Join(errs...)
+}

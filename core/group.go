@@ -1,0 +1,102 @@
+package core
+
+import (
+	"fmt"
+)
+
+// group is a consumer group: its members and one delivery loop per
+// topic-partition it reads. Its fields are protected by Bus.mu.
+type group struct {
+	name    string
+	members []*Subscription // in join order
+	loops   map[topicPartition]*loop
+}
+
+type topicPartition struct {
+	topic string
+	part  int32
+}
+
+func (g *group) removeLocked(s *Subscription) {
+	for i, m := range g.members {
+		if m == s {
+			g.members = append(g.members[:i:i], g.members[i+1:]...)
+			return
+		}
+	}
+}
+
+// ensureLoopLocked starts the delivery loop of a topic-partition if the
+// group has none, fixing the group's cursor first so that "latest" means
+// the end as of now, not as of whenever the loop gets scheduled.
+func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPosition) error {
+	tp := topicPartition{topic, part}
+	if g.loops[tp] != nil {
+		return nil
+	}
+	if _, ok, err := b.log.Cursor(g.name, topic, part); err != nil {
+		return b.wrapLogErr(err)
+	} else if !ok {
+		first, end, err := b.log.Offsets(topic, part)
+		if err != nil {
+			return b.wrapLogErr(err)
+		}
+		at := first
+		if start == StartLatest {
+			at = end
+		}
+		if err := b.log.CommitCursor(g.name, topic, part, at, false); err != nil {
+			return fmt.Errorf("onexbus: set start of group %s on %s/%d: %w", g.name, topic, part, b.wrapLogErr(err))
+		}
+	}
+	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1)}
+	g.loops[tp] = l
+	b.loops.Add(1)
+	go l.run()
+	return nil
+}
+
+// topicCreatedLocked starts loops for a topic that is new or grew, if a
+// member's pattern matches it. New partitions begin at their first
+// message, so nothing published to them is missed.
+func (g *group) topicCreatedLocked(b *Bus, topic string, partitions int32, _ bool) {
+	matched := false
+	for _, m := range g.members {
+		if m.pattern.Match(topic) {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		return
+	}
+	for part := int32(0); part < partitions; part++ {
+		if err := g.ensureLoopLocked(b, topic, part, StartEarliest); err != nil {
+			b.cfg.logger.Error("cannot start delivery", "group", g.name, "topic", topic, "partition", part, "error", err)
+		}
+	}
+	g.rebalanceLocked()
+}
+
+// rebalanceLocked assigns each partition to one member: the members whose
+// pattern matches the topic, in join order, take partitions round-robin
+// (partition p goes to member p mod n), like Kafka's range assignor for a
+// single topic. A loop whose member changed is woken.
+func (g *group) rebalanceLocked() {
+	var candidates []*Subscription
+	for tp, l := range g.loops {
+		candidates = candidates[:0]
+		for _, m := range g.members {
+			if m.pattern.Match(tp.topic) {
+				candidates = append(candidates, m)
+			}
+		}
+		var next *Subscription
+		if len(candidates) > 0 {
+			next = candidates[int(tp.part)%len(candidates)]
+		}
+		if l.assigned.Swap(next) != next {
+			l.wake()
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/onexbus/onexbus/wal"
+)
+
+type historyQuery struct {
+	partition      int32 // -1: all
+	from, to       int64 // offsets, [from, to); to < 0: unbounded
+	since, until   time.Time
+	correlationID  uuid.UUID
+	hasCorrelation bool
+}
+
+// HistoryOption narrows a History query.
+type HistoryOption func(*historyQuery)
+
+// InPartition limits the query to one partition (default: all).
+func InPartition(p int32) HistoryOption { return func(q *historyQuery) { q.partition = p } }
+
+// OffsetRange limits the query to offsets in [from, to); to < 0 means no
+// upper bound. Offsets are per partition: combine with InPartition for
+// topics with several.
+func OffsetRange(from, to int64) HistoryOption {
+	return func(q *historyQuery) { q.from, q.to = from, to }
+}
+
+// TimeRange limits the query to messages whose Timestamp is in
+// [since, until); a zero time leaves that side open.
+func TimeRange(since, until time.Time) HistoryOption {
+	return func(q *historyQuery) { q.since, q.until = since, until }
+}
+
+// WithCorrelationID limits the query to messages with that correlation_id.
+func WithCorrelationID(id uuid.UUID) HistoryOption {
+	return func(q *historyQuery) { q.correlationID, q.hasCorrelation = id, true }
+}
+
+// History returns the newest limit messages of topic that match opts,
+// oldest first (by timestamp across partitions, by offset within one).
+// limit 0 returns none; a negative limit is an error wrapping
+// ErrInvalidLimit. An unknown topic has no history. Retention decides how
+// far back history goes.
+func (b *Bus) History(ctx context.Context, topic string, limit int, opts ...HistoryOption) ([]*Message, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("%w: %d (0 returns none; there is no 'all')", ErrInvalidLimit, limit)
+	}
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	q := historyQuery{partition: -1, to: -1}
+	for _, o := range opts {
+		o(&q)
+	}
+	if limit == 0 {
+		return []*Message{}, nil
+	}
+	tc, ok := b.log.Topic(topic)
+	if !ok {
+		return []*Message{}, nil
+	}
+	parts := []int32{}
+	if q.partition >= 0 {
+		if q.partition >= tc.Partitions {
+			return nil, fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, topic, q.partition, tc.Partitions)
+		}
+		parts = append(parts, q.partition)
+	} else {
+		for p := range tc.Partitions {
+			parts = append(parts, p)
+		}
+	}
+	var out []*Message
+	for _, p := range parts {
+		msgs, err := b.partitionHistory(ctx, topic, p, limit, &q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	if len(parts) > 1 {
+		slices.SortStableFunc(out, func(a, c *Message) int {
+			if r := a.Timestamp.Compare(c.Timestamp); r != 0 {
+				return r
+			}
+			if a.Partition != c.Partition {
+				return int(a.Partition - c.Partition)
+			}
+			return int(a.Offset - c.Offset)
+		})
+	}
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out, nil
+}
+
+// partitionHistory returns the newest limit matches of one partition.
+func (b *Bus) partitionHistory(ctx context.Context, topic string, part int32, limit int, q *historyQuery) ([]*Message, error) {
+	start, end, err := b.log.Offsets(topic, part)
+	if err != nil {
+		return nil, b.wrapLogErr(err)
+	}
+	lo, hi := max(start, q.from), end
+	if q.to >= 0 {
+		hi = min(hi, q.to)
+	}
+	if !q.since.IsZero() {
+		off, err := b.log.OffsetForTime(ctx, topic, part, q.since.UnixNano())
+		if err != nil {
+			return nil, b.wrapLogErr(err)
+		}
+		lo = max(lo, off)
+	}
+	if !q.until.IsZero() {
+		off, err := b.log.OffsetForTime(ctx, topic, part, q.until.UnixNano())
+		if err != nil {
+			return nil, b.wrapLogErr(err)
+		}
+		hi = min(hi, off)
+	}
+	if lo >= hi {
+		return nil, nil
+	}
+	var out []*Message
+	keep := func(e *wal.Entry) error {
+		if e.Offset < lo || e.Offset >= hi {
+			return nil
+		}
+		m, err := decodeEntry(topic, part, e)
+		if err != nil {
+			return err
+		}
+		if (!q.since.IsZero() && m.Timestamp.Before(q.since)) || (!q.until.IsZero() && !m.Timestamp.Before(q.until)) {
+			return nil
+		}
+		out = append(out, m)
+		if len(out) > limit {
+			out = out[1:]
+		}
+		return nil
+	}
+	if q.hasCorrelation {
+		err = b.log.ReadCorrelation(ctx, topic, part, q.correlationID, keep)
+	} else {
+		from := max(lo, hi-int64(limit))
+		_, err = b.log.Read(ctx, topic, part, from, int(hi-from), keep)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("onexbus: history of %s/%d: %w", topic, part, b.wrapLogErr(err))
+	}
+	return out, nil
+}
+
+func decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {
+	m := new(Message)
+	if err := DecodeMessageTopic(e.Payload, topic, m); err != nil {
+		return nil, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
+	}
+	m.Topic, m.Partition, m.Offset = topic, part, e.Offset
+	return m, nil
+}
+
+// Fetch returns up to max messages of a partition from offset from, in
+// order, like a Kafka fetch. A from below the retained start begins at the
+// start; max 0 returns none and a negative max is ErrInvalidLimit.
+func (b *Bus) Fetch(ctx context.Context, topic string, part int32, from int64, max int) ([]*Message, error) {
+	if max < 0 {
+		return nil, fmt.Errorf("%w: %d", ErrInvalidLimit, max)
+	}
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := []*Message{}
+	_, err := b.log.Read(ctx, topic, part, from, max, func(e *wal.Entry) error {
+		m, err := decodeEntry(topic, part, e)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	if errors.Is(err, wal.ErrUnknownTopic) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("onexbus: fetch %s/%d: %w", topic, part, b.wrapLogErr(err))
+	}
+	return out, nil
+}

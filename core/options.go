@@ -1,0 +1,222 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/onexbus/onexbus/store"
+	"github.com/onexbus/onexbus/wal"
+)
+
+// StartPosition says where a consumer group that has no committed cursor
+// on a partition begins.
+type StartPosition uint8
+
+// Start positions.
+const (
+	// StartLatest begins after the last message published before the
+	// group subscribed (Kafka's auto.offset.reset=latest). Partitions of
+	// topics created after the group subscribed start at their first
+	// message, so nothing published to a new topic is missed. The default.
+	StartLatest StartPosition = iota
+	// StartEarliest begins at the oldest retained message.
+	StartEarliest
+)
+
+// String returns latest or earliest.
+func (s StartPosition) String() string {
+	if s == StartEarliest {
+		return "earliest"
+	}
+	return "latest"
+}
+
+// ParseStartPosition parses latest or earliest (Kafka's auto.offset.reset).
+func ParseStartPosition(s string) (StartPosition, error) {
+	switch s {
+	case "latest":
+		return StartLatest, nil
+	case "earliest":
+		return StartEarliest, nil
+	}
+	return 0, fmt.Errorf("%w: start position %q is not latest or earliest", ErrInvalidConfig, s)
+}
+
+// RetryPolicy says how a failing handler is retried: attempt n (from 0)
+// waits Base * 2^n, scaled by a random factor in [0.5, 1.5), capped at Max.
+type RetryPolicy struct {
+	// MaxAttempts is how many times a message is handed to the handler
+	// before it is dead-lettered; at least 1. Default 3.
+	MaxAttempts int
+	// Base is the first delay. Default 1s.
+	Base time.Duration
+	// Max caps every delay. Default 30s.
+	Max time.Duration
+}
+
+// DefaultRetryPolicy is the policy of the original system: 3 attempts,
+// 1 s base, capped at 30 s.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, Base: time.Second, Max: 30 * time.Second}
+
+func (r RetryPolicy) validate() error {
+	var errs []error
+	if r.MaxAttempts < 1 || r.MaxAttempts > 1_000_000 {
+		errs = append(errs, fmt.Errorf("retry max attempts %d not in [1, 1000000]", r.MaxAttempts))
+	}
+	if r.Base <= 0 || r.Base > time.Hour {
+		errs = append(errs, fmt.Errorf("retry base %v not in (0, 1h]", r.Base))
+	}
+	if r.Max < r.Base || r.Max > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("retry max %v not in [base %v, 24h]", r.Max, r.Base))
+	}
+	return errors.Join(errs...)
+}
+
+// TopicConfig configures a topic: its partitions and retention.
+type TopicConfig = wal.TopicConfig
+
+// Retention bounds each partition of a topic; see wal.Retention.
+type Retention = wal.Retention
+
+// Durability policies for WithDurability.
+const (
+	DurabilitySync     = wal.PolicySync
+	DurabilityInterval = wal.PolicyInterval
+	DurabilityNone     = wal.PolicyNone
+)
+
+type config struct {
+	store           store.Store
+	durability      wal.Policy
+	flushInterval   time.Duration
+	logger          hclog.Logger
+	source          string
+	enforcement     Enforcement
+	defaultTopic    TopicConfig
+	topics          map[string]TopicConfig
+	dedupWindow     time.Duration
+	dedupMax        int
+	retry           RetryPolicy
+	start           StartPosition
+	maxMessageBytes int
+	handlerTimeout  time.Duration
+	now             func() time.Time
+}
+
+func defaultConfig() config {
+	return config{
+		durability:      wal.PolicySync,
+		logger:          hclog.NewNullLogger(),
+		source:          "onexbus",
+		defaultTopic:    TopicConfig{Partitions: 1},
+		topics:          map[string]TopicConfig{},
+		dedupWindow:     2 * time.Minute,
+		dedupMax:        100_000,
+		retry:           DefaultRetryPolicy,
+		start:           StartLatest,
+		maxMessageBytes: 1 << 20,
+		now:             time.Now,
+	}
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.store == nil {
+		errs = append(errs, errors.New("no store: use WithStore (transport/memory and the bolt store provide one)"))
+	}
+	if c.defaultTopic.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("default partitions %d below 1", c.defaultTopic.Partitions))
+	}
+	for name := range c.topics {
+		if _, err := c.enforcement.Check(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.retry.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.maxMessageBytes < 1 || c.maxMessageBytes > 256<<20 {
+		errs = append(errs, fmt.Errorf("max message bytes %d not in [1, 256 MiB]", c.maxMessageBytes))
+	}
+	if c.handlerTimeout < 0 {
+		errs = append(errs, fmt.Errorf("handler timeout %v is negative", c.handlerTimeout))
+	}
+	if c.source == "" {
+		errs = append(errs, errors.New("source is empty"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithStore sets the store the log lives on. The bus closes it on Close.
+// Required: transport/memory.New passes a memory store.
+func WithStore(s store.Store) Option { return func(c *config) { c.store = s } }
+
+// WithDurability sets when Publish returns: DurabilitySync (default:
+// after the group commit holding the message is fsync'd),
+// DurabilityInterval (the log syncs every interval) or DurabilityNone.
+func WithDurability(p wal.Policy, interval time.Duration) Option {
+	return func(c *config) { c.durability, c.flushInterval = p, interval }
+}
+
+// WithLogger sets the logger; nil discards.
+func WithLogger(l hclog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = hclog.NewNullLogger()
+		}
+		c.logger = l
+	}
+}
+
+// WithSource sets the source header given to messages that have none
+// (default "onexbus").
+func WithSource(s string) Option { return func(c *config) { c.source = s } }
+
+// WithEnforcement sets how topics that do not follow the ONEX grammar are
+// treated: EnforceWarn (default) logs, EnforceReject fails, EnforceOff
+// ignores. Kafka's name rules are enforced in every mode.
+func WithEnforcement(e Enforcement) Option { return func(c *config) { c.enforcement = e } }
+
+// WithDefaultTopicConfig sets the configuration of topics created on
+// first use (default: 1 partition, no retention bound).
+func WithDefaultTopicConfig(tc TopicConfig) Option { return func(c *config) { c.defaultTopic = tc } }
+
+// WithTopic creates (or grows) a topic with its own configuration.
+func WithTopic(name string, tc TopicConfig) Option {
+	return func(c *config) { c.topics[name] = tc }
+}
+
+// WithDedup sets the window within which a message_id published twice is
+// stored once (default 2 minutes; 0 turns dedup off) and the most ids
+// remembered per topic (default 100,000).
+func WithDedup(window time.Duration, maxIDs int) Option {
+	return func(c *config) { c.dedupWindow, c.dedupMax = window, maxIDs }
+}
+
+// WithRetry sets the default retry policy of subscriptions.
+func WithRetry(r RetryPolicy) Option { return func(c *config) { c.retry = r } }
+
+// WithStartPosition sets where new consumer groups begin (default
+// StartLatest).
+func WithStartPosition(s StartPosition) Option { return func(c *config) { c.start = s } }
+
+// WithMaxMessageBytes sets the largest encoded message Publish accepts
+// (default 1 MiB, Kafka's default).
+func WithMaxMessageBytes(n int) Option { return func(c *config) { c.maxMessageBytes = n } }
+
+// WithHandlerTimeout bounds each handler call; a call that runs past it
+// has its context cancelled and counts as a failure. Zero (the default)
+// means no bound.
+func WithHandlerTimeout(d time.Duration) Option { return func(c *config) { c.handlerTimeout = d } }
+
+// WithClock sets the clock used for timestamps and retention.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

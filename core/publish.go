@@ -1,0 +1,143 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/onexbus/onexbus/wal"
+)
+
+// encodeBuf holds the encoding of one publish; pooled so that publishing
+// does not allocate a buffer per message.
+type encodeBuf struct {
+	b    []byte
+	recs []wal.Record
+}
+
+var encodePool = sync.Pool{New: func() any { return &encodeBuf{b: make([]byte, 0, 1024)} }}
+
+// Publish appends msg to its topic and returns its offset once it is
+// durable by the bus's policy (by default: fsync'd). It fills in msg's
+// Partition, Offset, Timestamp (when zero) and header defaults (see
+// Headers). The topic is created with the default configuration on first
+// use. A message_id already published within the dedup window is not
+// stored again: Publish returns the first copy's offset.
+//
+// It returns ErrClosed after Close, errors wrapping ErrInvalidTopic,
+// ErrNotONEXTopic, ErrInvalidHeaders, ErrInvalidPartition or
+// ErrMessageTooLarge for a bad message, or the context's error. A handler
+// failing never fails Publish.
+func (b *Bus) Publish(ctx context.Context, msg *Message) (int64, error) {
+	msgs := [1]*Message{msg}
+	if err := b.publish(ctx, msgs[:]); err != nil {
+		return 0, err
+	}
+	return msg.Offset, nil
+}
+
+// PublishBatch publishes msgs, all to the same topic or not, as Publish
+// does, and returns once all are durable. Messages of one partition keep
+// their order in the batch and are committed together. On error, messages
+// before the failing one may have been stored.
+func (b *Bus) PublishBatch(ctx context.Context, msgs []*Message) error {
+	return b.publish(ctx, msgs)
+}
+
+func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := b.cfg.now()
+	for _, m := range msgs {
+		if m == nil {
+			return fmt.Errorf("%w: nil message", ErrInvalidHeaders)
+		}
+		t, err := b.topic(m.Topic)
+		if err != nil {
+			return err
+		}
+		if m.Timestamp.IsZero() {
+			m.Timestamp = now
+		}
+		m.Headers.ApplyDefaults(m.Topic, b.cfg.source, m.Timestamp)
+		if err := m.Headers.Validate(); err != nil {
+			return fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)
+		}
+		if m.ExplicitPartition {
+			if m.Partition < 0 || m.Partition >= t.partitions {
+				return fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, m.Topic, m.Partition, t.partitions)
+			}
+		} else {
+			m.Partition = t.partitionFor(m)
+		}
+	}
+	buf := encodePool.Get().(*encodeBuf)
+	defer encodePool.Put(buf)
+	// Runs of consecutive messages for the same partition go to the log
+	// in one append; a single message is the common case.
+	for i := 0; i < len(msgs); {
+		j := i + 1
+		for j < len(msgs) && msgs[j].Topic == msgs[i].Topic && msgs[j].Partition == msgs[i].Partition {
+			j++
+		}
+		if err := b.appendRun(ctx, buf, msgs[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message) error {
+	buf.b = buf.b[:0]
+	buf.recs = buf.recs[:0]
+	ends := [16]int{}
+	var endsSlice []int
+	if len(run) <= len(ends) {
+		endsSlice = ends[:0]
+	}
+	for _, m := range run {
+		buf.b = AppendMessage(buf.b, m)
+		endsSlice = append(endsSlice, len(buf.b))
+	}
+	start := 0
+	for i, m := range run {
+		buf.recs = append(buf.recs, wal.Record{
+			Timestamp:     m.Timestamp.UnixNano(),
+			MessageID:     m.Headers.MessageID,
+			CorrelationID: m.Headers.CorrelationID,
+			Payload:       buf.b[start:endsSlice[i]],
+		})
+		start = endsSlice[i]
+	}
+	first := run[0]
+	if err := b.log.Append(ctx, first.Topic, first.Partition, buf.recs); err != nil {
+		return fmt.Errorf("onexbus: publish to %s/%d: %w", first.Topic, first.Partition, b.wrapLogErr(err))
+	}
+	for i, m := range run {
+		m.Partition = buf.recs[i].Partition
+		m.Offset = buf.recs[i].Offset
+	}
+	return nil
+}
+
+// partitionFor picks the partition of m: Kafka's murmur2 of the key (or of
+// the partition_key header), round-robin when there is neither.
+func (t *topicState) partitionFor(m *Message) int32 {
+	if t.partitions == 1 {
+		return 0
+	}
+	if len(m.Key) > 0 {
+		return KafkaPartition(m.Key, t.partitions)
+	}
+	if pk := m.Headers.PartitionKey; pk != "" {
+		// The partitioner only reads the bytes: no copy is needed.
+		return KafkaPartition(unsafe.Slice(unsafe.StringData(pk), len(pk)), t.partitions)
+	}
+	return int32(t.rr.Add(1) % uint32(t.partitions))
+}

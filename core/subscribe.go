@@ -1,0 +1,216 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Handler handles one delivered message. Returning nil acknowledges it:
+// the group's cursor moves past it. An error means the message was not
+// handled: it is retried by the subscription's RetryPolicy (an error
+// wrapped with Permanent skips the retries). A panic counts as an error.
+// ctx is cancelled when the handler timeout passes or Close gives up
+// waiting.
+type Handler func(ctx context.Context, msg *Message) error
+
+// permanentError marks a failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return "permanent: " + p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent wraps err so that the engine does not retry the message.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err}
+}
+
+// IsPermanent reports whether err was wrapped with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+type subConfig struct {
+	start   StartPosition
+	retry   RetryPolicy
+	timeout time.Duration
+}
+
+// SubscribeOption configures one subscription.
+type SubscribeOption func(*subConfig)
+
+// SubscribeStart sets where the group begins if it has no cursor yet
+// (default: the bus's WithStartPosition).
+func SubscribeStart(s StartPosition) SubscribeOption { return func(c *subConfig) { c.start = s } }
+
+// SubscribeRetry sets the retry policy of this subscription's deliveries.
+func SubscribeRetry(r RetryPolicy) SubscribeOption { return func(c *subConfig) { c.retry = r } }
+
+// SubscribeHandlerTimeout bounds each call of the handler (default: the
+// bus's WithHandlerTimeout).
+func SubscribeHandlerTimeout(d time.Duration) SubscribeOption {
+	return func(c *subConfig) { c.timeout = d }
+}
+
+// Subscription is one member of a consumer group, returned by Subscribe.
+type Subscription struct {
+	bus     *Bus
+	group   *group
+	pattern Pattern
+	handler Handler
+	cfg     subConfig
+
+	mu       sync.Mutex     // protects active
+	active   bool           // false once unsubscribed
+	inflight sync.WaitGroup // handler calls under way
+}
+
+type subscriptionKey struct{}
+
+// Group returns the consumer group the subscription is a member of.
+func (s *Subscription) Group() string { return s.group.name }
+
+// Pattern returns the topic or pattern subscribed to.
+func (s *Subscription) Pattern() string { return s.pattern.String() }
+
+// Subscribe adds a member to a consumer group on the topics matching
+// pattern (a topic name, or a pattern where `*` matches one segment and
+// `**` any number). Every group receives every message of its topics;
+// inside a group, each partition is delivered to one member at a time, in
+// order. Topics created later that match the pattern are picked up.
+//
+// A group with no cursor on a partition begins at the start position
+// (SubscribeStart); partitions of topics created after the group
+// subscribed begin at their first message.
+//
+// It returns ErrClosed, ErrNilHandler, an error wrapping
+// ErrInvalidPattern or ErrInvalidGroup, or ErrInvalidConfig for bad
+// options.
+func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, ErrNilHandler
+	}
+	if groupName == "" || len(groupName) > 255 || strings.ContainsRune(groupName, 0) {
+		return nil, fmt.Errorf("%w: %q must be 1-255 bytes without NUL", ErrInvalidGroup, groupName)
+	}
+	p, err := CompilePattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	cfg := subConfig{start: b.cfg.start, retry: b.cfg.retry, timeout: b.cfg.handlerTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.retry.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if cfg.timeout < 0 {
+		return nil, fmt.Errorf("%w: handler timeout %v is negative", ErrInvalidConfig, cfg.timeout)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	g := b.groups[groupName]
+	if g == nil {
+		g = &group{name: groupName, loops: make(map[topicPartition]*loop)}
+		b.groups[groupName] = g
+	}
+	s := &Subscription{bus: b, group: g, pattern: p, handler: h, cfg: cfg, active: true}
+	g.members = append(g.members, s)
+	b.subs++
+	for _, topic := range b.log.Topics() {
+		if !p.Match(topic) {
+			continue
+		}
+		tc, _ := b.log.Topic(topic)
+		for part := int32(0); part < tc.Partitions; part++ {
+			if err := g.ensureLoopLocked(b, topic, part, cfg.start); err != nil {
+				g.removeLocked(s)
+				b.subs--
+				return nil, err
+			}
+		}
+	}
+	g.rebalanceLocked()
+	return s, nil
+}
+
+// Unsubscribe stops delivery to this member: once it returns, the handler
+// is not called again, and the member's partitions go to the group's
+// other members. It waits for a call under way (bounded by ctx), except
+// when called from inside the subscription's own handler. A second call
+// does nothing and returns nil.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	b := s.bus
+	b.mu.Lock()
+	s.mu.Lock()
+	wasActive := s.active
+	s.active = false
+	s.mu.Unlock()
+	if wasActive {
+		s.group.removeLocked(s)
+		b.subs--
+		s.group.rebalanceLocked()
+	}
+	b.mu.Unlock()
+	if !wasActive || ctx.Value(subscriptionKey{}) == s {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("onexbus: unsubscribe: waiting for the handler: %w", ctx.Err())
+	}
+}
+
+var errNotActive = errors.New("onexbus: subscription not active")
+
+// call runs the handler once for msg, turning a panic into an error.
+func (s *Subscription) call(parent context.Context, msg *Message) (err error) {
+	s.mu.Lock()
+	if !s.active {
+		s.mu.Unlock()
+		return errNotActive
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+
+	ctx := context.WithValue(parent, subscriptionKey{}, s)
+	if s.cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.timeout)
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("onexbus: handler panicked: %v", r)
+		}
+	}()
+	err = s.handler(ctx, msg)
+	if err == nil && ctx.Err() != nil && parent.Err() == nil {
+		// The handler returned success after its deadline: the work may
+		// be incomplete, so it counts as a failure.
+		err = fmt.Errorf("onexbus: handler ran past its timeout %v: %w", s.cfg.timeout, ctx.Err())
+	}
+	return err
+}

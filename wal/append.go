@@ -1,0 +1,160 @@
+package wal
+
+import (
+	"context"
+	"fmt"
+)
+
+// Record is one record handed to Append. Append sets Offset and
+// Partition; it copies Payload before it returns, so the caller may reuse
+// the buffer.
+type Record struct {
+	// Timestamp is the record's time in Unix nanoseconds; time reads and
+	// retention by age use it.
+	Timestamp int64
+	// MessageID identifies the record for dedup; all zeros means none.
+	MessageID [16]byte
+	// CorrelationID is indexed for correlation queries; zeros means none.
+	CorrelationID [16]byte
+	// Payload is the opaque record body.
+	Payload []byte
+
+	// Partition and Offset are set by Append: where the record is, or for
+	// a duplicate, where the first copy is.
+	Partition int32
+	Offset    int64
+	// Duplicate is set by Append when MessageID was appended to the topic
+	// within the dedup window; the record was not stored again.
+	Duplicate bool
+}
+
+// Append adds recs to a partition of topic with consecutive offsets and
+// returns once they are durable by the log's policy: committed (fsync'd
+// on a durable store) under PolicySync, queued otherwise. Records whose
+// MessageID the topic saw within the dedup window are not stored again:
+// they get Duplicate and the first copy's position.
+//
+// It returns ErrUnknownTopic, ErrInvalidPartition, ErrRecordTooLarge,
+// ErrClosed, the context's error while waiting, or an error wrapping
+// ErrCommit when the store failed (the records stay queued and a later
+// commit may still store them).
+func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Record) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	t, p, err := l.partition(topic, part)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if len(recs[i].Payload) > l.cfg.maxRecordBytes {
+			return fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
+				ErrRecordTooLarge, len(recs[i].Payload), topic, part, l.cfg.maxRecordBytes)
+		}
+	}
+	now := l.cfg.now().UnixNano()
+
+	p.mu.Lock()
+	if l.closed.Load() {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	for i := range recs {
+		r := &recs[i]
+		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
+			if pos, dup := t.dedup.seen(r.MessageID, now, l.cfg.dedupWindow); dup {
+				r.Partition, r.Offset, r.Duplicate = pos.part, pos.offset, true
+				continue
+			}
+			t.dedup.add(r.MessageID, position{part: part, offset: p.next}, now, l.cfg.dedupMax)
+		}
+		r.Partition, r.Offset, r.Duplicate = part, p.next, false
+		p.tail = appendFrame(p.tail, r)
+		p.next++
+	}
+	if limit := p.cfg.Retention.MaxMessages; limit > 0 && p.next-p.start > limit {
+		p.start = p.next - limit
+		p.startDirty = true
+	}
+	end := p.next
+	queued := p.next - p.stored
+	pending := len(p.tail)
+	if l.cfg.policy != PolicySync {
+		p.wakeLocked()
+	}
+	p.mu.Unlock()
+
+	switch {
+	case l.cfg.policy == PolicySync:
+		return l.waitStored(ctx, p, end)
+	case pending > l.cfg.maxPendingBytes:
+		// Back-pressure: the committer is behind; wait for it rather
+		// than grow without bound.
+		return l.waitStored(ctx, p, end)
+	case queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes:
+		l.kickCommitter()
+	}
+	return nil
+}
+
+func (l *Log) kickCommitter() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// waitStored waits until every offset below end of p is committed.
+func (l *Log) waitStored(ctx context.Context, p *partition, end int64) error {
+	for {
+		l.genMu.Lock()
+		g := l.gen
+		l.genMu.Unlock()
+		p.mu.Lock()
+		stored := p.stored
+		p.mu.Unlock()
+		if stored >= end {
+			return nil
+		}
+		l.kickCommitter()
+		select {
+		case <-g.done:
+			if g.err != nil {
+				return fmt.Errorf("wal: append to %s/%d: %w", p.topic, p.id, g.err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wal: append to %s/%d: %w", p.topic, p.id, ctx.Err())
+		case <-l.done:
+			p.mu.Lock()
+			stored = p.stored
+			p.mu.Unlock()
+			if stored >= end {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// Sync commits everything queued so far and waits for it (and, under
+// PolicyInterval, syncs the store).
+func (l *Log) Sync(ctx context.Context) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.genMu.Lock()
+	g := l.gen
+	l.genMu.Unlock()
+	l.kickCommitter()
+	select {
+	case <-g.done:
+		if g.err != nil {
+			return g.err
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("wal: sync: %w", ctx.Err())
+	case <-l.done:
+		return ErrClosed
+	}
+	return l.syncStore()
+}

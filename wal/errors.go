@@ -1,0 +1,62 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of opening and closing.
+var (
+	// ErrClosed is returned by every operation after Close.
+	ErrClosed = errors.New("wal: log is closed")
+	// ErrInvalidOption is wrapped by Open when an option is out of range.
+	ErrInvalidOption = errors.New("wal: invalid option")
+)
+
+// Errors of topics.
+var (
+	// ErrUnknownTopic is returned for a topic that was never created.
+	ErrUnknownTopic = errors.New("wal: unknown topic")
+	// ErrInvalidPartition is returned for a partition outside the topic.
+	ErrInvalidPartition = errors.New("wal: invalid partition")
+	// ErrInvalidTopicConfig is wrapped when a topic's configuration is out
+	// of range, or shrinks its partition count.
+	ErrInvalidTopicConfig = errors.New("wal: invalid topic configuration")
+)
+
+// Errors of appending and reading.
+var (
+	// ErrRecordTooLarge is returned by Append for a payload larger than the
+	// configured maximum record size.
+	ErrRecordTooLarge = errors.New("wal: record too large")
+	// ErrCommit is wrapped when the store failed to commit appended
+	// records. The records stay queued and are committed by a later
+	// attempt, so a publisher that retries with the same message id is
+	// deduplicated.
+	ErrCommit = errors.New("wal: commit failed")
+	// ErrCorrupt is wrapped by CorruptError.
+	ErrCorrupt = errors.New("wal: corrupt record")
+)
+
+// CorruptError reports a stored chunk that failed its CRC or did not
+// parse. Readers can resume at Next, the first offset after the damage.
+type CorruptError struct {
+	// Topic and Partition locate the damaged chunk.
+	Topic     string
+	Partition int32
+	// Offset is the first offset of the damaged record (or chunk).
+	Offset int64
+	// Next is the first offset known to be past the damage.
+	Next int64
+	// Reason says what check failed.
+	Reason string
+}
+
+// Error implements error.
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("wal: corrupt record in %s/%d at offset %d (readable again from %d): %s",
+		e.Topic, e.Partition, e.Offset, e.Next, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }

@@ -1,0 +1,351 @@
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/onexbus/onexbus/store"
+)
+
+// Bucket and key layout in the store:
+//
+//	meta           topic/<name> -> TopicConfig; start/<topic>/<part> -> log start offset
+//	cursors        <group> 0x00 <topic> 0x00 <part u32> -> next offset
+//	d/<topic>/<p>  first offset u64 -> chunk of frames
+//	i/<topic>/<p>  first offset u64 -> chunkMeta
+var (
+	bucketMeta    = []byte("meta")
+	bucketCursors = []byte("cursors")
+)
+
+// Log is a partitioned, append-only log on a store.Store. All methods are
+// safe for concurrent use.
+//
+// Lock order: Log.mu, then partition.mu, then topicLog.dedup.mu, then
+// Log.genMu; Log.curMu is never held with another.
+type Log struct {
+	st  store.Store
+	cfg config
+
+	mu     sync.RWMutex         // protects topics and parts
+	topics map[string]*topicLog // by name
+	parts  []*partition         // every partition, for the committer
+
+	genMu sync.Mutex // protects gen
+	gen   *commitGen // the commit that will pick up what is queued now
+
+	curMu       sync.Mutex // protects cursors and dirtyCursors
+	cursors     map[cursorKey]int64
+	dirtyCursor map[cursorKey]int64
+
+	kick    chan struct{} // buffer 1: wakes the committer
+	stop    chan struct{} // closed by Close
+	done    chan struct{} // closed when the committer exits
+	closed  atomic.Bool
+	closeMu sync.Mutex // serialises Close
+	closeEr error
+}
+
+type topicLog struct {
+	name  string
+	cfg   TopicConfig
+	parts []*partition
+	dedup dedup
+}
+
+type partition struct {
+	topic  string
+	id     int32
+	cfg    *TopicConfig // of the topic; read-only after creation
+	data   []byte       // bucket names
+	index  []byte
+	startK []byte // key of the start offset in bucketMeta
+
+	mu         sync.Mutex // protects the fields below
+	next       int64      // next offset to assign
+	start      int64      // first readable offset (retention)
+	stored     int64      // offsets below are committed to the store
+	tail       []byte     // frames of offsets [stored, next), never rewritten in place
+	startDirty bool       // start changed since the last commit
+	bytes      int64      // bytes of the stored chunks
+	notify     chan struct{}
+}
+
+type commitGen struct {
+	done chan struct{}
+	err  error
+}
+
+type cursorKey struct {
+	group, topic string
+	part         int32
+}
+
+// Open opens the log on st, recovering its state: offsets, retention
+// bounds, dedup ids of the window. The caller keeps ownership of st and
+// closes it after Close.
+func Open(st store.Store, opts ...Option) (*Log, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	l := &Log{
+		st:          st,
+		cfg:         cfg,
+		topics:      make(map[string]*topicLog),
+		gen:         &commitGen{done: make(chan struct{})},
+		cursors:     make(map[cursorKey]int64),
+		dirtyCursor: make(map[cursorKey]int64),
+		kick:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if err := l.recover(); err != nil {
+		return nil, err
+	}
+	go l.commitLoop()
+	return l, nil
+}
+
+func dataBucket(topic string, part int32) []byte {
+	return []byte("d/" + topic + "/" + strconv.Itoa(int(part)))
+}
+
+func indexBucket(topic string, part int32) []byte {
+	return []byte("i/" + topic + "/" + strconv.Itoa(int(part)))
+}
+
+func newPartition(topic string, id int32, cfg *TopicConfig) *partition {
+	return &partition{
+		topic:  topic,
+		id:     id,
+		cfg:    cfg,
+		data:   dataBucket(topic, id),
+		index:  indexBucket(topic, id),
+		startK: []byte("start/" + topic + "/" + strconv.Itoa(int(id))),
+	}
+}
+
+func validTopicName(name string) error {
+	if name == "" || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("%w: topic name %q is empty or holds '/' or NUL", ErrInvalidTopicConfig, name)
+	}
+	return nil
+}
+
+func encodeTopicConfig(c TopicConfig) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(c.Partitions))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Retention.MaxMessages))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Retention.MaxBytes))
+	return binary.BigEndian.AppendUint64(b, uint64(c.Retention.MaxAge))
+}
+
+func decodeTopicConfig(b []byte) (TopicConfig, bool) {
+	if len(b) != 28 {
+		return TopicConfig{}, false
+	}
+	var c TopicConfig
+	c.Partitions = int32(binary.BigEndian.Uint32(b))
+	c.Retention.MaxMessages = int64(binary.BigEndian.Uint64(b[4:]))
+	c.Retention.MaxBytes = int64(binary.BigEndian.Uint64(b[12:]))
+	c.Retention.MaxAge = timeDuration(binary.BigEndian.Uint64(b[20:]))
+	return c, true
+}
+
+// CreateTopic creates the topic with cfg, or grows an existing topic to
+// cfg.Partitions and sets its retention. It returns true if the topic is
+// new. Shrinking the partition count is an error wrapping
+// ErrInvalidTopicConfig, as in Kafka.
+func (l *Log) CreateTopic(name string, cfg TopicConfig) (bool, error) {
+	if l.closed.Load() {
+		return false, ErrClosed
+	}
+	if err := validTopicName(name); err != nil {
+		return false, err
+	}
+	if err := cfg.validate(); err != nil {
+		return false, fmt.Errorf("wal: create topic %s: %w", name, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.topics[name]
+	if old != nil && cfg.Partitions < old.cfg.Partitions {
+		return false, fmt.Errorf("wal: create topic %s: %w: cannot shrink from %d to %d partitions",
+			name, ErrInvalidTopicConfig, old.cfg.Partitions, cfg.Partitions)
+	}
+	if old != nil && old.cfg == cfg {
+		return false, nil
+	}
+	err := l.st.Update(func(tx store.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put([]byte("topic/"+name), encodeTopicConfig(cfg))
+	})
+	if err != nil {
+		return false, fmt.Errorf("wal: create topic %s: %w", name, err)
+	}
+	l.installTopicLocked(name, cfg)
+	return old == nil, nil
+}
+
+// installTopicLocked adds or updates the in-memory state of a topic whose
+// config is stored. Existing partitions keep their state.
+func (l *Log) installTopicLocked(name string, cfg TopicConfig) *topicLog {
+	t := l.topics[name]
+	if t == nil {
+		t = &topicLog{name: name}
+		l.topics[name] = t
+	}
+	t.cfg = cfg
+	parts := slices.Clone(t.parts)
+	for id := int32(len(parts)); id < cfg.Partitions; id++ {
+		p := newPartition(name, id, &t.cfg)
+		parts = append(parts, p)
+		l.parts = append(l.parts, p)
+	}
+	t.parts = parts
+	return t
+}
+
+// Topic returns the configuration of a topic and whether it exists.
+func (l *Log) Topic(name string) (TopicConfig, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	t := l.topics[name]
+	if t == nil {
+		return TopicConfig{}, false
+	}
+	return t.cfg, true
+}
+
+// Topics returns the names of every topic in ascending order.
+func (l *Log) Topics() []string {
+	l.mu.RLock()
+	names := make([]string, 0, len(l.topics))
+	for n := range l.topics {
+		names = append(names, n)
+	}
+	l.mu.RUnlock()
+	slices.Sort(names)
+	return names
+}
+
+func (l *Log) topic(name string) (*topicLog, error) {
+	l.mu.RLock()
+	t := l.topics[name]
+	l.mu.RUnlock()
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownTopic, name)
+	}
+	return t, nil
+}
+
+func (l *Log) partition(topic string, part int32) (*topicLog, *partition, error) {
+	t, err := l.topic(topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.mu.RLock()
+	parts := t.parts
+	l.mu.RUnlock()
+	if part < 0 || int(part) >= len(parts) {
+		return nil, nil, fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, topic, part, len(parts))
+	}
+	return t, parts[part], nil
+}
+
+// Offsets returns the first readable offset of a partition and its end:
+// the offset the next record will get that readers can see. An unknown
+// topic has both 0 and no error, as in Kafka's list-offsets for a topic
+// not yet written; an invalid partition of a known topic is an error.
+func (l *Log) Offsets(topic string, part int32) (start, end int64, err error) {
+	_, p, err := l.partition(topic, part)
+	if errors.Is(err, ErrUnknownTopic) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.start, l.visibleLocked(p), nil
+}
+
+// visibleLocked is the end of what readers may see: committed records
+// under PolicySync, every appended record otherwise.
+func (l *Log) visibleLocked(p *partition) int64 {
+	if l.cfg.policy == PolicySync {
+		return p.stored
+	}
+	return p.next
+}
+
+// Notify returns a channel that is closed once the partition holds a
+// visible record at offset after or beyond (or the log closes). It is
+// how readers wait for new records without polling.
+func (l *Log) Notify(topic string, part int32, after int64) (<-chan struct{}, error) {
+	_, p, err := l.partition(topic, part)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.visibleLocked(p) > after || l.closed.Load() {
+		return closedChan, nil
+	}
+	if p.notify == nil {
+		p.notify = make(chan struct{})
+	}
+	return p.notify, nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// wakeLocked releases readers waiting in Notify.
+func (p *partition) wakeLocked() {
+	if p.notify != nil {
+		close(p.notify)
+		p.notify = nil
+	}
+}
+
+// Close commits what is queued, stops the committer and wakes every
+// waiter. It does not close the store. It is idempotent and safe to call
+// concurrently; every call returns the first call's result.
+func (l *Log) Close(ctx context.Context) error {
+	l.closeMu.Lock()
+	defer l.closeMu.Unlock()
+	if l.closed.Swap(true) {
+		return l.closeEr
+	}
+	close(l.stop)
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		l.closeEr = fmt.Errorf("wal: close: %w", ctx.Err())
+		return l.closeEr
+	}
+	l.mu.RLock()
+	for _, p := range l.parts {
+		p.mu.Lock()
+		p.wakeLocked()
+		p.mu.Unlock()
+	}
+	l.mu.RUnlock()
+	l.genMu.Lock()
+	l.closeEr = l.gen.err
+	l.genMu.Unlock()
+	return l.closeEr
+}
