@@ -69,7 +69,7 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 			t.dedup.add(r.MessageID, position{part: part, offset: p.next}, now, l.cfg.dedupMax)
 		}
 		r.Partition, r.Offset, r.Duplicate = part, p.next, false
-		p.tail = appendFrame(p.tail, r)
+		p.tail.append(r, l.cfg.chunkBytes)
 		p.next++
 	}
 	if limit := p.cfg.Retention.MaxMessages; limit > 0 && p.next-p.start > limit {
@@ -78,7 +78,7 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 	}
 	end := p.next
 	queued := p.next - p.stored
-	pending := len(p.tail)
+	pending := p.tail.bytes
 	if l.cfg.policy != PolicySync {
 		p.wakeLocked()
 	}

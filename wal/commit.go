@@ -83,8 +83,8 @@ func (l *Log) expireDedup() {
 // cut is what one commit takes of a partition.
 type cut struct {
 	p          *partition
-	frames     []byte // the tail as it was; its bytes never change
-	base       int64  // offset of the first frame
+	segs       [][]byte // the tail as it was; its bytes never change
+	base       int64    // offset of the first frame
 	count      int64
 	start      int64
 	startDirty bool
@@ -101,9 +101,9 @@ func (l *Log) commit() error {
 	var cuts []cut
 	for _, p := range parts {
 		p.mu.Lock()
-		if len(p.tail) > 0 || p.startDirty {
+		if p.tail.bytes > 0 || p.startDirty {
 			cuts = append(cuts, cut{
-				p: p, frames: p.tail, base: p.stored, count: p.next - p.stored,
+				p: p, segs: p.tail.snapshot(), base: p.stored, count: p.next - p.stored,
 				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
 			})
 			p.startDirty = false
@@ -163,11 +163,7 @@ func (l *Log) commit() error {
 		c := &cuts[i]
 		p := c.p
 		p.mu.Lock()
-		p.tail = p.tail[len(c.frames):]
-		if len(p.tail) == 0 {
-			// A fresh buffer next time: readers may still hold the old one.
-			p.tail = nil
-		}
+		p.tail.dropPrefix(c.segs)
 		p.stored += c.count
 		if c.newStart > p.start {
 			p.start = c.newStart
@@ -197,52 +193,53 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 	// Keys and index values must stay valid until the transaction ends:
 	// they live in one arena allocated for this cut.
 	arena := make([]byte, 0, 64*(1+int(c.count)/l.cfg.chunkRecords)+256)
-	b := c.frames
 	off := c.base
-	for len(b) > 0 {
-		meta := chunkMeta{MinTs: 1<<63 - 1, MaxTs: -1 << 63}
-		first := off
-		size := 0
-		var ids [][16]byte
-		for size < len(b) && meta.Count < int64(l.cfg.chunkRecords) && (size == 0 || size < l.cfg.chunkBytes) {
-			f, n, reason := parseFrame(b[size:])
-			if reason != "" {
-				// The tail is written by Append alone; damage here is a bug
-				// or memory corruption, not something to store.
-				return &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off, Reason: "queued frame: " + reason}
+	for _, b := range c.segs {
+		for len(b) > 0 {
+			meta := chunkMeta{MinTs: 1<<63 - 1, MaxTs: -1 << 63}
+			first := off
+			size := 0
+			var ids [][16]byte
+			for size < len(b) && meta.Count < int64(l.cfg.chunkRecords) && (size == 0 || size < l.cfg.chunkBytes) {
+				f, n, reason := parseFrame(b[size:])
+				if reason != "" {
+					// The tail is written by Append alone; damage here is a bug
+					// or memory corruption, not something to store.
+					return &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off, Reason: "queued frame: " + reason}
+				}
+				meta.Count++
+				meta.MinTs = min(meta.MinTs, f.Timestamp)
+				meta.MaxTs = max(meta.MaxTs, f.Timestamp)
+				if f.CorrelationID != ([16]byte{}) {
+					ids = append(ids, f.CorrelationID)
+				}
+				size += n
+				off++
 			}
-			meta.Count++
-			meta.MinTs = min(meta.MinTs, f.Timestamp)
-			meta.MaxTs = max(meta.MaxTs, f.Timestamp)
-			if f.CorrelationID != ([16]byte{}) {
-				ids = append(ids, f.CorrelationID)
+			meta.Bytes = int64(size)
+			if off <= c.start {
+				// Retention already dropped every record of this chunk.
+				b = b[size:]
+				continue
 			}
-			size += n
-			off++
-		}
-		meta.Bytes = int64(size)
-		if off <= c.start {
-			// Retention already dropped every record of this chunk.
+			meta.Bloom = make([]byte, bloomSize(int(meta.Count)))
+			for i := range ids {
+				bloomAdd(meta.Bloom, &ids[i])
+			}
+			ks := len(arena)
+			arena = binary.BigEndian.AppendUint64(arena, uint64(first))
+			key := arena[ks:len(arena):len(arena)]
+			if err := data.Put(key, b[:size]); err != nil {
+				return err
+			}
+			ms := len(arena)
+			arena = meta.appendTo(arena)
+			if err := index.Put(key, arena[ms:len(arena):len(arena)]); err != nil {
+				return err
+			}
+			c.newBytes += meta.Bytes
 			b = b[size:]
-			continue
 		}
-		meta.Bloom = make([]byte, bloomSize(int(meta.Count)))
-		for i := range ids {
-			bloomAdd(meta.Bloom, &ids[i])
-		}
-		ks := len(arena)
-		arena = binary.BigEndian.AppendUint64(arena, uint64(first))
-		key := arena[ks:len(arena):len(arena)]
-		if err := data.Put(key, b[:size]); err != nil {
-			return err
-		}
-		ms := len(arena)
-		arena = meta.appendTo(arena)
-		if err := index.Put(key, arena[ms:len(arena):len(arena)]); err != nil {
-			return err
-		}
-		c.newBytes += meta.Bytes
-		b = b[size:]
 	}
 	return l.applyRetention(tx, c, data, index, now)
 }

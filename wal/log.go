@@ -72,7 +72,7 @@ type partition struct {
 	next       int64      // next offset to assign
 	start      int64      // first readable offset (retention)
 	stored     int64      // offsets below are committed to the store
-	tail       []byte     // frames of offsets [stored, next), never rewritten in place
+	tail       tail       // frames of offsets [stored, next)
 	startDirty bool       // start changed since the last commit
 	bytes      int64      // bytes of the stored chunks
 	notify     chan struct{}

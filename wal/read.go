@@ -44,7 +44,11 @@ func (l *Log) Read(ctx context.Context, topic string, part int32, from int64, ma
 	read := 0
 	for read < max {
 		p.mu.Lock()
-		start, stored, visible, tail := p.start, p.stored, l.visibleLocked(p), p.tail
+		start, stored, visible := p.start, p.stored, l.visibleLocked(p)
+		var segs [][]byte
+		if from >= stored {
+			segs = p.tail.snapshot()
+		}
 		p.mu.Unlock()
 		from = maxInt64(from, start)
 		if from >= visible {
@@ -54,7 +58,7 @@ func (l *Log) Read(ctx context.Context, topic string, part int32, from int64, ma
 		if from < stored {
 			from, n, err = l.readStored(p, from, stored, max-read, fn)
 		} else {
-			from, n, err = readFrames(p, tail, stored, from, visible, max-read, fn)
+			from, n, err = readTail(p, segs, stored, from, visible, max-read, fn)
 		}
 		read += n
 		if err != nil {
@@ -250,3 +254,29 @@ type sentinel string
 func (s sentinel) Error() string { return string(s) }
 
 const errFound = sentinel("found")
+
+// readTail passes the queued records in [from, end) to fn, at most max.
+func readTail(p *partition, segs [][]byte, base, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
+	read := 0
+	var ferr error
+	var e Entry
+	at, reason := walkFrames(segs, base, func(off int64, f *frameView) bool {
+		if off >= end || read >= max {
+			return false
+		}
+		if off < from {
+			return true
+		}
+		e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
+		if ferr = fn(&e); ferr != nil {
+			return false
+		}
+		read++
+		from = off + 1
+		return true
+	})
+	if reason != "" {
+		return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: at, Next: at + 1, Reason: "queued frame: " + reason}
+	}
+	return from, read, ferr
+}
