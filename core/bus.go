@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
+	"github.com/onexbus/onexbus/store/bolt"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -43,8 +45,9 @@ type topicState struct {
 	rr         atomic.Uint32 // round-robin for messages without a key
 }
 
-// New builds a bus on the configured store, recovers the log and starts
-// it. Every option problem is reported at once, wrapped in
+// New builds a bus, recovers its log and starts it. Its store is the one
+// given by WithStore or, by default, a bbolt file in the data directory
+// (WithDataDir). Every option problem is reported at once, wrapped in
 // ErrInvalidConfig. The bus owns the store from then on and closes it in
 // Close.
 func New(opts ...Option) (*Bus, error) {
@@ -55,6 +58,16 @@ func New(opts ...Option) (*Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if cfg.store == nil {
+		path := filepath.Join(cfg.dataDir, "onexbus.db")
+		// Under the sync policy every commit fsyncs; otherwise the log
+		// decides when to sync (interval) or never does (none).
+		st, err := bolt.Open(path, bolt.WithNoSync(cfg.durability != wal.PolicySync))
+		if err != nil {
+			return nil, fmt.Errorf("onexbus: open data dir %s: %w", cfg.dataDir, err)
+		}
+		cfg.store = st
+	}
 	walOpts := []wal.Option{
 		wal.WithPolicy(cfg.durability, cfg.flushInterval),
 		wal.WithLogger(cfg.logger.Named("wal")),
@@ -64,7 +77,7 @@ func New(opts ...Option) (*Bus, error) {
 	}
 	log, err := wal.Open(cfg.store, walOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("onexbus: open log: %w", err)
+		return nil, errors.Join(fmt.Errorf("onexbus: open log: %w", err), cfg.store.Close())
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{

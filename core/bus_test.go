@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/testutil"
 	"github.com/onexbus/onexbus/store"
+	"github.com/onexbus/onexbus/store/bolt"
 	memstore "github.com/onexbus/onexbus/store/memory"
 )
 
@@ -29,16 +31,23 @@ type backend struct {
 
 var backends = []backend{
 	{name: "memory", open: func(*testing.T, string) store.Store { return memstore.New() }, policy: core.WithDurability(core.DurabilityNone, 0)},
+	{name: "bolt", durable: true, open: func(t *testing.T, dir string) store.Store {
+		t.Helper()
+		st, err := bolt.Open(filepath.Join(dir, "bus.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}, policy: core.WithDurability(core.DurabilitySync, 0)},
 }
 
 // forEachBackend runs fn once per store, with a constructor of buses on it.
 func forEachBackend(t *testing.T, fn func(t *testing.T, newBus func(opts ...core.Option) *core.Bus)) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
-			dir := t.TempDir()
 			fn(t, func(opts ...core.Option) *core.Bus {
 				t.Helper()
-				opts = append([]core.Option{core.WithStore(be.open(t, dir)), be.policy}, opts...)
+				opts = append([]core.Option{core.WithStore(be.open(t, t.TempDir())), be.policy}, opts...)
 				b, err := core.New(opts...)
 				if err != nil {
 					t.Fatal(err)
@@ -689,4 +698,49 @@ func TestRetentionCap(t *testing.T) {
 			t.Fatalf("history size %d", h)
 		}
 	})
+}
+
+// ACCEPTANCE 16: an existing group resumes from its committed cursor after
+// a restart; ACCEPTANCE 29 (in process): what Publish returned survives.
+func TestGroupResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() *core.Bus {
+		b, err := core.New(core.WithDataDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	h, got := collector(10)
+	if _, err := b.Subscribe(ctx, "t1", "g", h); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"a", "b"} {
+		if _, err := b.Publish(ctx, msg("t1", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Receive(t, got, wait)
+	testutil.Receive(t, got, wait)
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b = open()
+	defer b.Close(ctx)
+	if _, err := b.Publish(ctx, msg("t1", "c")); err != nil {
+		t.Fatal(err)
+	}
+	h2, got2 := collector(10)
+	if _, err := b.Subscribe(ctx, "t1", "g", h2, core.SubscribeStart(core.StartEarliest)); err != nil {
+		t.Fatal(err)
+	}
+	if m := testutil.Receive(t, got2, wait); string(m.Value) != "c" || m.Offset != 2 {
+		t.Fatalf("after restart got %q at %d, want c at 2 (a and b were acknowledged)", m.Value, m.Offset)
+	}
+	hist, err := b.History(ctx, "t1", 10)
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("history after restart: %d messages, %v", len(hist), err)
+	}
 }

@@ -90,6 +90,7 @@ const (
 
 type config struct {
 	store           store.Store
+	dataDir         string
 	durability      wal.Policy
 	flushInterval   time.Duration
 	logger          hclog.Logger
@@ -109,6 +110,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		durability:      wal.PolicySync,
+		dataDir:         DefaultDataDir,
 		logger:          hclog.NewNullLogger(),
 		source:          "onexbus",
 		defaultTopic:    TopicConfig{Partitions: 1},
@@ -124,8 +126,8 @@ func defaultConfig() config {
 
 func (c *config) validate() error {
 	var errs []error
-	if c.store == nil {
-		errs = append(errs, errors.New("no store: use WithStore (transport/memory and the bolt store provide one)"))
+	if c.store == nil && c.dataDir == "" {
+		errs = append(errs, errors.New("data dir is empty"))
 	}
 	if c.defaultTopic.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("default partitions %d below 1", c.defaultTopic.Partitions))
@@ -156,9 +158,18 @@ func (c *config) validate() error {
 // Option configures New.
 type Option func(*config)
 
-// WithStore sets the store the log lives on. The bus closes it on Close.
-// Required: transport/memory.New passes a memory store.
+// DefaultDataDir is where New keeps its bbolt file when neither WithStore
+// nor WithDataDir is given: onexbus-data in the working directory.
+const DefaultDataDir = "onexbus-data"
+
+// WithStore sets the store the log lives on instead of the bbolt file in
+// the data directory; the bus closes it on Close. transport/memory.New
+// passes a memory store.
 func WithStore(s store.Store) Option { return func(c *config) { c.store = s } }
+
+// WithDataDir sets the directory of the default store, a bbolt file
+// named onexbus.db (default DefaultDataDir). It is created if missing.
+func WithDataDir(dir string) Option { return func(c *config) { c.dataDir = dir } }
 
 // WithDurability sets when Publish returns: DurabilitySync (default:
 // after the group commit holding the message is fsync'd),

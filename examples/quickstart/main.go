@@ -1,5 +1,6 @@
-// Command quickstart publishes a few events on an onexbus bus and consumes
-// them in a consumer group, then prints the topic's history.
+// Command quickstart publishes a few events on an onexbus bus stored in
+// ./onexbus-data and consumes them in a consumer group, then prints the
+// topic's history. Run it twice: the group resumes where it stopped.
 package main
 
 import (
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/onexbus/onexbus/core"
-	"github.com/onexbus/onexbus/transport/memory"
 )
 
 func main() {
@@ -22,7 +22,9 @@ func main() {
 func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bus, err := memory.New(core.WithSource("quickstart"))
+	// The embedded default: a bbolt file in ./onexbus-data, fsync'd on
+	// every group commit. transport/memory.New gives the RAM-only bus.
+	bus, err := core.New(core.WithSource("quickstart"), core.WithDataDir(core.DefaultDataDir))
 	if err != nil {
 		return err
 	}
