@@ -1,0 +1,196 @@
+package core
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// headersEqual compares Headers as values: times by instant, nil and empty
+// lists alike.
+func headersEqual(a, b Headers) bool {
+	if !a.Timestamp.Equal(b.Timestamp) || !listsEqual(a.Extra, b.Extra) || !listsEqual(a.Unparsed, b.Unparsed) {
+		return false
+	}
+	a.Timestamp, b.Timestamp = time.Time{}, time.Time{}
+	a.Extra, b.Extra, a.Unparsed, b.Unparsed = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+func listsEqual(a, b []Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestApplyDefaults covers ACCEPTANCE 6: omitted headers get defaults;
+// given ones are kept.
+func TestApplyDefaults(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	t.Run("all omitted", func(t *testing.T) {
+		var h Headers
+		h.ApplyDefaults("orders", "svc-a", now)
+		if h.Source != "svc-a" || h.EventType != "orders" || h.ContentType != "application/json" ||
+			h.SchemaVersion != "1.0.0" || h.Priority != PriorityNormal || h.RetryCount != 0 ||
+			h.MaxRetries != 3 || !h.Timestamp.Equal(now) {
+			t.Fatalf("defaults not applied: %+v", h)
+		}
+		if h.MessageID == uuid.Nil || h.CorrelationID == uuid.Nil || h.MessageID == h.CorrelationID {
+			t.Fatalf("UUIDs: message_id %v, correlation_id %v", h.MessageID, h.CorrelationID)
+		}
+		for _, u := range []uuid.UUID{h.MessageID, h.CorrelationID} {
+			if u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+				t.Fatalf("%v is not a version 4 UUID", u)
+			}
+		}
+		if err := h.Validate(); err != nil {
+			t.Fatalf("Validate after defaults: %v", err)
+		}
+	})
+	t.Run("given kept", func(t *testing.T) {
+		corr, msg := uuid.New(), uuid.New()
+		ts := now.Add(-time.Hour)
+		h := Headers{CorrelationID: corr, MessageID: msg, Timestamp: ts, Source: "s", EventType: "e",
+			ContentType: "text/plain", SchemaVersion: "2", Priority: PriorityHigh, RetryCount: 2, MaxRetries: 7}
+		want := h
+		h.ApplyDefaults("orders", "svc-a", now)
+		if !headersEqual(h, want) {
+			t.Fatalf("got %+v, want %+v", h, want)
+		}
+	})
+	t.Run("negative max_retries means none", func(t *testing.T) {
+		h := Headers{MaxRetries: -5}
+		h.ApplyDefaults("t", "s", now)
+		if h.MaxRetries != -1 || h.Retries() != 0 {
+			t.Fatalf("MaxRetries %d, Retries %d", h.MaxRetries, h.Retries())
+		}
+		h.ApplyDefaults("t", "s", now)
+		if h.MaxRetries != -1 {
+			t.Fatalf("second ApplyDefaults changed MaxRetries to %d", h.MaxRetries)
+		}
+	})
+	t.Run("idempotent", func(t *testing.T) {
+		var h Headers
+		h.ApplyDefaults("t", "s", now)
+		once := h
+		h.ApplyDefaults("u", "v", now.Add(time.Hour))
+		if !headersEqual(h, once) {
+			t.Fatalf("second ApplyDefaults changed %+v to %+v", once, h)
+		}
+	})
+	t.Run("empty event_type fails validation", func(t *testing.T) {
+		var h Headers
+		h.ApplyDefaults("", "s", now)
+		if err := h.Validate(); !errors.Is(err, ErrInvalidHeaders) || !strings.Contains(err.Error(), "event_type") {
+			t.Fatalf("Validate = %v, want ErrInvalidHeaders naming event_type", err)
+		}
+	})
+}
+
+func TestApplyDefaultsAllocs(t *testing.T) {
+	now := time.Now()
+	if n := testing.AllocsPerRun(1000, func() {
+		var h Headers
+		h.ApplyDefaults("orders", "svc", now)
+	}); n != 0 {
+		t.Fatalf("ApplyDefaults allocates %v times, want 0", n)
+	}
+}
+
+func TestNewUUIDUnique(t *testing.T) {
+	seen := make(map[uuid.UUID]bool)
+	for range 3 * len(uuidPool.buf) / 16 { // crosses refills
+		u := newUUID()
+		if seen[u] {
+			t.Fatalf("duplicate UUID %v", u)
+		}
+		seen[u] = true
+	}
+}
+
+func BenchmarkApplyDefaults(b *testing.B) {
+	b.ReportAllocs()
+	now := time.Now()
+	for b.Loop() {
+		var h Headers
+		h.ApplyDefaults("onex.evt.orders.created.v1", "svc", now)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	long := strings.Repeat("x", MaxHeaderLen+1)
+	ok := func() Headers {
+		var h Headers
+		h.ApplyDefaults("t", "s", time.Now())
+		return h
+	}
+	tests := []struct {
+		name  string
+		edit  func(*Headers)
+		field string // "" means valid
+	}{
+		{"valid", func(*Headers) {}, ""},
+		{"255 source", func(h *Headers) { h.Source = long[1:] }, ""},
+		{"unset priority", func(h *Headers) { h.Priority = PriorityUnset }, ""},
+		{"negative max_retries", func(h *Headers) { h.MaxRetries = -1 }, ""},
+		{"empty event_type", func(h *Headers) { h.EventType = "" }, "event_type"},
+		{"priority", func(h *Headers) { h.Priority = PriorityCritical + 1 }, "priority"},
+		{"retry_count", func(h *Headers) { h.RetryCount = -1 }, "retry_count"},
+		{"ttl_seconds", func(h *Headers) { h.TTLSeconds = -1 }, "ttl_seconds"},
+		{"long source", func(h *Headers) { h.Source = long }, "source"},
+		{"long event_type", func(h *Headers) { h.EventType = long }, "event_type"},
+		{"long traceparent", func(h *Headers) { h.TraceParent = long }, "traceparent"},
+		{"timestamp", func(h *Headers) { h.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"empty extra key", func(h *Headers) { h.Extra = []Header{{"a", "b"}, {"", "c"}} }, "extra header 1"},
+		{"reserved extra key", func(h *Headers) { h.Extra = []Header{{"priority", "high"}} }, `"priority"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := ok()
+			tt.edit(&h)
+			err := h.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidHeaders) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("Validate = %v, want ErrInvalidHeaders naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestPriority(t *testing.T) {
+	for p, s := range map[Priority]string{PriorityLow: "low", PriorityNormal: "normal", PriorityHigh: "high", PriorityCritical: "critical"} {
+		t.Run(s, func(t *testing.T) {
+			if p.String() != s {
+				t.Fatalf("String() = %q", p.String())
+			}
+			for _, in := range []string{s, strings.ToUpper(s)} {
+				if got, err := ParsePriority(in); err != nil || got != p {
+					t.Fatalf("ParsePriority(%q) = %v, %v", in, got, err)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"", "urgent", "2", " high"} {
+		if _, err := ParsePriority(bad); err == nil {
+			t.Errorf("ParsePriority(%q) succeeded", bad)
+		}
+	}
+	if PriorityUnset.String() != "" || Priority(9).String() != "Priority(9)" {
+		t.Fatal("String of unset or out-of-range priority")
+	}
+}
