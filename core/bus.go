@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
 	"github.com/onexbus/onexbus/wal"
 )
@@ -246,4 +247,25 @@ func (b *Bus) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("onexbus: close store: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// Compact returns the space freed by retention to the file system, if the
+// store supports it (bbolt files otherwise only reuse freed pages); it
+// returns false when the store has nothing to compact. Writers wait while
+// it runs.
+func (b *Bus) Compact(ctx context.Context) (bool, error) {
+	if b.closed.Load() {
+		return false, ErrClosed
+	}
+	c, ok := b.cfg.store.(store.Compacter)
+	if !ok {
+		return false, nil
+	}
+	if err := b.log.Sync(ctx); err != nil {
+		return false, b.wrapLogErr(err)
+	}
+	if err := c.Compact(); err != nil {
+		return false, fmt.Errorf("onexbus: compact: %w", err)
+	}
+	return true, nil
 }

@@ -151,7 +151,9 @@ type logger interface {
 
 // deliver hands m to the assigned member until it succeeds, retrying
 // failures with backoff. It returns false, leaving the cursor where it is,
-// when the bus stops or no member is assigned.
+// when the bus stops or no member is assigned. The handler owns m; a retry
+// hands over a fresh copy read back from the log, so a handler that
+// changed m before failing sees the message as published.
 func (l *loop) deliver(m *Message, log logger) bool {
 	attempt := 0
 	for {
@@ -164,8 +166,12 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		if sub == nil {
 			return false
 		}
-		cp := *m
-		err := sub.call(l.bus.handlerCtx, &cp)
+		if attempt > 0 {
+			if fresh, err := l.bus.Fetch(context.Background(), l.topic, l.part, m.Offset, 1); err == nil && len(fresh) == 1 && fresh[0].Offset == m.Offset {
+				m = fresh[0]
+			}
+		}
+		err := sub.call(m)
 		if err == nil {
 			return true
 		}

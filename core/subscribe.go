@@ -66,6 +66,7 @@ type Subscription struct {
 	pattern Pattern
 	handler Handler
 	cfg     subConfig
+	ctx     context.Context // the bus's handler context, marked with s
 
 	mu       sync.Mutex     // protects active
 	active   bool           // false once unsubscribed
@@ -132,6 +133,7 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 		b.groups[groupName] = g
 	}
 	s := &Subscription{bus: b, group: g, pattern: p, handler: h, cfg: cfg, active: true}
+	s.ctx = context.WithValue(b.handlerCtx, subscriptionKey{}, s)
 	g.members = append(g.members, s)
 	b.subs++
 	for _, topic := range b.log.Topics() {
@@ -185,7 +187,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 var errNotActive = errors.New("onexbus: subscription not active")
 
 // call runs the handler once for msg, turning a panic into an error.
-func (s *Subscription) call(parent context.Context, msg *Message) (err error) {
+func (s *Subscription) call(msg *Message) (err error) {
 	s.mu.Lock()
 	if !s.active {
 		s.mu.Unlock()
@@ -195,7 +197,7 @@ func (s *Subscription) call(parent context.Context, msg *Message) (err error) {
 	s.mu.Unlock()
 	defer s.inflight.Done()
 
-	ctx := context.WithValue(parent, subscriptionKey{}, s)
+	ctx := s.ctx
 	if s.cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.timeout)
@@ -207,7 +209,7 @@ func (s *Subscription) call(parent context.Context, msg *Message) (err error) {
 		}
 	}()
 	err = s.handler(ctx, msg)
-	if err == nil && ctx.Err() != nil && parent.Err() == nil {
+	if err == nil && ctx.Err() != nil && s.ctx.Err() == nil {
 		// The handler returned success after its deadline: the work may
 		// be incomplete, so it counts as a failure.
 		err = fmt.Errorf("onexbus: handler ran past its timeout %v: %w", s.cfg.timeout, ctx.Err())
