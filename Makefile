@@ -25,11 +25,7 @@ bench:
 # fuzz runs every fuzz target for FUZZTIME each (short in CI, long by hand).
 FUZZTIME ?= 10s
 fuzz:
-	@for target in $$(grep -rho '^func Fuzz[A-Za-z0-9_]*' --include='*_test.go' . | sed 's/func //' | sort -u); do \
-		pkg=$$(grep -rl "^func $$target(" --include='*_test.go' . | head -1 | xargs dirname); \
-		echo "== $$target in $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	done
+	FUZZTIME=$(FUZZTIME) fuzz/run.sh
 
 run:
 	$(GO) run ./examples/quickstart
