@@ -14,12 +14,21 @@ var (
 var (
 	// ErrTxNotWritable is returned by writes inside View.
 	ErrTxNotWritable = errors.New("store: transaction not writable")
+	// ErrTxClosed is returned by writes through a Tx, Bucket or Cursor
+	// used after the fn of its transaction returned.
+	ErrTxClosed = errors.New("store: transaction closed")
+	// ErrTxPanicked is wrapped by the error Update and View return when fn
+	// panics; the message carries the panic value and the transaction is
+	// rolled back.
+	ErrTxPanicked = errors.New("store: transaction function panicked")
 	// ErrBucketNotFound is returned by DeleteBucket for an absent bucket.
 	ErrBucketNotFound = errors.New("store: bucket not found")
 	// ErrBucketNameRequired is returned for an empty bucket name.
 	ErrBucketNameRequired = errors.New("store: bucket name required")
 	// ErrKeyRequired is returned by Put for an empty key.
 	ErrKeyRequired = errors.New("store: key required")
+	// ErrKeyTooLarge is returned by Put for a key over MaxKeySize.
+	ErrKeyTooLarge = errors.New("store: key too large")
 	// ErrValueTooLarge is returned by Put for a value over MaxValueSize.
 	ErrValueTooLarge = errors.New("store: value too large")
 )

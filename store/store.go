@@ -6,13 +6,20 @@ package store
 //
 // Implementers:
 //   - Update runs fn in the only read-write transaction at a time. If fn
-//     returns nil the transaction commits, otherwise (or if fn panics) it
-//     rolls back and nothing fn wrote is visible. When Update returns nil
-//     for a durable store, the data is on stable storage unless the store
-//     was opened in a no-sync mode (see Syncer).
+//     returns nil the transaction commits, otherwise it rolls back and
+//     nothing fn wrote is visible, buckets created or deleted included.
+//     If fn panics, Update recovers, rolls back and returns an error
+//     wrapping ErrTxPanicked that carries the panic value (and wraps it
+//     when it is an error); the panic does not escape. When Update returns
+//     nil for a durable store, the data is on stable storage unless the
+//     store was opened in a no-sync mode (see Syncer).
 //   - View runs fn in a read-only transaction that sees a consistent
-//     snapshot; any number of Views may run alongside each other and
-//     alongside one Update.
+//     snapshot: nothing committed after the View began is visible to it.
+//     Any number of Views may run alongside each other. A backend may run
+//     them alongside one Update (bolt) or make them wait for it (memory),
+//     so never start a transaction, or call Close, from inside another
+//     transaction's fn: it may deadlock. A panic in fn is returned as an
+//     error wrapping ErrTxPanicked, as in Update.
 //   - Byte slices returned by a transaction (keys, values, bucket names)
 //     are valid only until the transaction ends and must not be modified.
 //     Keys and values passed to Put must not be modified until the
@@ -20,6 +27,9 @@ package store
 //     Update.
 //   - Every method is safe for concurrent use. Close waits for running
 //     transactions; after Close, Update and View return ErrClosed.
+//   - Writes through a Tx, Bucket or Cursor used after its fn returned
+//     fail with ErrTxClosed (where the backend can tell); reads are
+//     undefined.
 //   - A backend never panics on corrupt data: it returns an error wrapping
 //     ErrCorrupt.
 type Store interface {
@@ -51,12 +61,16 @@ type Tx interface {
 }
 
 // Bucket is an ordered set of keys inside a transaction. Keys compare as
-// byte strings (bytes.Compare); an empty key is invalid.
+// byte strings (bytes.Compare); an empty key is invalid and so is a key
+// longer than MaxKeySize.
 type Bucket interface {
-	// Get returns the value of key, or nil if it is absent.
+	// Get returns the value of key, or nil if it is absent. An empty value
+	// is returned as a non-nil empty slice.
 	Get(key []byte) []byte
-	// Put sets key to value. It returns ErrKeyRequired for an empty key,
-	// ErrValueTooLarge past MaxValueSize and ErrTxNotWritable in a View.
+	// Put sets key to value (a nil value is stored as an empty one). It
+	// returns ErrTxNotWritable in a View, ErrKeyRequired for an empty key,
+	// ErrKeyTooLarge past MaxKeySize and ErrValueTooLarge past
+	// MaxValueSize, checked in that order.
 	Put(key, value []byte) error
 	// Delete removes key; deleting an absent key is not an error. It
 	// returns ErrTxNotWritable in a View.
@@ -67,8 +81,22 @@ type Bucket interface {
 
 // Cursor walks a bucket's keys in order. Every method returns a nil key
 // when it moves past either end. A cursor stays valid only while its
-// transaction is open; deleting the key under the cursor and then calling
-// Next moves to the key after the deleted one.
+// transaction is open.
+//
+// Positions, the same in every backend (bolt's raw cursor differs, the
+// bolt backend hides it):
+//   - A new cursor is unpositioned: Next acts as First and Prev as Last.
+//   - After a method returns nil by moving past the last key (Next at the
+//     last key, Seek past every key), the cursor is past the end: Next
+//     returns nil again and Prev returns the last key.
+//   - After Prev returns nil at the first key the cursor is before the
+//     start: Prev returns nil again and Next returns the first key.
+//   - Writes to the bucket during the walk (Put or Delete, of any key) do
+//     not invalidate the cursor: from a key K, Next returns the first key
+//     greater than K and Prev the last key less than K as the bucket is
+//     now, whether or not K itself was deleted. So deleting the key under
+//     the cursor and then calling Next moves to the key after the deleted
+//     one, and a loop that deletes every key it visits deletes them all.
 type Cursor interface {
 	// First moves to the first key.
 	First() (key, value []byte)
@@ -99,3 +127,8 @@ type Compacter interface {
 
 // MaxValueSize is the largest value every backend must accept.
 const MaxValueSize = 1<<30 - 1
+
+// MaxKeySize is the longest key every backend must accept (bbolt's limit);
+// every backend rejects longer keys with ErrKeyTooLarge so that code
+// tested on one backend behaves the same on another.
+const MaxKeySize = 32768

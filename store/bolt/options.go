@@ -1,0 +1,92 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// FreelistType selects how bbolt keeps its list of free pages in memory.
+type FreelistType string
+
+const (
+	// FreelistMap keeps free pages in a hash map: allocation stays fast
+	// when the file has many free pages (large files, heavy retention).
+	// It is the default.
+	FreelistMap FreelistType = "map"
+	// FreelistArray keeps free pages in a sorted array: less memory, but
+	// allocation is linear in the number of free pages.
+	FreelistArray FreelistType = "array"
+)
+
+// Option configures Open.
+type Option func(*config)
+
+// config is the private configuration Options set; see defaults.
+type config struct {
+	noSync          bool
+	noFreelistSync  bool
+	mode            os.FileMode
+	timeout         time.Duration
+	initialMmapSize int
+	freelistType    FreelistType
+}
+
+func defaults() config {
+	return config{
+		noFreelistSync: true,
+		mode:           0o600,
+		timeout:        5 * time.Second,
+		freelistType:   FreelistMap,
+	}
+}
+
+// validate reports every invalid setting at once.
+func (c config) validate() error {
+	var errs []error
+	if c.mode&os.ModePerm == 0 || c.mode&^os.ModePerm != 0 {
+		errs = append(errs, fmt.Errorf("file mode %v: want permission bits only, not zero", c.mode))
+	}
+	if c.timeout < 0 {
+		errs = append(errs, fmt.Errorf("lock timeout %v: want >= 0", c.timeout))
+	}
+	if c.initialMmapSize < 0 {
+		errs = append(errs, fmt.Errorf("initial mmap size %d: want >= 0", c.initialMmapSize))
+	}
+	if c.freelistType != FreelistMap && c.freelistType != FreelistArray {
+		errs = append(errs, fmt.Errorf("freelist type %q: want %q or %q", c.freelistType, FreelistMap, FreelistArray))
+	}
+	return errors.Join(errs...)
+}
+
+// WithNoSync turns off the fsync of every commit when on (default off).
+// Committed transactions are then durable only after Store.Sync, which
+// the caller runs on its own schedule (interval flush, group commit).
+func WithNoSync(on bool) Option { return func(c *config) { c.noSync = on } }
+
+// WithFileMode sets the permissions of a file Open creates (default
+// 0600). The directory, when Open creates it, gets 0750.
+func WithFileMode(mode os.FileMode) Option { return func(c *config) { c.mode = mode } }
+
+// WithTimeout sets how long Open waits for the file lock held by another
+// process (or another Store on the same file) before it fails (default
+// 5s; 0 fails at once).
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithInitialMmapSize sets the size in bytes of the first memory mapping
+// (default 0: the file size). A mapping that must grow waits for every
+// open read transaction, so a size above the expected file size keeps
+// long Views from stalling commits.
+func WithInitialMmapSize(n int) Option { return func(c *config) { c.initialMmapSize = n } }
+
+// WithFreelistType selects the in-memory freelist (default FreelistMap).
+func WithFreelistType(t FreelistType) Option { return func(c *config) { c.freelistType = t } }
+
+// WithNoFreelistSync controls whether bbolt skips writing its freelist to
+// the file on every commit (default true). Skipping makes commits cheaper,
+// most of all in a file with many free pages, but Open then rebuilds the
+// freelist by walking every page of the file, so reopening a large file
+// takes longer. Open walks the file anyway to check it (see the package
+// doc), so the default costs little more at Open.
+func WithNoFreelistSync(on bool) Option { return func(c *config) { c.noFreelistSync = on } }
