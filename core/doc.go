@@ -1,0 +1,41 @@
+// Package core is the onexbus engine and its public API: the Bus, messages
+// and their headers, topics and patterns, consumer groups and delivery.
+//
+// # Model
+//
+// A topic has partitions (1 by default); each partition is a log whose
+// offsets are dense from 0. Publish picks the partition from the message
+// key (or the partition_key header) with Kafka's murmur2 partitioner, so a
+// key lands on the same partition number here and in Kafka; messages
+// without a key are spread round-robin. Every consumer group gets every
+// message of the topics it subscribes to; inside a group, each partition
+// is delivered to one member at a time.
+//
+// # Guarantees
+//
+// Publish returns after the message is durable by the bus's policy: by
+// default after the group commit holding it is fsync'd (bbolt store).
+// Delivery is in order per partition and at least once: a group's cursor
+// moves past a message only after its handler returned nil. A failing
+// handler is retried with exponential backoff and jitter; while it fails,
+// the partition waits for it, so later messages of the partition are not
+// delivered out of order. A message_id published twice within the dedup
+// window is stored once.
+//
+// # Topics
+//
+// Names follow Kafka's rules (1-255 of [a-zA-Z0-9._-], not "." or "..").
+// The ONEX grammar onex.<evt|cmd|intent|dlq>.<domain>.<name>.v<N> (and two
+// older forms) gives a topic its Category; Enforcement decides what
+// happens to names outside it. In subscriptions, `*` matches one segment
+// and `**` any number of segments, here and everywhere else.
+//
+// # Caveats
+//
+// Handlers run on the delivery goroutine of their partition: a slow
+// handler slows its partition, not others. A handler must honour its
+// context: Close waits for handlers, and cancels their contexts when its
+// own context ends. Until the dead-letter queue exists, a message that
+// used up its attempts is held and retried at the longest delay rather
+// than skipped.
+package core
