@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
@@ -16,13 +17,13 @@ import (
 // Bus is the event bus: a durable, partitioned log with consumer groups
 // delivering from it. All methods are safe for concurrent use.
 //
-// Lock order: Bus.mu, then group.mu (see delivery.go); the log's locks are
-// taken after both.
+// Lock order: Bus.mu, then Subscription.mu; the log's locks are taken
+// after both. Groups and their loops are guarded by Bus.mu.
 type Bus struct {
 	cfg config
 	log *wal.Log
 
-	topics sync.Map // name -> *topicState; written under mu
+	topics sync.Map // name -> *topicState; written under mu once New returns
 
 	mu     sync.Mutex        // protects groups and subs
 	groups map[string]*group // by name
@@ -215,17 +216,17 @@ func (b *Bus) Sync(ctx context.Context) error {
 // to call concurrently; every call returns the first call's result.
 func (b *Bus) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
+		// Under mu, so no Subscribe or topic creation starts a loop
+		// after the loops are counted out.
+		b.mu.Lock()
 		b.closed.Store(true)
 		close(b.stopping)
-		go func() { b.closeErr = b.shutdown(ctx); close(b.closeDone) }()
+		b.mu.Unlock()
+		b.closeErr = b.shutdown(ctx)
+		close(b.closeDone)
 	})
-	select {
-	case <-b.closeDone:
-		return b.closeErr
-	case <-ctx.Done():
-		<-b.closeDone
-		return b.closeErr
-	}
+	<-b.closeDone
+	return b.closeErr
 }
 
 func (b *Bus) shutdown(ctx context.Context) error {
@@ -236,10 +237,32 @@ func (b *Bus) shutdown(ctx context.Context) error {
 	case <-loopsDone:
 	case <-ctx.Done():
 		b.cancelCalls()
-		<-loopsDone
+		select {
+		case <-loopsDone:
+		case <-time.After(closeGrace):
+			// A handler ignores its context. Close returns as promised;
+			// the log and store close once the last loop exits.
+			go func() {
+				<-loopsDone
+				if err := b.closeStorage(ctx); err != nil {
+					b.cfg.logger.Error("late close failed", "error", err)
+				}
+			}()
+			return fmt.Errorf("onexbus: close: a handler ignored its cancelled context: %w", ctx.Err())
+		}
 		errs = append(errs, fmt.Errorf("onexbus: close: handlers outlived the context: %w", ctx.Err()))
 	}
 	b.cancelCalls()
+	return errors.Join(append(errs, b.closeStorage(ctx))...)
+}
+
+// closeGrace is how long Close waits for handlers to return after it
+// cancelled their contexts.
+const closeGrace = 100 * time.Millisecond
+
+// closeStorage commits what the log holds and closes the log and store.
+func (b *Bus) closeStorage(ctx context.Context) error {
+	var errs []error
 	if err := b.log.Close(context.WithoutCancel(ctx)); err != nil {
 		errs = append(errs, fmt.Errorf("onexbus: close log: %w", err))
 	}

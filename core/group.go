@@ -34,6 +34,10 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 	if g.loops[tp] != nil {
 		return nil
 	}
+	if b.closed.Load() {
+		// Close has counted the loops out; starting one now would outlive it.
+		return ErrClosed
+	}
 	if _, ok, err := b.log.Cursor(g.name, topic, part); err != nil {
 		return b.wrapLogErr(err)
 	} else if !ok {

@@ -62,17 +62,17 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 	for i := range recs {
 		r := &recs[i]
 		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
-			if pos, dup := t.dedup.seen(r.MessageID, now, l.cfg.dedupWindow); dup {
-				r.Partition, r.Offset, r.Duplicate = pos.part, pos.offset, true
+			pos := position{part: part, offset: p.next}
+			if first, dup := t.dedup.seenOrAdd(r.MessageID, pos, now, l.cfg.dedupWindow, l.cfg.dedupMax); dup {
+				r.Partition, r.Offset, r.Duplicate = first.part, first.offset, true
 				continue
 			}
-			t.dedup.add(r.MessageID, position{part: part, offset: p.next}, now, l.cfg.dedupMax)
 		}
 		r.Partition, r.Offset, r.Duplicate = part, p.next, false
 		p.tail.append(r, l.cfg.chunkBytes)
 		p.next++
 	}
-	if limit := p.cfg.Retention.MaxMessages; limit > 0 && p.next-p.start > limit {
+	if limit := p.retention.MaxMessages; limit > 0 && p.next-p.start > limit {
 		p.start = p.next - limit
 		p.startDirty = true
 	}
@@ -119,7 +119,10 @@ func (l *Log) waitStored(ctx context.Context, p *partition, end int64) error {
 		l.kickCommitter()
 		select {
 		case <-g.done:
-			if g.err != nil {
+			p.mu.Lock()
+			stored = p.stored
+			p.mu.Unlock()
+			if g.err != nil && stored < end {
 				return fmt.Errorf("wal: append to %s/%d: %w", p.topic, p.id, g.err)
 			}
 		case <-ctx.Done():
@@ -149,7 +152,7 @@ func (l *Log) Sync(ctx context.Context) error {
 	select {
 	case <-g.done:
 		if g.err != nil {
-			return g.err
+			return fmt.Errorf("wal: sync: %w", g.err)
 		}
 	case <-ctx.Done():
 		return fmt.Errorf("wal: sync: %w", ctx.Err())

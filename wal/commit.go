@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,21 +21,17 @@ func (l *Log) commitLoop() {
 		select {
 		case <-l.kick:
 		case <-ticker.C:
-			if l.cfg.policy == PolicyInterval {
-				if err := l.syncStore(); err != nil {
-					l.cfg.logger.Error("sync of the store failed", "error", err)
-				}
-			}
-			l.expireDedup()
-		case <-l.stop:
+			// Commit, then sync what was committed: at most one interval
+			// is ever unsynced.
 			l.commitRound()
 			if err := l.syncStore(); err != nil {
-				l.genMu.Lock()
-				if l.gen.err == nil {
-					l.gen.err = err
-				}
-				l.genMu.Unlock()
+				l.cfg.logger.Error("sync of the store failed", "error", err)
 			}
+			l.expireDedup()
+			continue
+		case <-l.stop:
+			err := l.commitRound()
+			l.closeErr = errors.Join(err, l.syncStore())
 			return
 		}
 		l.commitRound()
@@ -43,17 +40,18 @@ func (l *Log) commitLoop() {
 
 // commitRound runs one group commit and resolves the generation that was
 // current when it started.
-func (l *Log) commitRound() {
+func (l *Log) commitRound() error {
 	l.genMu.Lock()
 	g := l.gen
 	l.gen = &commitGen{done: make(chan struct{})}
 	l.genMu.Unlock()
 	g.err = l.commit()
 	if g.err != nil {
+		// The records stay queued; the next kick or tick retries.
 		l.cfg.logger.Error("commit failed; records stay queued", "error", g.err)
-		// Retry soon without spinning: the next kick or tick retries.
 	}
 	close(g.done)
+	return g.err
 }
 
 func (l *Log) syncStore() error {
@@ -88,6 +86,7 @@ type cut struct {
 	count      int64
 	start      int64
 	startDirty bool
+	retention  Retention
 	// results of the transaction
 	newStart int64
 	newBytes int64
@@ -98,18 +97,9 @@ func (l *Log) commit() error {
 	parts := l.parts
 	l.mu.RUnlock()
 
-	var cuts []cut
-	for _, p := range parts {
-		p.mu.Lock()
-		if p.tail.bytes > 0 || p.startDirty {
-			cuts = append(cuts, cut{
-				p: p, segs: p.tail.snapshot(), base: p.stored, count: p.next - p.stored,
-				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
-			})
-			p.startDirty = false
-		}
-		p.mu.Unlock()
-	}
+	// Cursors first: a cursor taken now only covers records appended
+	// before now, which the partition snapshots below include. The other
+	// order could store a cursor ahead of the stored records.
 	l.curMu.Lock()
 	var cursors map[cursorKey]int64
 	if len(l.dirtyCursor) > 0 {
@@ -117,6 +107,20 @@ func (l *Log) commit() error {
 		l.dirtyCursor = make(map[cursorKey]int64)
 	}
 	l.curMu.Unlock()
+
+	var cuts []cut
+	for _, p := range parts {
+		p.mu.Lock()
+		if p.tail.bytes > 0 || p.startDirty {
+			cuts = append(cuts, cut{
+				p: p, segs: p.tail.snapshot(), base: p.stored, count: p.next - p.stored,
+				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
+				retention: p.retention,
+			})
+			p.startDirty = false
+		}
+		p.mu.Unlock()
+	}
 	if len(cuts) == 0 && len(cursors) == 0 {
 		return nil
 	}
@@ -247,7 +251,7 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 // applyRetention deletes the oldest chunks that the partition's limits no
 // longer allow and records the new start offset.
 func (l *Log) applyRetention(tx store.Tx, c *cut, data, index store.Bucket, now time.Time) error {
-	r := c.p.cfg.Retention
+	r := c.retention
 	cur := index.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.First() {
 		meta, ok := parseChunkMeta(v)

@@ -55,7 +55,8 @@ func (l *Log) Cursor(group, topic string, part int32) (int64, bool, error) {
 
 // CommitCursor sets a consumer group's position in a partition to off, the
 // next offset to deliver. The position is held in memory at once and
-// written by the next group commit; Sync waits for it. Positions only go
+// written by the next group commit (at the latest one flush interval
+// later); Sync waits for it. Positions only go
 // forward unless force is set (a seek).
 func (l *Log) CommitCursor(group, topic string, part int32, off int64, force bool) error {
 	if err := validGroup(group); err != nil {
@@ -73,7 +74,8 @@ func (l *Log) CommitCursor(group, topic string, part int32, off int64, force boo
 	l.cursors[k] = off
 	l.dirtyCursor[k] = off
 	l.curMu.Unlock()
-	l.kickCommitter()
+	// No kick: cursors ride along with the next commit of records, or the
+	// next tick, instead of costing an fsync of their own.
 	return nil
 }
 
@@ -103,7 +105,15 @@ func (l *Log) loadCursors(tx store.Tx) error {
 		if !ok || len(v) != 8 {
 			return fmt.Errorf("%w: cursor entry %q is malformed", ErrCorrupt, k)
 		}
-		l.cursors[ck] = int64(binary.BigEndian.Uint64(v))
+		off := int64(binary.BigEndian.Uint64(v))
+		if t := l.topics[ck.topic]; t != nil && int(ck.part) < len(t.parts) && off > t.parts[ck.part].next {
+			// A cursor never passes the records it acknowledged; one that
+			// does was damaged. Clamping redelivers rather than skips.
+			l.cfg.logger.Warn("cursor past the end of its partition; clamped",
+				"group", ck.group, "topic", ck.topic, "partition", ck.part, "cursor", off, "end", t.parts[ck.part].next)
+			off = t.parts[ck.part].next
+		}
+		l.cursors[ck] = off
 	}
 	return nil
 }

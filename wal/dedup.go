@@ -29,21 +29,27 @@ type dedup struct {
 	head  int
 }
 
-// seen reports where id was first appended if that was within window.
-func (d *dedup) seen(id [16]byte, now int64, window time.Duration) (position, bool) {
+// seenOrAdd reports where id was first appended if that was within
+// window; otherwise it remembers id at pos. One critical section, so two
+// appends of one id to different partitions cannot both miss.
+func (d *dedup) seenOrAdd(id [16]byte, pos position, now int64, window time.Duration, max int) (position, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.ids[id]
-	if !ok || now-e.at > window.Nanoseconds() {
-		return position{}, false
+	if e, ok := d.ids[id]; ok && now-e.at <= window.Nanoseconds() {
+		return e.pos, true
 	}
-	return e.pos, true
+	d.addLocked(id, pos, now, max)
+	return pos, false
 }
 
 // add remembers id, evicting ids past the window or beyond max entries.
 func (d *dedup) add(id [16]byte, pos position, now int64, max int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.addLocked(id, pos, now, max)
+}
+
+func (d *dedup) addLocked(id [16]byte, pos position, now int64, max int) {
 	if d.ids == nil {
 		d.ids = make(map[[16]byte]dedupEntry)
 	}

@@ -50,6 +50,8 @@ type CorruptError struct {
 	Next int64
 	// Reason says what check failed.
 	Reason string
+
+	inStore bool // found in a stored chunk, so Next can be the next chunk
 }
 
 // Error implements error.

@@ -28,8 +28,8 @@ var (
 // Log is a partitioned, append-only log on a store.Store. All methods are
 // safe for concurrent use.
 //
-// Lock order: Log.mu, then partition.mu, then topicLog.dedup.mu, then
-// Log.genMu; Log.curMu is never held with another.
+// Lock order: Log.closeMu, then Log.mu, then partition.mu, then
+// topicLog.dedup.mu, then Log.genMu; Log.curMu is never held with another.
 type Log struct {
 	st  store.Store
 	cfg config
@@ -45,12 +45,13 @@ type Log struct {
 	cursors     map[cursorKey]int64
 	dirtyCursor map[cursorKey]int64
 
-	kick    chan struct{} // buffer 1: wakes the committer
-	stop    chan struct{} // closed by Close
-	done    chan struct{} // closed when the committer exits
-	closed  atomic.Bool
-	closeMu sync.Mutex // serialises Close
-	closeEr error
+	kick     chan struct{} // buffer 1: wakes the committer
+	stop     chan struct{} // closed by Close
+	done     chan struct{} // closed when the committer exits
+	closed   atomic.Bool
+	closeErr error      // the final commit's, set by the committer before done closes
+	closeMu  sync.Mutex // serialises Close; held before any other lock
+	closeRes error      // what Close returns
 }
 
 type topicLog struct {
@@ -63,12 +64,12 @@ type topicLog struct {
 type partition struct {
 	topic  string
 	id     int32
-	cfg    *TopicConfig // of the topic; read-only after creation
-	data   []byte       // bucket names
+	data   []byte // bucket names
 	index  []byte
 	startK []byte // key of the start offset in bucketMeta
 
 	mu         sync.Mutex // protects the fields below
+	retention  Retention  // the topic's, copied here so Append needs no other lock
 	next       int64      // next offset to assign
 	start      int64      // first readable offset (retention)
 	stored     int64      // offsets below are committed to the store
@@ -125,11 +126,10 @@ func indexBucket(topic string, part int32) []byte {
 	return []byte("i/" + topic + "/" + strconv.Itoa(int(part)))
 }
 
-func newPartition(topic string, id int32, cfg *TopicConfig) *partition {
+func newPartition(topic string, id int32) *partition {
 	return &partition{
 		topic:  topic,
 		id:     id,
-		cfg:    cfg,
 		data:   dataBucket(topic, id),
 		index:  indexBucket(topic, id),
 		startK: []byte("start/" + topic + "/" + strconv.Itoa(int(id))),
@@ -211,9 +211,14 @@ func (l *Log) installTopicLocked(name string, cfg TopicConfig) *topicLog {
 	t.cfg = cfg
 	parts := slices.Clone(t.parts)
 	for id := int32(len(parts)); id < cfg.Partitions; id++ {
-		p := newPartition(name, id, &t.cfg)
+		p := newPartition(name, id)
 		parts = append(parts, p)
 		l.parts = append(l.parts, p)
+	}
+	for _, p := range parts {
+		p.mu.Lock()
+		p.retention = cfg.Retention
+		p.mu.Unlock()
 	}
 	t.parts = parts
 	return t
@@ -280,7 +285,10 @@ func (l *Log) Offsets(topic string, part int32) (start, end int64, err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.start, l.visibleLocked(p), nil
+	end = l.visibleLocked(p)
+	// Under PolicySync, count retention may move start past records not
+	// yet committed; readers never see beyond end.
+	return min(p.start, end), end, nil
 }
 
 // visibleLocked is the end of what readers may see: committed records
@@ -328,14 +336,14 @@ func (l *Log) Close(ctx context.Context) error {
 	l.closeMu.Lock()
 	defer l.closeMu.Unlock()
 	if l.closed.Swap(true) {
-		return l.closeEr
+		return l.closeRes
 	}
 	close(l.stop)
 	select {
 	case <-l.done:
 	case <-ctx.Done():
-		l.closeEr = fmt.Errorf("wal: close: %w", ctx.Err())
-		return l.closeEr
+		l.closeRes = fmt.Errorf("wal: close: %w", ctx.Err())
+		return l.closeRes
 	}
 	l.mu.RLock()
 	for _, p := range l.parts {
@@ -344,8 +352,8 @@ func (l *Log) Close(ctx context.Context) error {
 		p.mu.Unlock()
 	}
 	l.mu.RUnlock()
-	l.genMu.Lock()
-	l.closeEr = l.gen.err
-	l.genMu.Unlock()
-	return l.closeEr
+	if l.closeErr != nil {
+		l.closeRes = fmt.Errorf("wal: close: final commit: %w", l.closeErr)
+	}
+	return l.closeRes
 }

@@ -108,7 +108,7 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 			read += n
 			if err != nil {
 				var ce *CorruptError
-				if errors.As(err, &ce) {
+				if errors.As(err, &ce) && ce.inStore {
 					if nk, _ := c.Next(); nk != nil {
 						ce.Next = keyOffset(nk)
 					} else {
@@ -141,7 +141,7 @@ func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(
 	for len(b) > 0 && off < end && read < max {
 		f, n, reason := parseFrame(b)
 		if reason != "" {
-			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason}
+			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: true}
 		}
 		if off >= from {
 			e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
@@ -235,7 +235,12 @@ func (l *Log) ReadCorrelation(ctx context.Context, topic string, part int32, id 
 	if stored < visible {
 		ranges = append(ranges, [2]int64{stored, visible})
 	}
+	next := int64(0) // ranges may overlap where retention cut a chunk
 	match := func(e *Entry) error {
+		if e.Offset < next {
+			return nil
+		}
+		next = e.Offset + 1
 		if e.CorrelationID == id {
 			return fn(e)
 		}

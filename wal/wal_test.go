@@ -316,3 +316,56 @@ func TestCommitFailureKeepsRecordsQueued(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// The same message id appended concurrently to different partitions is
+// stored once (the dedup check and insert are one step).
+func TestDedupAcrossPartitionsConcurrently(t *testing.T) {
+	l := openLog(t, memstore.New(), wal.WithPolicy(wal.PolicyNone, 0))
+	createTopic(t, l, "t", wal.TopicConfig{Partitions: 4})
+	const ids = 2000
+	stored := make([]int, ids)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for part := range int32(4) {
+		wg.Go(func() {
+			for i := range ids {
+				id := [16]byte{byte(i), byte(i >> 8), 7}
+				recs := []wal.Record{{MessageID: id, Payload: []byte("x")}}
+				if err := l.Append(context.Background(), "t", part, recs); err != nil {
+					t.Error(err)
+					return
+				}
+				if !recs[0].Duplicate {
+					mu.Lock()
+					stored[i]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range stored {
+		if n != 1 {
+			t.Fatalf("id %d stored %d times", i, n)
+		}
+	}
+}
+
+// Close reports a final commit that failed instead of claiming success.
+func TestCloseReportsFailedFinalCommit(t *testing.T) {
+	fs := &failingStore{Store: memstore.New()}
+	l, err := wal.Open(fs, wal.WithPolicy(wal.PolicyNone, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, l, "t", wal.TopicConfig{Partitions: 1})
+	if err := l.Append(context.Background(), "t", 0, []wal.Record{{Payload: []byte("queued")}}); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	fs.fail = true
+	fs.mu.Unlock()
+	if err := l.Close(context.Background()); !errors.Is(err, wal.ErrCommit) {
+		t.Fatalf("close with a failing final commit: %v", err)
+	}
+}

@@ -10,6 +10,8 @@
 package memory
 
 import (
+	"slices"
+
 	"github.com/onexbus/onexbus/core"
 	memstore "github.com/onexbus/onexbus/store/memory"
 )
@@ -17,6 +19,6 @@ import (
 // New returns a started bus on a fresh memory store. opts are the bus's
 // options; a WithStore or WithDurability among them is overridden.
 func New(opts ...core.Option) (*core.Bus, error) {
-	opts = append(opts, core.WithStore(memstore.New()), core.WithDurability(core.DurabilityNone, 0))
+	opts = append(slices.Clip(opts), core.WithStore(memstore.New()), core.WithDurability(core.DurabilityNone, 0))
 	return core.New(opts...)
 }
