@@ -205,7 +205,7 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 			size := 0
 			var ids [][16]byte
 			for size < len(b) && meta.Count < int64(l.cfg.chunkRecords) && (size == 0 || size < l.cfg.chunkBytes) {
-				f, n, reason := parseFrame(b[size:])
+				f, n, reason := parseFrameCRC(b[size:], false)
 				if reason != "" {
 					// The tail is written by Append alone; damage here is a bug
 					// or memory corruption, not something to store.
