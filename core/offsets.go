@@ -1,0 +1,61 @@
+package core
+
+import (
+	"context"
+	"fmt"
+)
+
+// The methods below are for transports and tools that read the log
+// directly (a forwarder to Kafka, a broker's fetch): they keep their own
+// position under a group name, as a consumer group would, without a
+// handler.
+
+// WaitForMessages blocks until partition part of topic holds a message at
+// offset after or beyond, the context ends or the bus closes (ErrClosed).
+// It returns at once if such a message exists.
+func (b *Bus) WaitForMessages(ctx context.Context, topic string, part int32, after int64) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := b.topic(topic); err != nil {
+		return err
+	}
+	ch, err := b.log.Notify(topic, part, after)
+	if err != nil {
+		return b.wrapLogErr(err)
+	}
+	select {
+	case <-ch:
+		if b.closed.Load() {
+			return ErrClosed
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.stopping:
+		return ErrClosed
+	}
+}
+
+// CommittedOffset returns group's committed position in a partition (the
+// next offset it will read) and whether it has one.
+func (b *Bus) CommittedOffset(group, topic string, part int32) (int64, bool, error) {
+	off, ok, err := b.log.Cursor(group, topic, part)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %w", ErrInvalidGroup, err)
+	}
+	return off, ok, nil
+}
+
+// CommitOffset sets group's position in a partition to off, the next
+// offset to read; positions only move forward. It is written with the
+// next group commit; Sync waits for it.
+func (b *Bus) CommitOffset(group, topic string, part int32, off int64) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if err := b.log.CommitCursor(group, topic, part, off, false); err != nil {
+		return fmt.Errorf("onexbus: commit offset of %s on %s/%d: %w", group, topic, part, b.wrapLogErr(err))
+	}
+	return nil
+}
