@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,12 @@ type loop struct {
 	part     int32
 	assigned atomic.Pointer[Subscription] // the member receiving, nil if none
 	kick     chan struct{}                // buffer 1: assignment changed
+	breaker  *breaker                     // of the (topic, group) subscriber
+
+	// suspectEnd is the end of the range that was in flight when the
+	// process last stopped: a record below it may have crashed the
+	// process, so its attempt is recorded durably before each call.
+	suspectEnd int64
 }
 
 func (l *loop) wake() {
@@ -40,6 +47,7 @@ func (l *loop) run() {
 		log.Error("cannot read cursor; delivery stopped", "error", err)
 		return
 	}
+	l.suspectEnd = b.log.InFlight(l.group.name, l.topic, l.part)
 	batch := make([]*Message, 0, deliveryBatch)
 	for {
 		select {
@@ -100,6 +108,19 @@ func (l *loop) run() {
 		if first := batch[0].Offset; first > cursor {
 			log.Warn("messages removed by retention before delivery", "from", cursor, "to", first)
 		}
+		// Mark the batch in flight before any handler sees it: if one
+		// of them crashes the process, the restart knows where to look.
+		end := batch[len(batch)-1].Offset + 1
+		if err := b.log.MarkInFlight(context.Background(), l.group.name, l.topic, l.part, cursor, end); err != nil {
+			if errors.Is(err, wal.ErrClosed) {
+				return
+			}
+			log.Error("cannot mark deliveries in flight; retrying", "error", err)
+			if !l.sleep(time.Second) {
+				return
+			}
+			continue
+		}
 		for _, m := range batch {
 			if !l.deliver(m, log) {
 				break
@@ -149,16 +170,20 @@ type logger interface {
 	Error(msg string, args ...any)
 }
 
-// deliver hands m to the assigned member until it succeeds, retrying
-// failures with backoff. It returns false, leaving the cursor where it is,
-// when the bus stops or no member is assigned. The handler owns m; a retry
-// hands over a fresh copy read back from the log, so a handler that
-// changed m before failing sees the message as published.
+// deliver hands m to the assigned member until it succeeds or is
+// dead-lettered, retrying failures with backoff and waiting while the
+// subscriber's breaker is open. It returns true when the cursor may move
+// past m, and false, leaving the cursor where it is, when the bus stops or
+// no member is assigned. The handler owns m; a retry hands over a fresh
+// copy read back from the log, so a handler that changed m before failing
+// sees the message as published.
 func (l *loop) deliver(m *Message, log logger) bool {
-	attempt := 0
+	b := l.bus
+	attempt, _ := b.log.Attempts(l.group.name, l.topic, l.part, m.Offset)
+	var lastErr error
 	for {
 		select {
-		case <-l.bus.stopping:
+		case <-b.stopping:
 			return false
 		default:
 		}
@@ -166,29 +191,127 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		if sub == nil {
 			return false
 		}
-		if attempt > 0 {
-			if fresh, err := l.bus.Fetch(context.Background(), l.topic, l.part, m.Offset, 1); err == nil && len(fresh) == 1 && fresh[0].Offset == m.Offset {
+		policy := sub.cfg.retry
+		if attempt.Count >= policy.MaxAttempts {
+			// The attempts ran out, here or in an earlier life of the
+			// process (a handler that crashes it is never called again).
+			if lastErr == nil {
+				lastErr = fmt.Errorf("%d deliveries started without an outcome: the process stopped in the handler", attempt.Count)
+			}
+			return l.deadLetter(m, attempt, lastErr, log)
+		}
+		ok, changed, wait := l.breaker.acquire(b.cfg.now())
+		if !ok {
+			// Open: the message waits and no attempt is spent.
+			if !l.waitBreaker(changed, wait) {
+				return false
+			}
+			continue
+		}
+		if attempt.Count > 0 {
+			if fresh, err := b.Fetch(context.Background(), l.topic, l.part, m.Offset, 1); err == nil && len(fresh) == 1 && fresh[0].Offset == m.Offset {
 				m = fresh[0]
 			}
 		}
+		counted := false
+		if m.Offset < l.suspectEnd {
+			// This record may have crashed the process before: count the
+			// attempt durably before the handler can do it again.
+			attempt = l.countAttempt(attempt, nil)
+			if err := b.log.RecordAttempt(context.Background(), l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil {
+				l.breaker.cancelProbe()
+				if errors.Is(err, wal.ErrClosed) {
+					return false
+				}
+				log.Error("cannot record delivery attempt; retrying", "offset", m.Offset, "error", err)
+				if !l.sleep(time.Second) {
+					return false
+				}
+				continue
+			}
+			counted = true
+		}
 		err := sub.call(m)
+		if errors.Is(err, errNotActive) {
+			l.breaker.cancelProbe()
+			continue
+		}
+		l.breaker.release(b.cfg.now(), err == nil)
 		if err == nil {
 			return true
 		}
-		if errors.Is(err, errNotActive) {
+		lastErr = err
+		if !counted {
+			attempt = l.countAttempt(attempt, err)
+		} else {
+			attempt.Last = b.cfg.now()
+		}
+		if IsPermanent(err) {
+			return l.deadLetter(m, attempt, err, log)
+		}
+		if err := b.log.RecordAttempt(context.Background(), l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil && !errors.Is(err, wal.ErrClosed) {
+			log.Error("cannot record delivery attempt", "offset", m.Offset, "error", err)
+		}
+		if attempt.Count >= policy.MaxAttempts {
 			continue
 		}
-		attempt++
-		policy := sub.cfg.retry
-		if attempt >= policy.MaxAttempts || IsPermanent(err) {
-			// Until a dead-letter queue takes it, a message that used up
-			// its attempts is held (never skipped) and retried at the
-			// longest delay.
-			log.Error("handler failed; message held", "offset", m.Offset, "attempts", attempt, "error", err)
-		} else {
-			log.Warn("handler failed; will retry", "offset", m.Offset, "attempt", attempt, "error", err)
+		log.Warn("handler failed; will retry", "offset", m.Offset, "attempt", attempt.Count, "error", err)
+		if state, _, _ := l.breaker.snapshot(); state == BreakerOpen {
+			continue // the breaker's wait replaces the backoff
 		}
-		if !l.sleep(backoff(policy, attempt-1)) {
+		if !l.sleep(backoff(policy, attempt.Count-1)) {
+			return false
+		}
+	}
+}
+
+// countAttempt adds one attempt to a, with its failure time.
+func (l *loop) countAttempt(a wal.Attempt, _ error) wal.Attempt {
+	now := l.bus.cfg.now()
+	a.Count++
+	if a.First.IsZero() {
+		a.First = now
+	}
+	a.Last = now
+	return a
+}
+
+// waitBreaker waits until an open breaker may half-open or changes state;
+// false when the bus stops.
+func (l *loop) waitBreaker(changed <-chan struct{}, wait time.Duration) bool {
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-changed:
+	case <-timer:
+	case <-l.kick:
+	case <-l.bus.stopping:
+		return false
+	}
+	return true
+}
+
+// deadLetter hands m to the dead-letter queue and returns true once the
+// queue confirmed it. A failed write holds the cursor: it is retried with
+// backoff until it succeeds or the bus stops (then false).
+func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bool {
+	for n := 0; ; n++ {
+		err := l.bus.deadLetter(context.Background(), m, l.group.name, a, cause)
+		if err == nil {
+			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", cause)
+			return true
+		}
+		log.Error("dead-letter write failed; the message is held and retried", "offset", m.Offset, "error", err)
+		sub := l.assigned.Load()
+		policy := l.bus.cfg.retry
+		if sub != nil {
+			policy = sub.cfg.retry
+		}
+		if !l.sleep(backoff(policy, n)) {
 			return false
 		}
 	}

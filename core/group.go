@@ -7,9 +7,10 @@ import (
 // group is a consumer group: its members and one delivery loop per
 // topic-partition it reads. Its fields are protected by Bus.mu.
 type group struct {
-	name    string
-	members []*Subscription // in join order
-	loops   map[topicPartition]*loop
+	name     string
+	members  []*Subscription // in join order
+	loops    map[topicPartition]*loop
+	breakers map[string]*breaker // by topic: one per (topic, group) subscriber
 }
 
 type topicPartition struct {
@@ -53,7 +54,12 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 			return fmt.Errorf("onexbus: set start of group %s on %s/%d: %w", g.name, topic, part, b.wrapLogErr(err))
 		}
 	}
-	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1)}
+	br := g.breakers[topic]
+	if br == nil {
+		br = newBreaker(b.cfg.breaker)
+		g.breakers[topic] = br
+	}
+	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br}
 	g.loops[tp] = l
 	b.loops.Add(1)
 	go l.run()

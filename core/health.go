@@ -1,5 +1,10 @@
 package core
 
+import (
+	"slices"
+	"strings"
+)
+
 // Health is a snapshot of the bus's state.
 type Health struct {
 	// Status is "started" while the bus runs and "stopped" once Close began.
@@ -12,6 +17,9 @@ type Health struct {
 	Topics int
 	// HistorySize is the number of messages retained across all topics.
 	HistorySize int64
+	// Breakers has one entry per (topic, group) subscriber, sorted by
+	// topic then group, each in its real state.
+	Breakers []BreakerHealth
 }
 
 // Health returns the bus's state. It works after Close too.
@@ -26,8 +34,18 @@ func (b *Bus) Health() Health {
 		if len(g.members) > 0 {
 			h.Groups++
 		}
+		for topic, br := range g.breakers {
+			state, failures, opens := br.snapshot()
+			h.Breakers = append(h.Breakers, BreakerHealth{Topic: topic, Group: g.name, State: state, Failures: failures, Opens: opens})
+		}
 	}
 	b.mu.Unlock()
+	slices.SortFunc(h.Breakers, func(x, y BreakerHealth) int {
+		if c := strings.Compare(x.Topic, y.Topic); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Group, y.Group)
+	})
 	topics := b.log.Topics()
 	h.Topics = len(topics)
 	for _, t := range topics {
@@ -39,4 +57,19 @@ func (b *Bus) Health() Health {
 		}
 	}
 	return h
+}
+
+// ResetBreaker closes the breaker of the (topic, group) subscriber by
+// hand. It returns true if the breaker was open or half-open and is now
+// closed; false if it was closed already or there is no such subscriber.
+// Of concurrent calls, exactly one returns true.
+func (b *Bus) ResetBreaker(topic, group string) bool {
+	b.mu.Lock()
+	g := b.groups[group]
+	var br *breaker
+	if g != nil {
+		br = g.breakers[topic]
+	}
+	b.mu.Unlock()
+	return br != nil && br.reset()
 }

@@ -101,6 +101,7 @@ type config struct {
 	dedupWindow     time.Duration
 	dedupMax        int
 	retry           RetryPolicy
+	breaker         BreakerPolicy
 	start           StartPosition
 	maxMessageBytes int
 	handlerTimeout  time.Duration
@@ -118,6 +119,7 @@ func defaultConfig() config {
 		dedupWindow:     2 * time.Minute,
 		dedupMax:        100_000,
 		retry:           DefaultRetryPolicy,
+		breaker:         DefaultBreakerPolicy,
 		start:           StartLatest,
 		maxMessageBytes: 1 << 20,
 		now:             time.Now,
@@ -138,6 +140,9 @@ func (c *config) validate() error {
 		}
 	}
 	if err := c.retry.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.breaker.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.maxMessageBytes < 1 || c.maxMessageBytes > 256<<20 {
@@ -215,6 +220,10 @@ func WithDedup(window time.Duration, maxIDs int) Option {
 
 // WithRetry sets the default retry policy of subscriptions.
 func WithRetry(r RetryPolicy) Option { return func(c *config) { c.retry = r } }
+
+// WithBreaker sets the circuit breaker of every (topic, group)
+// subscriber (default DefaultBreakerPolicy: 5 failures, 30 s).
+func WithBreaker(p BreakerPolicy) Option { return func(c *config) { c.breaker = p } }
 
 // WithStartPosition sets where new consumer groups begin (default
 // StartLatest).

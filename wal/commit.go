@@ -100,13 +100,7 @@ func (l *Log) commit() error {
 	// Cursors first: a cursor taken now only covers records appended
 	// before now, which the partition snapshots below include. The other
 	// order could store a cursor ahead of the stored records.
-	l.curMu.Lock()
-	var cursors map[cursorKey]int64
-	if len(l.dirtyCursor) > 0 {
-		cursors = l.dirtyCursor
-		l.dirtyCursor = make(map[cursorKey]int64)
-	}
-	l.curMu.Unlock()
+	state := l.takeState()
 
 	var cuts []cut
 	for _, p := range parts {
@@ -121,7 +115,8 @@ func (l *Log) commit() error {
 		}
 		p.mu.Unlock()
 	}
-	if len(cuts) == 0 && len(cursors) == 0 {
+	if len(cuts) == 0 && state.empty() {
+		l.stateCommitted(state)
 		return nil
 	}
 
@@ -132,18 +127,7 @@ func (l *Log) commit() error {
 				return err
 			}
 		}
-		if len(cursors) > 0 {
-			b, err := tx.CreateBucket(bucketCursors)
-			if err != nil {
-				return err
-			}
-			for k, off := range cursors {
-				if err := b.Put(encodeCursorKey(k), binary.BigEndian.AppendUint64(nil, uint64(off))); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return l.writeState(tx, state)
 	})
 	if err != nil {
 		for i := range cuts {
@@ -154,15 +138,10 @@ func (l *Log) commit() error {
 				c.p.mu.Unlock()
 			}
 		}
-		l.curMu.Lock()
-		for k, off := range cursors {
-			if _, newer := l.dirtyCursor[k]; !newer {
-				l.dirtyCursor[k] = off
-			}
-		}
-		l.curMu.Unlock()
+		l.restoreState(state)
 		return fmt.Errorf("%w: %w", ErrCommit, err)
 	}
+	l.stateCommitted(state)
 	for i := range cuts {
 		c := &cuts[i]
 		p := c.p

@@ -73,6 +73,8 @@ func (l *Log) CommitCursor(group, topic string, part int32, off int64, force boo
 	}
 	l.cursors[k] = off
 	l.dirtyCursor[k] = off
+	l.dropAttemptsBelowLocked(k, off)
+	l.changedLocked()
 	l.curMu.Unlock()
 	// No kick: cursors ride along with the next commit of records, or the
 	// next tick, instead of costing an fsync of their own.

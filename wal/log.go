@@ -41,9 +41,15 @@ type Log struct {
 	genMu sync.Mutex // protects gen
 	gen   *commitGen // the commit that will pick up what is queued now
 
-	curMu       sync.Mutex // protects cursors and dirtyCursors
-	cursors     map[cursorKey]int64
-	dirtyCursor map[cursorKey]int64
+	curMu            sync.Mutex // protects the group state below (state.go)
+	cursors          map[cursorKey]int64
+	dirtyCursor      map[cursorKey]int64
+	attempts         map[attemptKey]*Attempt
+	dirtyAttempts    map[attemptKey]*Attempt
+	inflight         map[cursorKey]int64
+	dirtyInFlight    map[cursorKey]int64
+	stateVersion     uint64 // bumped by every change
+	committedVersion uint64 // the newest version a commit stored
 
 	kick     chan struct{} // buffer 1: wakes the committer
 	stop     chan struct{} // closed by Close
@@ -105,8 +111,12 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		cfg:         cfg,
 		topics:      make(map[string]*topicLog),
 		gen:         &commitGen{done: make(chan struct{})},
-		cursors:     make(map[cursorKey]int64),
-		dirtyCursor: make(map[cursorKey]int64),
+		cursors:       make(map[cursorKey]int64),
+		dirtyCursor:   make(map[cursorKey]int64),
+		attempts:      make(map[attemptKey]*Attempt),
+		dirtyAttempts: make(map[attemptKey]*Attempt),
+		inflight:      make(map[cursorKey]int64),
+		dirtyInFlight: make(map[cursorKey]int64),
 		kick:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),

@@ -34,7 +34,10 @@ func (l *Log) recover() error {
 				return err
 			}
 		}
-		return l.loadCursors(tx)
+		if err := l.loadCursors(tx); err != nil {
+			return err
+		}
+		return l.loadState(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("wal: recover: %w", err)

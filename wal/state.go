@@ -1,0 +1,302 @@
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/onexbus/onexbus/store"
+)
+
+// Consumer-group state besides records: cursors, failed-attempt counts and
+// in-flight marks. All of it is held in memory, changed under Log.curMu,
+// and written by the next group commit; callers that need it durable
+// before they go on wait for that commit (waitState).
+
+var (
+	bucketAttempts = []byte("attempts")
+	bucketInFlight = []byte("inflight")
+)
+
+// Attempt is the failure history of one record in one consumer group.
+type Attempt struct {
+	// Count is how many deliveries of the record were started (or failed).
+	Count int
+	// First and Last are the times of the first and last failure.
+	First, Last time.Time
+}
+
+type attemptKey struct {
+	cursorKey
+	offset int64
+}
+
+// stateChanges is what one commit writes of the group state.
+type stateChanges struct {
+	cursors  map[cursorKey]int64
+	attempts map[attemptKey]*Attempt // nil value: delete
+	inflight map[cursorKey]int64     // -1: delete
+	version  uint64
+}
+
+func (c *stateChanges) empty() bool {
+	return len(c.cursors) == 0 && len(c.attempts) == 0 && len(c.inflight) == 0
+}
+
+// takeState hands the pending changes to a commit.
+func (l *Log) takeState() stateChanges {
+	l.curMu.Lock()
+	defer l.curMu.Unlock()
+	// Each map is handed over only if it holds changes; an empty one stays
+	// with the log, which keeps writing to it.
+	ch := stateChanges{version: l.stateVersion}
+	if len(l.dirtyCursor) > 0 {
+		ch.cursors, l.dirtyCursor = l.dirtyCursor, make(map[cursorKey]int64)
+	}
+	if len(l.dirtyAttempts) > 0 {
+		ch.attempts, l.dirtyAttempts = l.dirtyAttempts, make(map[attemptKey]*Attempt)
+	}
+	if len(l.dirtyInFlight) > 0 {
+		ch.inflight, l.dirtyInFlight = l.dirtyInFlight, make(map[cursorKey]int64)
+	}
+	return ch
+}
+
+// restoreState puts back changes whose commit failed, unless newer ones
+// replaced them meanwhile.
+func (l *Log) restoreState(ch stateChanges) {
+	l.curMu.Lock()
+	defer l.curMu.Unlock()
+	for k, v := range ch.cursors {
+		if _, newer := l.dirtyCursor[k]; !newer {
+			l.dirtyCursor[k] = v
+		}
+	}
+	for k, v := range ch.attempts {
+		if _, newer := l.dirtyAttempts[k]; !newer {
+			l.dirtyAttempts[k] = v
+		}
+	}
+	for k, v := range ch.inflight {
+		if _, newer := l.dirtyInFlight[k]; !newer {
+			l.dirtyInFlight[k] = v
+		}
+	}
+}
+
+func (l *Log) stateCommitted(ch stateChanges) {
+	l.curMu.Lock()
+	l.committedVersion = max(l.committedVersion, ch.version)
+	l.curMu.Unlock()
+}
+
+func encodeAttemptKey(k attemptKey) []byte {
+	return binary.BigEndian.AppendUint64(encodeCursorKey(k.cursorKey), uint64(k.offset))
+}
+
+func (l *Log) writeState(tx store.Tx, ch stateChanges) error {
+	if len(ch.cursors) > 0 {
+		b, err := tx.CreateBucket(bucketCursors)
+		if err != nil {
+			return err
+		}
+		for k, off := range ch.cursors {
+			if err := b.Put(encodeCursorKey(k), binary.BigEndian.AppendUint64(nil, uint64(off))); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ch.attempts) > 0 {
+		b, err := tx.CreateBucket(bucketAttempts)
+		if err != nil {
+			return err
+		}
+		for k, a := range ch.attempts {
+			key := encodeAttemptKey(k)
+			if a == nil {
+				if err := b.Delete(key); err != nil {
+					return err
+				}
+				continue
+			}
+			v := binary.BigEndian.AppendUint32(nil, uint32(a.Count))
+			v = binary.BigEndian.AppendUint64(v, uint64(a.First.UnixNano()))
+			v = binary.BigEndian.AppendUint64(v, uint64(a.Last.UnixNano()))
+			if err := b.Put(key, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ch.inflight) > 0 {
+		b, err := tx.CreateBucket(bucketInFlight)
+		if err != nil {
+			return err
+		}
+		for k, end := range ch.inflight {
+			if end < 0 {
+				if err := b.Delete(encodeCursorKey(k)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := b.Put(encodeCursorKey(k), binary.BigEndian.AppendUint64(nil, uint64(end))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Log) loadState(tx store.Tx) error {
+	if b := tx.Bucket(bucketAttempts); b != nil {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) < 8 || len(v) != 20 {
+				return fmt.Errorf("%w: attempt entry %q is malformed", ErrCorrupt, k)
+			}
+			ck, ok := decodeCursorKey(k[:len(k)-8])
+			if !ok {
+				return fmt.Errorf("%w: attempt entry %q is malformed", ErrCorrupt, k)
+			}
+			l.attempts[attemptKey{ck, int64(binary.BigEndian.Uint64(k[len(k)-8:]))}] = &Attempt{
+				Count: int(binary.BigEndian.Uint32(v)),
+				First: time.Unix(0, int64(binary.BigEndian.Uint64(v[4:]))),
+				Last:  time.Unix(0, int64(binary.BigEndian.Uint64(v[12:]))),
+			}
+		}
+	}
+	if b := tx.Bucket(bucketInFlight); b != nil {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			ck, ok := decodeCursorKey(k)
+			if !ok || len(v) != 8 {
+				return fmt.Errorf("%w: in-flight entry %q is malformed", ErrCorrupt, k)
+			}
+			l.inflight[ck] = int64(binary.BigEndian.Uint64(v))
+		}
+	}
+	return nil
+}
+
+// changedLocked notes a state change and returns its version.
+func (l *Log) changedLocked() uint64 {
+	l.stateVersion++
+	return l.stateVersion
+}
+
+// waitState waits until the state change of version v is committed.
+func (l *Log) waitState(ctx context.Context, v uint64) error {
+	for {
+		l.genMu.Lock()
+		g := l.gen
+		l.genMu.Unlock()
+		l.curMu.Lock()
+		done := l.committedVersion >= v
+		l.curMu.Unlock()
+		if done {
+			return nil
+		}
+		l.kickCommitter()
+		select {
+		case <-g.done:
+			if g.err != nil {
+				l.curMu.Lock()
+				done = l.committedVersion >= v
+				l.curMu.Unlock()
+				if !done {
+					return fmt.Errorf("wal: commit group state: %w", g.err)
+				}
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wal: commit group state: %w", ctx.Err())
+		case <-l.done:
+			return ErrClosed
+		}
+	}
+}
+
+// Attempts returns the failure history of record off for group, if any.
+func (l *Log) Attempts(group, topic string, part int32, off int64) (Attempt, bool) {
+	l.curMu.Lock()
+	defer l.curMu.Unlock()
+	a, ok := l.attempts[attemptKey{cursorKey{group, topic, part}, off}]
+	if !ok || a == nil {
+		return Attempt{}, false
+	}
+	return *a, true
+}
+
+// RecordAttempt stores the failure history of record off for group. With
+// durable it returns once the history is committed (fsync'd under
+// PolicySync), so a crash right after cannot undo it. Histories of records
+// below the group's cursor are dropped when the cursor passes them.
+func (l *Log) RecordAttempt(ctx context.Context, group, topic string, part int32, off int64, a Attempt, durable bool) error {
+	if err := validGroup(group); err != nil {
+		return err
+	}
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	k := attemptKey{cursorKey{group, topic, part}, off}
+	l.curMu.Lock()
+	cp := a
+	l.attempts[k] = &cp
+	l.dirtyAttempts[k] = &cp
+	v := l.changedLocked()
+	l.curMu.Unlock()
+	if !durable {
+		return nil
+	}
+	return l.waitState(ctx, v)
+}
+
+// MarkInFlight records, durably, that group is about to deliver records
+// [cursor, end) of a partition, and sets its cursor to cursor. After a
+// crash, InFlight tells the group which records may have been in a handler
+// when the process died. end < 0 clears the mark.
+func (l *Log) MarkInFlight(ctx context.Context, group, topic string, part int32, cursor, end int64) error {
+	if err := validGroup(group); err != nil {
+		return err
+	}
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	k := cursorKey{group, topic, part}
+	l.curMu.Lock()
+	if cur, ok := l.cursors[k]; !ok || cursor > cur {
+		l.cursors[k] = cursor
+		l.dirtyCursor[k] = cursor
+		l.dropAttemptsBelowLocked(k, cursor)
+	}
+	if end < 0 {
+		delete(l.inflight, k)
+	} else {
+		l.inflight[k] = end
+	}
+	l.dirtyInFlight[k] = end
+	v := l.changedLocked()
+	l.curMu.Unlock()
+	return l.waitState(ctx, v)
+}
+
+// InFlight returns the end of the range group last marked in flight on a
+// partition, or -1 if none is marked.
+func (l *Log) InFlight(group, topic string, part int32) int64 {
+	l.curMu.Lock()
+	defer l.curMu.Unlock()
+	if end, ok := l.inflight[cursorKey{group, topic, part}]; ok {
+		return end
+	}
+	return -1
+}
+
+// dropAttemptsBelowLocked forgets the histories the cursor has passed.
+func (l *Log) dropAttemptsBelowLocked(k cursorKey, cursor int64) {
+	for ak := range l.attempts {
+		if ak.cursorKey == k && ak.offset < cursor {
+			delete(l.attempts, ak)
+			l.dirtyAttempts[ak] = nil
+		}
+	}
+}
