@@ -107,19 +107,19 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{
-		st:          st,
-		cfg:         cfg,
-		topics:      make(map[string]*topicLog),
-		gen:         &commitGen{done: make(chan struct{})},
+		st:            st,
+		cfg:           cfg,
+		topics:        make(map[string]*topicLog),
+		gen:           &commitGen{done: make(chan struct{})},
 		cursors:       make(map[cursorKey]int64),
 		dirtyCursor:   make(map[cursorKey]int64),
 		attempts:      make(map[attemptKey]*Attempt),
 		dirtyAttempts: make(map[attemptKey]*Attempt),
 		inflight:      make(map[cursorKey]int64),
 		dirtyInFlight: make(map[cursorKey]int64),
-		kick:        make(chan struct{}, 1),
-		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
+		kick:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	if err := l.recover(); err != nil {
 		return nil, err
