@@ -1,0 +1,29 @@
+package kafka
+
+import "errors"
+
+// Errors of configuration.
+var (
+	// ErrInvalidConfig is wrapped by every configuration problem that
+	// LoadEnv, LoadYAML, Load, Validate and ClientOptions report; the
+	// message names the variable (or YAML key and line).
+	ErrInvalidConfig = errors.New("kafka: invalid configuration")
+)
+
+// Errors of the forwarder.
+var (
+	// ErrBacklogFull is returned by Forwarder.Publish under BacklogReject
+	// when the unforwarded backlog is at the budget.
+	ErrBacklogFull = errors.New("kafka: forwarding backlog is full")
+	// ErrForwarderClosed is returned by Forwarder methods after Close.
+	ErrForwarderClosed = errors.New("kafka: forwarder is closed")
+	// ErrNotStarted is returned by Forwarder and Ingest methods that need
+	// Start first.
+	ErrNotStarted = errors.New("kafka: not started")
+)
+
+// Errors of ingest.
+var (
+	// ErrIngestClosed is returned by Ingest methods after Close.
+	ErrIngestClosed = errors.New("kafka: ingest is closed")
+)
