@@ -23,6 +23,9 @@ type loop struct {
 	kick     chan struct{}                // buffer 1: assignment changed
 	breaker  *breaker                     // of the (topic, group) subscriber
 
+	ordering    Ordering
+	concurrency int
+
 	// suspectEnd is the end of the range that was in flight when the
 	// process last stopped: a record below it may have crashed the
 	// process, so its attempt is recorded durably before each call.
@@ -48,6 +51,10 @@ func (l *loop) run() {
 		return
 	}
 	l.suspectEnd = b.log.InFlight(l.group.name, l.topic, l.part)
+	if l.ordering != OrderPartition {
+		l.runParallel(cursor, log)
+		return
+	}
 	batch := make([]*Message, 0, deliveryBatch)
 	for {
 		select {

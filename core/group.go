@@ -30,7 +30,7 @@ func (g *group) removeLocked(s *Subscription) {
 // ensureLoopLocked starts the delivery loop of a topic-partition if the
 // group has none, fixing the group's cursor first so that "latest" means
 // the end as of now, not as of whenever the loop gets scheduled.
-func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPosition) error {
+func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPosition, first *Subscription) error {
 	tp := topicPartition{topic, part}
 	if g.loops[tp] != nil {
 		return nil
@@ -59,7 +59,8 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 		br = newBreaker(b.cfg.breaker)
 		g.breakers[topic] = br
 	}
-	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br}
+	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,
+		ordering: first.cfg.ordering, concurrency: first.cfg.concurrency}
 	g.loops[tp] = l
 	b.loops.Add(1)
 	go l.run()
@@ -70,18 +71,18 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 // member's pattern matches it. New partitions begin at their first
 // message, so nothing published to them is missed.
 func (g *group) topicCreatedLocked(b *Bus, topic string, partitions int32, _ bool) {
-	matched := false
+	var first *Subscription
 	for _, m := range g.members {
 		if m.pattern.Match(topic) {
-			matched = true
+			first = m
 			break
 		}
 	}
-	if !matched {
+	if first == nil {
 		return
 	}
 	for part := int32(0); part < partitions; part++ {
-		if err := g.ensureLoopLocked(b, topic, part, StartEarliest); err != nil {
+		if err := g.ensureLoopLocked(b, topic, part, StartEarliest, first); err != nil {
 			b.cfg.logger.Error("cannot start delivery", "group", g.name, "topic", topic, "partition", part, "error", err)
 		}
 	}

@@ -38,9 +38,48 @@ func IsPermanent(err error) bool {
 }
 
 type subConfig struct {
-	start   StartPosition
-	retry   RetryPolicy
-	timeout time.Duration
+	start       StartPosition
+	retry       RetryPolicy
+	timeout     time.Duration
+	ordering    Ordering
+	concurrency int
+}
+
+// Ordering says which messages of a partition may be handled at the same
+// time.
+type Ordering uint8
+
+// Orderings.
+const (
+	// OrderPartition handles a partition's messages one at a time, in
+	// offset order; a failing message holds back the partition (Kafka's
+	// behaviour). The default.
+	OrderPartition Ordering = iota
+	// OrderKey handles messages of different keys in parallel and those of
+	// one key in order: a failing message holds back only the later
+	// messages of its own key. Messages without a key are independent.
+	OrderKey
+	// OrderNone handles messages in parallel with no order at all.
+	OrderNone
+)
+
+// String returns partition, key or none.
+func (o Ordering) String() string {
+	switch o {
+	case OrderKey:
+		return "key"
+	case OrderNone:
+		return "none"
+	}
+	return "partition"
+}
+
+// SubscribeOrdering sets the ordering of the group's deliveries and, for
+// OrderKey and OrderNone, how many handler calls of one partition may run
+// at once (default 16). A group's loops use the ordering of the member
+// that first subscribed to the partition.
+func SubscribeOrdering(o Ordering, concurrency int) SubscribeOption {
+	return func(c *subConfig) { c.ordering, c.concurrency = o, concurrency }
 }
 
 // SubscribeOption configures one subscription.
@@ -111,12 +150,15 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 	if err != nil {
 		return nil, err
 	}
-	cfg := subConfig{start: b.cfg.start, retry: b.cfg.retry, timeout: b.cfg.handlerTimeout}
+	cfg := subConfig{start: b.cfg.start, retry: b.cfg.retry, timeout: b.cfg.handlerTimeout, concurrency: 16}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if err := cfg.retry.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if cfg.ordering > OrderNone || cfg.concurrency < 1 || cfg.concurrency > 10_000 {
+		return nil, fmt.Errorf("%w: ordering %v with concurrency %d (want 1-10000)", ErrInvalidConfig, cfg.ordering, cfg.concurrency)
 	}
 	if cfg.timeout < 0 {
 		return nil, fmt.Errorf("%w: handler timeout %v is negative", ErrInvalidConfig, cfg.timeout)
@@ -142,7 +184,7 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 		}
 		tc, _ := b.log.Topic(topic)
 		for part := int32(0); part < tc.Partitions; part++ {
-			if err := g.ensureLoopLocked(b, topic, part, cfg.start); err != nil {
+			if err := g.ensureLoopLocked(b, topic, part, cfg.start, s); err != nil {
 				g.removeLocked(s)
 				b.subs--
 				return nil, err
