@@ -33,7 +33,7 @@ func (l *loop) runParallel(cursor int64, log logger) {
 	b := l.bus
 	var (
 		readPos = cursor
-		window  []pending               // offsets [cursor, readPos), in order
+		window  []pending                 // offsets [cursor, readPos), in order
 		waiting = map[string][]*Message{} // by key: in flight (present) and queued behind it
 		active  int
 		results = make(chan result, l.concurrency)
