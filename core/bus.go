@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/onexbus/onexbus/dlq"
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
 	"github.com/onexbus/onexbus/wal"
@@ -22,6 +23,7 @@ import (
 type Bus struct {
 	cfg config
 	log *wal.Log
+	dlq *dlq.Queue
 
 	topics sync.Map // name -> *topicState; written under mu once New returns
 
@@ -81,10 +83,15 @@ func New(opts ...Option) (*Bus, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("onexbus: open log: %w", err), cfg.store.Close())
 	}
+	queue, err := dlq.Open(cfg.store, dlq.WithLogger(cfg.logger.Named("dlq")), dlq.WithClock(cfg.now))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("onexbus: open dead-letter queue: %w", err), log.Close(context.Background()), cfg.store.Close())
+	}
 	hctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		cfg:         cfg,
 		log:         log,
+		dlq:         queue,
 		groups:      make(map[string]*group),
 		stopping:    make(chan struct{}),
 		handlerCtx:  hctx,

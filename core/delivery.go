@@ -158,17 +158,22 @@ func (l *loop) waitFor(ch <-chan struct{}) bool {
 }
 
 // sleep waits d, waking early if the assignment changes; false when the
-// bus stops.
+// bus stops. A kick left over from an earlier change does not cut it short.
 func (l *loop) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-l.kick:
-		return true
-	case <-l.bus.stopping:
-		return false
+	assigned := l.assigned.Load()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-l.kick:
+			if l.assigned.Load() != assigned {
+				return true
+			}
+		case <-l.bus.stopping:
+			return false
+		}
 	}
 }
 
@@ -197,6 +202,9 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		sub := l.assigned.Load()
 		if sub == nil {
 			return false
+		}
+		if replayedElsewhere(m, l.group.name) {
+			return true // a replay for one other group: acknowledged unseen
 		}
 		policy := sub.cfg.retry
 		if attempt.Count >= policy.MaxAttempts {
@@ -306,8 +314,9 @@ func (l *loop) waitBreaker(changed <-chan struct{}, wait time.Duration) bool {
 // queue confirmed it. A failed write holds the cursor: it is retried with
 // backoff until it succeeds or the bus stops (then false).
 func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bool {
+	var st deadLetterState
 	for n := 0; ; n++ {
-		err := l.bus.deadLetter(context.Background(), m, l.group.name, a, cause)
+		err := l.bus.deadLetter(context.Background(), &st, m, l.group.name, a, cause)
 		if err == nil {
 			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", cause)
 			return true

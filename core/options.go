@@ -102,6 +102,7 @@ type config struct {
 	dedupMax        int
 	retry           RetryPolicy
 	breaker         BreakerPolicy
+	deadLetterTopic string
 	start           StartPosition
 	maxMessageBytes int
 	handlerTimeout  time.Duration
@@ -120,6 +121,7 @@ func defaultConfig() config {
 		dedupMax:        100_000,
 		retry:           DefaultRetryPolicy,
 		breaker:         DefaultBreakerPolicy,
+		deadLetterTopic: DefaultDeadLetterTopic,
 		start:           StartLatest,
 		maxMessageBytes: 1 << 20,
 		now:             time.Now,
@@ -144,6 +146,9 @@ func (c *config) validate() error {
 	}
 	if err := c.breaker.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := ValidateTopic(c.deadLetterTopic); err != nil {
+		errs = append(errs, fmt.Errorf("dead-letter topic: %w", err))
 	}
 	if c.maxMessageBytes < 1 || c.maxMessageBytes > 256<<20 {
 		errs = append(errs, fmt.Errorf("max message bytes %d not in [1, 256 MiB]", c.maxMessageBytes))
@@ -224,6 +229,10 @@ func WithRetry(r RetryPolicy) Option { return func(c *config) { c.retry = r } }
 // WithBreaker sets the circuit breaker of every (topic, group)
 // subscriber (default DefaultBreakerPolicy: 5 failures, 30 s).
 func WithBreaker(p BreakerPolicy) Option { return func(c *config) { c.breaker = p } }
+
+// WithDeadLetterTopic sets the topic that receives the dead letters of
+// topics outside the ONEX grammar (default DefaultDeadLetterTopic).
+func WithDeadLetterTopic(topic string) Option { return func(c *config) { c.deadLetterTopic = topic } }
 
 // WithStartPosition sets where new consumer groups begin (default
 // StartLatest).
