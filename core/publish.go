@@ -6,6 +6,8 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/google/uuid"
+
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -53,9 +55,15 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 		return err
 	}
 	now := b.cfg.now()
-	for _, m := range msgs {
+	// Fresh message ids (generated below) skip the dedup lookup; a batch
+	// of up to 64 is tracked without allocating.
+	var freshBits uint64
+	for i, m := range msgs {
 		if m == nil {
 			return fmt.Errorf("%w: nil message", ErrInvalidHeaders)
+		}
+		if i < 64 && m.Headers.MessageID == uuid.Nil {
+			freshBits |= 1 << i
 		}
 		t, err := b.topic(m.Topic)
 		if err != nil {
@@ -85,7 +93,11 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 		for j < len(msgs) && msgs[j].Topic == msgs[i].Topic && msgs[j].Partition == msgs[i].Partition {
 			j++
 		}
-		if err := b.appendRun(ctx, buf, msgs[i:j]); err != nil {
+		var fresh uint64
+		if i < 64 {
+			fresh = freshBits >> i
+		}
+		if err := b.appendRun(ctx, buf, msgs[i:j], fresh); err != nil {
 			return err
 		}
 		i = j
@@ -93,7 +105,7 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 	return nil
 }
 
-func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message) error {
+func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64) error {
 	buf.b = buf.b[:0]
 	buf.recs = buf.recs[:0]
 	ends := [16]int{}
@@ -112,6 +124,7 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message) err
 			MessageID:     m.Headers.MessageID,
 			CorrelationID: m.Headers.CorrelationID,
 			Payload:       buf.b[start:endsSlice[i]],
+			FreshID:       i < 64 && fresh&(1<<i) != 0,
 		})
 		start = endsSlice[i]
 	}

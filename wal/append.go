@@ -14,6 +14,10 @@ type Record struct {
 	Timestamp int64
 	// MessageID identifies the record for dedup; all zeros means none.
 	MessageID [16]byte
+	// FreshID says MessageID was generated for this record just now, so
+	// no earlier record can carry it: Append remembers it for dedup
+	// without looking it up.
+	FreshID bool
 	// CorrelationID is indexed for correlation queries; zeros means none.
 	CorrelationID [16]byte
 	// Payload is the opaque record body.
@@ -63,7 +67,9 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 		r := &recs[i]
 		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
 			pos := position{part: part, offset: p.next}
-			if first, dup := t.dedup.seenOrAdd(r.MessageID, pos, now, l.cfg.dedupWindow, l.cfg.dedupMax); dup {
+			if r.FreshID {
+				t.dedup.add(r.MessageID, pos, now, l.cfg.dedupMax)
+			} else if first, dup := t.dedup.seenOrAdd(r.MessageID, pos, now, l.cfg.dedupWindow, l.cfg.dedupMax); dup {
 				r.Partition, r.Offset, r.Duplicate = first.part, first.offset, true
 				continue
 			}
