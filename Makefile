@@ -17,6 +17,7 @@ vet:
 
 test: fmt-check vet
 	$(GO) test -race -count=1 $(PKGS)
+	cd adapters/watermill && $(GO) test -race -count=1 ./...
 
 # bench runs the library's benchmarks (3 runs each, for medians).
 bench:
