@@ -251,6 +251,15 @@ func (l *loop) deliver(m *Message, log logger) bool {
 			l.breaker.cancelProbe()
 			continue
 		}
+		if errors.Is(err, ErrReleased) {
+			// Given back, not failed: try again once the member set
+			// changes, or shortly, without spending an attempt.
+			l.breaker.cancelProbe()
+			if !l.sleep(releasedRetry) {
+				return false
+			}
+			continue
+		}
 		l.breaker.release(b.cfg.now(), err == nil)
 		if err == nil {
 			return true
@@ -279,6 +288,10 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		}
 	}
 }
+
+// releasedRetry is how soon a released message is offered again when
+// the group's members do not change.
+const releasedRetry = 100 * time.Millisecond
 
 // countAttempt adds one attempt to a, with its failure time.
 func (l *loop) countAttempt(a wal.Attempt, _ error) wal.Attempt {

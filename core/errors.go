@@ -50,4 +50,9 @@ var (
 	ErrNilHandler = errors.New("onexbus: nil handler")
 	// ErrInvalidLimit is returned by History and Query for a negative limit.
 	ErrInvalidLimit = errors.New("onexbus: invalid limit")
+	// ErrReleased is returned by a handler that gives its message back
+	// unhandled, for instance because its member is shutting down: the
+	// message is delivered again, and no attempt is counted and the
+	// breaker is not told, since nothing failed.
+	ErrReleased = errors.New("onexbus: message released")
 )

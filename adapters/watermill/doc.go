@@ -59,10 +59,9 @@
 //     code wants a smaller base (core.SubscribeRetry in
 //     SubscriberConfig.Options) and maybe core.WithBreaker on the bus.
 //   - A subscription that ends with a message in hand (Close, or its
-//     Subscribe context ended) gives the message back by failing it
-//     (ErrUnacked): core has no other way yet, so this spends one of the
-//     message's attempts and counts against the breaker. With the default
-//     policy, a message in hand at three closes is dead-lettered.
+//     Subscribe context ended) gives the message back (ErrUnacked, which
+//     wraps core.ErrReleased): the next member gets it, and no attempt is
+//     spent nor failure counted.
 //   - A group made for an empty ConsumerGroup keeps its cursor in the
 //     store after Close, as any group does.
 //   - Closing the Publisher or Subscriber does not close the bus: whoever

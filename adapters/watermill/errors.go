@@ -1,6 +1,11 @@
 package watermill
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/onexbus/onexbus/core"
+)
 
 // Errors of publishing.
 var (
@@ -18,6 +23,7 @@ var (
 	// ErrUnacked is the handler error the bus sees when a subscription
 	// ends (Close, or its Subscribe context ended) before the message in
 	// hand was acknowledged; another member of the group, or the next
-	// one to join, gets the message.
-	ErrUnacked = errors.New("onexbus/watermill: subscription ended before the message was acknowledged")
+	// one to join, gets the message. It wraps core.ErrReleased, so the
+	// bus spends no attempt on it and its breaker does not count it.
+	ErrUnacked = fmt.Errorf("onexbus/watermill: subscription ended before the message was acknowledged: %w", core.ErrReleased)
 )
