@@ -744,3 +744,50 @@ func TestGroupResumesAfterRestart(t *testing.T) {
 		t.Fatalf("history after restart: %d messages, %v", len(hist), err)
 	}
 }
+
+// PublishAsync sets offsets at once and reports durability through done;
+// what it acknowledged is there after a restart.
+func TestPublishAsync(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := core.New(core.WithDataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	var wg sync.WaitGroup
+	wg.Add(n)
+	var mu sync.Mutex
+	acked := 0
+	for i := range n {
+		m := msg("t1", fmt.Sprint(i))
+		err := b.PublishAsync(ctx, m, func(m *core.Message, err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			acked++
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Offset != int64(i) {
+			t.Fatalf("offset %d, want %d", m.Offset, i)
+		}
+	}
+	wg.Wait()
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err = core.New(core.WithDataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	if end, _ := b.EndOffset("t1", 0); end != n || acked != n {
+		t.Fatalf("end %d, acked %d; want %d", end, acked, n)
+	}
+}

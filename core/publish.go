@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/google/uuid"
@@ -59,29 +60,12 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 	// of up to 64 is tracked without allocating.
 	var freshBits uint64
 	for i, m := range msgs {
-		if m == nil {
-			return fmt.Errorf("%w: nil message", ErrInvalidHeaders)
-		}
-		if i < 64 && m.Headers.MessageID == uuid.Nil {
-			freshBits |= 1 << i
-		}
-		t, err := b.topic(m.Topic)
+		fresh, err := b.prepare(m, now)
 		if err != nil {
 			return err
 		}
-		if m.Timestamp.IsZero() {
-			m.Timestamp = now
-		}
-		m.Headers.ApplyDefaults(m.Topic, b.cfg.source, m.Timestamp)
-		if err := m.Headers.Validate(); err != nil {
-			return fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)
-		}
-		if m.ExplicitPartition {
-			if m.Partition < 0 || m.Partition >= t.partitions {
-				return fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, m.Topic, m.Partition, t.partitions)
-			}
-		} else {
-			m.Partition = t.partitionFor(m)
+		if i < 64 && fresh {
+			freshBits |= 1 << i
 		}
 	}
 	buf := encodePool.Get().(*encodeBuf)
@@ -136,6 +120,78 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 		m.Partition = buf.recs[i].Partition
 		m.Offset = buf.recs[i].Offset
 	}
+	return nil
+}
+
+// prepare checks m and fills in what Publish sets: timestamp, header
+// defaults, partition. It reports whether the message id was generated.
+func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
+	if m == nil {
+		return false, fmt.Errorf("%w: nil message", ErrInvalidHeaders)
+	}
+	fresh = m.Headers.MessageID == uuid.Nil
+	t, err := b.topic(m.Topic)
+	if err != nil {
+		return false, err
+	}
+	if m.Timestamp.IsZero() {
+		m.Timestamp = now
+	}
+	m.Headers.ApplyDefaults(m.Topic, b.cfg.source, m.Timestamp)
+	if err := m.Headers.Validate(); err != nil {
+		return false, fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)
+	}
+	if m.ExplicitPartition {
+		if m.Partition < 0 || m.Partition >= t.partitions {
+			return false, fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, m.Topic, m.Partition, t.partitions)
+		}
+	} else {
+		m.Partition = t.partitionFor(m)
+	}
+	return fresh, nil
+}
+
+// PublishAsync appends msg as Publish does but returns once it is queued,
+// with Partition and Offset set; done is called once the message is
+// durable by the bus's policy, with nil, or with the error that kept it
+// from being stored (then, as with Publish, the message may still be
+// stored by a later commit: publish it again with the same message_id to
+// be sure; dedup keeps one copy). Many messages in flight share group
+// commits, which is how a few publishers reach the disk's throughput.
+// done runs on the bus's commit goroutine (or before PublishAsync
+// returns, when the policy does not wait for the disk) and must not
+// block. PublishAsync itself blocks only while too much is queued.
+func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message, error)) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fresh, err := b.prepare(msg, b.cfg.now())
+	if err != nil {
+		return err
+	}
+	buf := encodePool.Get().(*encodeBuf)
+	defer encodePool.Put(buf)
+	buf.b = AppendMessage(buf.b[:0], msg)
+	recs := [1]wal.Record{{
+		Timestamp:     msg.Timestamp.UnixNano(),
+		MessageID:     msg.Headers.MessageID,
+		CorrelationID: msg.Headers.CorrelationID,
+		Payload:       buf.b,
+		FreshID:       fresh,
+	}}
+	err = b.log.AppendAsync(ctx, msg.Topic, msg.Partition, recs[:], func(err error) {
+		if err != nil {
+			err = fmt.Errorf("onexbus: publish to %s/%d: %w", msg.Topic, msg.Partition, b.wrapLogErr(err))
+		}
+		done(msg, err)
+	})
+	if err != nil {
+		return fmt.Errorf("onexbus: publish to %s/%d: %w", msg.Topic, msg.Partition, b.wrapLogErr(err))
+	}
+	msg.Partition, msg.Offset = recs[0].Partition, recs[0].Offset
 	return nil
 }
 

@@ -43,16 +43,60 @@ type Record struct {
 // ErrCommit when the store failed (the records stay queued and a later
 // commit may still store them).
 func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Record) error {
-	if l.closed.Load() {
-		return ErrClosed
-	}
-	t, p, err := l.partition(topic, part)
+	p, end, err := l.queue(topic, part, recs, nil)
 	if err != nil {
 		return err
 	}
+	if l.cfg.policy == PolicySync || end < 0 {
+		return l.waitStored(ctx, p, abs(end))
+	}
+	return nil
+}
+
+// AppendAsync queues recs as Append does and returns without waiting:
+// done is called once they are durable by the log's policy, with nil, or
+// with the error of the commit that failed to store them (the records
+// stay queued, as with Append). done runs on the committer's goroutine
+// (or, under PolicyInterval and PolicyNone, before AppendAsync returns)
+// and must not block or call the Log. Offsets are set before it returns.
+// It blocks only for back-pressure, when too much is queued.
+func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []Record, done func(error)) error {
+	p, end, err := l.queue(topic, part, recs, done)
+	if err != nil {
+		return err
+	}
+	if end < 0 {
+		if err := l.waitStored(ctx, p, -end); err != nil {
+			return err
+		}
+	}
+	if l.cfg.policy != PolicySync {
+		done(nil)
+	}
+	return nil
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// queue adds recs to the partition's tail and, under PolicySync, done to
+// its waiters. It returns the end of what the partition holds, negated
+// when the caller must wait for the committer (back-pressure).
+func (l *Log) queue(topic string, part int32, recs []Record, done func(error)) (*partition, int64, error) {
+	if l.closed.Load() {
+		return nil, 0, ErrClosed
+	}
+	t, p, err := l.partition(topic, part)
+	if err != nil {
+		return nil, 0, err
+	}
 	for i := range recs {
 		if len(recs[i].Payload) > l.cfg.maxRecordBytes {
-			return fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
+			return nil, 0, fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
 				ErrRecordTooLarge, len(recs[i].Payload), topic, part, l.cfg.maxRecordBytes)
 		}
 	}
@@ -61,7 +105,7 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 	p.mu.Lock()
 	if l.closed.Load() {
 		p.mu.Unlock()
-		return ErrClosed
+		return nil, 0, ErrClosed
 	}
 	for i := range recs {
 		r := &recs[i]
@@ -87,20 +131,20 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 	pending := p.tail.bytes
 	if l.cfg.policy != PolicySync {
 		p.wakeLocked()
+	} else if done != nil {
+		p.waiters = append(p.waiters, waiter{end: end, done: done})
 	}
 	p.mu.Unlock()
 
 	switch {
-	case l.cfg.policy == PolicySync:
-		return l.waitStored(ctx, p, end)
 	case pending > l.cfg.maxPendingBytes:
 		// Back-pressure: the committer is behind; wait for it rather
 		// than grow without bound.
-		return l.waitStored(ctx, p, end)
-	case queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes:
+		return p, -end, nil
+	case l.cfg.policy == PolicySync || queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes:
 		l.kickCommitter()
 	}
-	return nil
+	return p, end, nil
 }
 
 func (l *Log) kickCommitter() {

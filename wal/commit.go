@@ -130,16 +130,21 @@ func (l *Log) commit() error {
 		return l.writeState(tx, state)
 	})
 	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrCommit, err)
 		for i := range cuts {
-			if cuts[i].startDirty {
-				c := &cuts[i]
-				c.p.mu.Lock()
+			c := &cuts[i]
+			c.p.mu.Lock()
+			if c.startDirty {
 				c.p.startDirty = true
-				c.p.mu.Unlock()
+			}
+			failed := c.p.takeWaitersLocked(c.base + c.count)
+			c.p.mu.Unlock()
+			for _, w := range failed {
+				w.done(err)
 			}
 		}
 		l.restoreState(state)
-		return fmt.Errorf("%w: %w", ErrCommit, err)
+		return err
 	}
 	l.stateCommitted(state)
 	for i := range cuts {
@@ -155,7 +160,11 @@ func (l *Log) commit() error {
 		if l.cfg.policy == PolicySync {
 			p.wakeLocked()
 		}
+		ready := p.takeWaitersLocked(p.stored)
 		p.mu.Unlock()
+		for _, w := range ready {
+			w.done(nil)
+		}
 	}
 	return nil
 }

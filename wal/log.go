@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +84,30 @@ type partition struct {
 	startDirty bool       // start changed since the last commit
 	bytes      int64      // bytes of the stored chunks
 	notify     chan struct{}
+	waiters    []waiter // AppendAsync callers under PolicySync, by end
+}
+
+// waiter is an AppendAsync caller waiting for its records to be stored.
+type waiter struct {
+	end  int64 // the offset after its last record
+	done func(error)
+}
+
+// takeWaitersLocked removes the waiters whose records end at or below end.
+func (p *partition) takeWaitersLocked(end int64) []waiter {
+	n := 0
+	for n < len(p.waiters) && p.waiters[n].end <= end {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	ready := p.waiters[:n:n]
+	p.waiters = p.waiters[n:]
+	if len(p.waiters) == 0 {
+		p.waiters = nil
+	}
+	return ready
 }
 
 type commitGen struct {
@@ -359,7 +384,12 @@ func (l *Log) Close(ctx context.Context) error {
 	for _, p := range l.parts {
 		p.mu.Lock()
 		p.wakeLocked()
+		// Whoever still waits was not stored by the final commit.
+		left := p.takeWaitersLocked(math.MaxInt64)
 		p.mu.Unlock()
+		for _, w := range left {
+			w.done(ErrClosed)
+		}
 	}
 	l.mu.RUnlock()
 	if l.closeErr != nil {

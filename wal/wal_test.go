@@ -369,3 +369,42 @@ func TestCloseReportsFailedFinalCommit(t *testing.T) {
 		t.Fatalf("close with a failing final commit: %v", err)
 	}
 }
+
+// AppendAsync returns at once with offsets set; done runs once the
+// records are committed, in offset order per partition.
+func TestAppendAsync(t *testing.T) {
+	l := openLog(t, memstore.New())
+	createTopic(t, l, "t", wal.TopicConfig{Partitions: 1})
+	const n = 1000
+	var mu sync.Mutex
+	var acked []int64
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		recs := []wal.Record{{Payload: []byte{byte(i)}}}
+		err := l.AppendAsync(context.Background(), "t", 0, recs, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			acked = append(acked, recs[0].Offset)
+			mu.Unlock()
+			wg.Done()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recs[0].Offset != int64(i) {
+			t.Fatalf("offset %d, want %d", recs[0].Offset, i)
+		}
+	}
+	wg.Wait()
+	for i, off := range acked {
+		if off != int64(i) {
+			t.Fatalf("ack %d is for offset %d", i, off)
+		}
+	}
+	if _, end, _ := l.Offsets("t", 0); end != n {
+		t.Fatalf("end %d", end)
+	}
+}
