@@ -181,6 +181,44 @@ func BenchmarkDurablePublish(b *testing.B) {
 	}
 }
 
+// BenchmarkDurableAsync is BenchmarkDurablePublish with AppendAsync: 64
+// appenders each keep up to 64 records in flight, so commits hold
+// thousands of records. One op is one record.
+func BenchmarkDurableAsync(b *testing.B) {
+	st := &countingStore{Store: openBenchBolt(b, filepath.Join(b.TempDir(), "log.db"))}
+	l := openBenchLog(b, st, 1)
+	ctx := context.Background()
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((64 + procs - 1) / procs)
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.SetBytes(benchPayloadSize)
+	b.ResetTimer()
+	st.commits.Store(0)
+	b.RunParallel(func(pb *testing.PB) {
+		inflight := make(chan struct{}, 64)
+		done := func(err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			<-inflight
+		}
+		for pb.Next() {
+			inflight <- struct{}{}
+			rec := []wal.Record{{}}
+			benchRecord(&rec[0], next.Add(1), time.Now().UnixNano())
+			if err := l.AppendAsync(ctx, benchTopic, 0, rec, done); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+		for range cap(inflight) {
+			inflight <- struct{}{}
+		}
+	})
+	reportCommits(b, st, 1)
+}
+
 // BenchmarkDurableBatch appends batches of 1,000 records of 256 B from one
 // appender under PolicySync: the log's counterpart of the chunked raw
 // bbolt baseline. One op is one batch.
