@@ -117,6 +117,15 @@ type Syncer interface {
 	Sync() error
 }
 
+// Retainer is implemented by buckets that can keep a value without copying
+// it. PutRetained is Put, except that the caller hands the value over: it
+// must never modify those bytes again, for as long as the store lives.
+// The log uses it for chunks whose bytes are immutable anyway.
+type Retainer interface {
+	// PutRetained sets key to value, keeping value itself.
+	PutRetained(key, value []byte) error
+}
+
 // Compacter is implemented by stores whose files do not shrink on their
 // own: Compact rewrites the data so that freed space is returned.
 type Compacter interface {

@@ -221,7 +221,7 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 			ks := len(arena)
 			arena = binary.BigEndian.AppendUint64(arena, uint64(first))
 			key := arena[ks:len(arena):len(arena)]
-			if err := data.Put(key, b[:size]); err != nil {
+			if err := putChunk(data, key, b[:size]); err != nil {
 				return err
 			}
 			ms := len(arena)
@@ -234,6 +234,15 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 		}
 	}
 	return l.applyRetention(tx, c, data, index, now)
+}
+
+// putChunk stores a chunk. The tail's bytes are never written again, so a
+// store that can keep a value without copying it (the memory store) may.
+func putChunk(data store.Bucket, key, chunk []byte) error {
+	if r, ok := data.(store.Retainer); ok {
+		return r.PutRetained(key, chunk)
+	}
+	return data.Put(key, chunk)
 }
 
 // applyRetention deletes the oldest chunks that the partition's limits no

@@ -12,22 +12,26 @@ import (
 // microsecond.
 const leafMax = 512
 
-// entry is one key and its value in one allocation: kv[:klen] is the key
-// and kv[klen:] the value. An entry's bytes are never modified once made.
+// entry is one key and its value, copied into one allocation by newEntry
+// (or, from PutRetained, the key copied and the value kept as given). An
+// entry's bytes are never modified once made.
 type entry struct {
-	kv   []byte
-	klen int
+	k, v []byte
 }
 
 func newEntry(key, value []byte) entry {
 	kv := make([]byte, len(key)+len(value))
 	copy(kv, key)
 	copy(kv[len(key):], value)
-	return entry{kv: kv, klen: len(key)}
+	return entry{k: kv[:len(key):len(key)], v: kv[len(key):]}
 }
 
-func (e entry) key() []byte   { return e.kv[:e.klen:e.klen] }
-func (e entry) value() []byte { return e.kv[e.klen:] }
+func retainedEntry(key, value []byte) entry {
+	return entry{k: slices.Clone(key), v: value[:len(value):len(value)]}
+}
+
+func (e entry) key() []byte   { return e.k }
+func (e entry) value() []byte { return e.v }
 
 // data is the ordered content of a bucket. Its methods need the store's
 // lock: read for the lookups, write for the changes.

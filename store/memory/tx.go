@@ -98,6 +98,16 @@ func (w *writeBucket) Get(key []byte) []byte {
 }
 
 func (w *writeBucket) Put(key, value []byte) error {
+	return w.put(key, value, false)
+}
+
+// PutRetained implements store.Retainer: the store keeps value itself,
+// which the caller must never modify again, instead of a copy.
+func (w *writeBucket) PutRetained(key, value []byte) error {
+	return w.put(key, value, true)
+}
+
+func (w *writeBucket) put(key, value []byte, retain bool) error {
 	switch {
 	case !w.tx.active:
 		return store.ErrTxClosed
@@ -108,7 +118,12 @@ func (w *writeBucket) Put(key, value []byte) error {
 	case len(value) > store.MaxValueSize:
 		return store.ErrValueTooLarge
 	}
-	e := newEntry(key, value)
+	var e entry
+	if retain {
+		e = retainedEntry(key, value)
+	} else {
+		e = newEntry(key, value)
+	}
 	old, replaced := w.b.data.put(e)
 	if replaced {
 		w.tx.undo = append(w.tx.undo, undo{kind: undoReplace, b: w.b, old: old})
