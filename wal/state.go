@@ -186,7 +186,13 @@ func (l *Log) changedLocked() uint64 {
 }
 
 // waitState waits until the state change of version v is committed.
+// Under PolicyInterval and PolicyNone it does not wait: group state is
+// then as durable as the records are, written by the next commit.
 func (l *Log) waitState(ctx context.Context, v uint64) error {
+	if l.cfg.policy != PolicySync {
+		l.kickCommitter()
+		return nil
+	}
 	for {
 		l.genMu.Lock()
 		g := l.gen
@@ -228,8 +234,8 @@ func (l *Log) Attempts(group, topic string, part int32, off int64) (Attempt, boo
 }
 
 // RecordAttempt stores the failure history of record off for group. With
-// durable it returns once the history is committed (fsync'd under
-// PolicySync), so a crash right after cannot undo it. Histories of records
+// durable, under PolicySync, it returns once the history is committed and
+// fsync'd, so a crash right after cannot undo it. Histories of records
 // below the group's cursor are dropped when the cursor passes them.
 func (l *Log) RecordAttempt(ctx context.Context, group, topic string, part int32, off int64, a Attempt, durable bool) error {
 	if err := validGroup(group); err != nil {
@@ -251,7 +257,7 @@ func (l *Log) RecordAttempt(ctx context.Context, group, topic string, part int32
 	return l.waitState(ctx, v)
 }
 
-// MarkInFlight records, durably, that group is about to deliver records
+// MarkInFlight records (durably, under PolicySync) that group is about to deliver records
 // [cursor, end) of a partition, and sets its cursor to cursor. After a
 // crash, InFlight tells the group which records may have been in a handler
 // when the process died. end < 0 clears the mark.

@@ -1,0 +1,72 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/memory"
+)
+
+// BenchmarkFailingOnePercent measures delivery when a random 1% of
+// messages fail once (retry base 1 ms), in partition order and in key order (100 keys):
+// in partition order each failure stalls the partition for its backoff;
+// in key order only its key waits. One op is one delivered message.
+func BenchmarkFailingOnePercent(b *testing.B) {
+	for _, o := range []core.Ordering{core.OrderPartition, core.OrderKey} {
+		b.Run("order="+o.String(), func(b *testing.B) {
+			ctx := context.Background()
+			bus, err := memory.New(
+				core.WithRetry(core.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: 10 * time.Millisecond}),
+				core.WithBreaker(core.BreakerPolicy{Threshold: 0}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bus.Close(ctx)
+			// A fixed random 1% of the offsets, spread over the keys.
+			rng := rand.New(rand.NewPCG(1, 2))
+			n := b.N
+			fails := make([]bool, n)
+			for i := range fails {
+				fails[i] = rng.IntN(100) == 0
+			}
+			var mu sync.Mutex
+			failed := map[int64]bool{}
+			delivered := 0
+			done := make(chan struct{})
+			_, err = bus.Subscribe(ctx, "bench", "g", func(_ context.Context, m *core.Message) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if fails[m.Offset] && !failed[m.Offset] {
+					failed[m.Offset] = true
+					return errors.New("transient")
+				}
+				if delivered++; delivered == n {
+					close(done)
+				}
+				return nil
+			}, core.SubscribeOrdering(o, 64))
+			if err != nil {
+				b.Fatal(err)
+			}
+			value := make([]byte, 256)
+			keys := make([][]byte, 100)
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprint("key-", i))
+			}
+			b.ResetTimer()
+			for i := range n {
+				if _, err := bus.Publish(ctx, &core.Message{Topic: "bench", Key: keys[i%len(keys)], Value: value}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
