@@ -154,13 +154,16 @@ func TestFailedDeadLetterWriteHoldsCursor(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Publish(ctx, msg("t1", "x")); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Sync(ctx); err != nil {
+		// The store fails from before the message is published (the none
+		// policy queues it, and readers see it) until after its first
+		// dead-letter attempts.
+		if _, err := b.CreateTopic(ctx, "t1", core.TopicConfig{Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
 		st.down.Store(true)
+		if _, err := b.Publish(ctx, msg("t1", "x")); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		if off, _, _ := b.CommittedOffset("g", "t1", 0); off != 0 {

@@ -128,11 +128,21 @@ func (l *loop) run() {
 			}
 			continue
 		}
+		// The cursor is committed once per batch: on a crash the group
+		// redelivers at most one batch. Records that may have crashed
+		// the process before commit one by one, so that the durable
+		// attempt of the next one never blames one that passed.
+		start := cursor
 		for _, m := range batch {
 			if !l.deliver(m, log) {
 				break
 			}
 			cursor = m.Offset + 1
+			if m.Offset < l.suspectEnd {
+				l.commit(cursor)
+			}
+		}
+		if cursor > start {
 			l.commit(cursor)
 		}
 	}

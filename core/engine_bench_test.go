@@ -70,3 +70,51 @@ func BenchmarkFailingOnePercent(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEndToEndPlain is BenchmarkEndToEnd without the delivery
+// engine: a reader goroutine fetches from the log and calls the handler
+// itself, with no group, cursor, in-flight mark, attempt or breaker. The
+// difference to BenchmarkEndToEnd is what the engine costs on the happy
+// path.
+func BenchmarkEndToEndPlain(b *testing.B) {
+	ctx := context.Background()
+	bus, err := memory.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close(ctx)
+	value := make([]byte, 256)
+	handled := 0
+	handler := func(context.Context, *core.Message) error { handled++; return nil }
+	done := make(chan struct{})
+	n := b.N
+	go func() {
+		defer close(done)
+		var next int64
+		for handled < n {
+			if err := bus.WaitForMessages(ctx, "bench", 0, next); err != nil {
+				b.Error(err)
+				return
+			}
+			msgs, err := bus.Fetch(ctx, "bench", 0, next, 64)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for _, m := range msgs {
+				_ = handler(ctx, m)
+				next = m.Offset + 1
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(value)))
+	b.ResetTimer()
+	for range n {
+		if _, err := bus.Publish(ctx, &core.Message{Topic: "bench", Value: value}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}

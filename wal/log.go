@@ -49,8 +49,9 @@ type Log struct {
 	dirtyAttempts    map[attemptKey]*Attempt
 	inflight         map[cursorKey]int64
 	dirtyInFlight    map[cursorKey]int64
-	stateVersion     uint64 // bumped by every change
-	committedVersion uint64 // the newest version a commit stored
+	attemptCount     atomic.Int64 // len(attempts), read without the lock
+	stateVersion     uint64       // bumped by every change
+	committedVersion uint64       // the newest version a commit stored
 
 	kick     chan struct{} // buffer 1: wakes the committer
 	stop     chan struct{} // closed by Close

@@ -165,6 +165,7 @@ func (l *Log) loadState(tx store.Tx) error {
 				Last:  time.Unix(0, int64(binary.BigEndian.Uint64(v[12:]))),
 			}
 		}
+		l.attemptCount.Store(int64(len(l.attempts)))
 	}
 	if b := tx.Bucket(bucketInFlight); b != nil {
 		c := b.Cursor()
@@ -190,8 +191,7 @@ func (l *Log) changedLocked() uint64 {
 // then as durable as the records are, written by the next commit.
 func (l *Log) waitState(ctx context.Context, v uint64) error {
 	if l.cfg.policy != PolicySync {
-		l.kickCommitter()
-		return nil
+		return nil // the next commit writes it
 	}
 	for {
 		l.genMu.Lock()
@@ -224,6 +224,9 @@ func (l *Log) waitState(ctx context.Context, v uint64) error {
 
 // Attempts returns the failure history of record off for group, if any.
 func (l *Log) Attempts(group, topic string, part int32, off int64) (Attempt, bool) {
+	if l.attemptCount.Load() == 0 {
+		return Attempt{}, false // the common case, without the lock
+	}
 	l.curMu.Lock()
 	defer l.curMu.Unlock()
 	a, ok := l.attempts[attemptKey{cursorKey{group, topic, part}, off}]
@@ -248,6 +251,7 @@ func (l *Log) RecordAttempt(ctx context.Context, group, topic string, part int32
 	l.curMu.Lock()
 	cp := a
 	l.attempts[k] = &cp
+	l.attemptCount.Store(int64(len(l.attempts)))
 	l.dirtyAttempts[k] = &cp
 	v := l.changedLocked()
 	l.curMu.Unlock()
@@ -305,4 +309,5 @@ func (l *Log) dropAttemptsBelowLocked(k cursorKey, cursor int64) {
 			l.dirtyAttempts[ak] = nil
 		}
 	}
+	l.attemptCount.Store(int64(len(l.attempts)))
 }
