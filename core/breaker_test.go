@@ -10,22 +10,41 @@ import (
 	"time"
 
 	"github.com/onexbus/onexbus/core"
-	"github.com/onexbus/onexbus/transport/memory"
+	"github.com/onexbus/onexbus/store"
 )
 
-// breakerBus is a memory bus whose retries are quick and whose breaker
-// opens after 5 failures for reset.
-func breakerBus(t *testing.T, reset time.Duration) *core.Bus {
+// inBubbles runs fn in a synctest bubble once per store backend (memory
+// and bbolt), so timers, retries and breakers run on fake time on both.
+func inBubbles(t *testing.T, fn func(t *testing.T, be backend)) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { fn(t, be) })
+		})
+	}
+}
+
+// busOn opens a bus on be's store with opts.
+func busOn(t *testing.T, be backend, st store.Store, opts ...core.Option) *core.Bus {
 	t.Helper()
-	b, err := memory.New(
-		core.WithRetry(core.RetryPolicy{MaxAttempts: 100, Base: time.Millisecond, Max: 10 * time.Millisecond}),
-		core.WithBreaker(core.BreakerPolicy{Threshold: 5, ResetTimeout: reset}),
-	)
+	if st == nil {
+		st = be.open(t, t.TempDir())
+	}
+	b, err := core.New(append([]core.Option{core.WithStore(st), be.policy}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	return b
+}
+
+// breakerBus is a bus whose retries are quick and whose breaker opens
+// after 5 failures for reset.
+func breakerBus(t *testing.T, be backend, reset time.Duration) *core.Bus {
+	t.Helper()
+	return busOn(t, be, nil,
+		core.WithRetry(core.RetryPolicy{MaxAttempts: 100, Base: time.Millisecond, Max: 10 * time.Millisecond}),
+		core.WithBreaker(core.BreakerPolicy{Threshold: 5, ResetTimeout: reset}),
+	)
 }
 
 func breakerOf(t *testing.T, b *core.Bus, topic, group string) core.BreakerHealth {
@@ -49,8 +68,8 @@ func TestBreakerOpensAfterThreshold(t *testing.T) {
 		concurrent bool
 	}{{"six messages", 6, false}, {"ten concurrent publishes", 10, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				b := breakerBus(t, time.Hour)
+			inBubbles(t, func(t *testing.T, be backend) {
+				b := breakerBus(t, be, time.Hour)
 				ctx := context.Background()
 				var calls atomic.Int32
 				if _, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error {
@@ -103,8 +122,8 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	for _, probeSucceeds := range []bool{true, false} {
 		name := map[bool]string{true: "probe succeeds", false: "probe fails"}[probeSucceeds]
 		t.Run(name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				b := breakerBus(t, 30*time.Second)
+			inBubbles(t, func(t *testing.T, be backend) {
+				b := breakerBus(t, be, 30*time.Second)
 				ctx := context.Background()
 				var failing atomic.Bool
 				failing.Store(true)
@@ -156,8 +175,8 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 // ACCEPTANCE 23: 3 failures, 1 success, then 6 failures: 8 handler
 // failures in all and the breaker opened once.
 func TestBreakerCountsConsecutiveFailures(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := breakerBus(t, time.Hour)
+	inBubbles(t, func(t *testing.T, be backend) {
+		b := breakerBus(t, be, time.Hour)
 		ctx := context.Background()
 		script := []bool{false, false, false, true, false, false, false, false, false, false}
 		var mu sync.Mutex
@@ -193,8 +212,8 @@ func TestBreakerCountsConsecutiveFailures(t *testing.T) {
 // ACCEPTANCE 24: a manual reset returns true once (of ten concurrent
 // resets, exactly one) and false for an unknown subscriber.
 func TestBreakerManualReset(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := breakerBus(t, time.Hour)
+	inBubbles(t, func(t *testing.T, be backend) {
+		b := breakerBus(t, be, time.Hour)
 		ctx := context.Background()
 		if _, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error { return errors.New("down") }); err != nil {
 			t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
 	"github.com/onexbus/onexbus/store"
-	memstore "github.com/onexbus/onexbus/store/memory"
 )
 
 // flakyStore fails every Update while down is set.
@@ -31,24 +30,19 @@ func (f *flakyStore) Update(fn func(store.Tx) error) error {
 	return f.Store.Update(fn)
 }
 
-func dlqBus(t *testing.T, st store.Store, attempts int) *core.Bus {
+func dlqBus(t *testing.T, be backend, st store.Store, attempts int) *core.Bus {
 	t.Helper()
-	b, err := core.New(core.WithStore(st), core.WithDurability(core.DurabilityNone, 0),
+	return busOn(t, be, st,
 		core.WithRetry(core.RetryPolicy{MaxAttempts: attempts, Base: time.Second, Max: 4 * time.Second}),
 		core.WithBreaker(core.BreakerPolicy{Threshold: 0}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	return b
 }
 
 // ACCEPTANCE 18: a failing handler is retried with delays
 // base*2^n*jitter(0.5..1.5), capped; after max attempts the message is in
 // the DLQ with its provenance, the error capped and redacted, and times.
 func TestRetryThenDeadLetter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := dlqBus(t, memstore.New(), 4)
+	inBubbles(t, func(t *testing.T, be backend) {
+		b := dlqBus(t, be, nil, 4)
 		ctx := context.Background()
 		var mu sync.Mutex
 		var calls []time.Time
@@ -116,8 +110,8 @@ func TestRetryThenDeadLetter(t *testing.T) {
 
 // ACCEPTANCE 19: a permanent error skips the retries.
 func TestPermanentErrorDeadLettersAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := dlqBus(t, memstore.New(), 10)
+	inBubbles(t, func(t *testing.T, be backend) {
+		b := dlqBus(t, be, nil, 10)
 		ctx := context.Background()
 		var calls atomic.Int32
 		if _, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error {
@@ -145,22 +139,18 @@ func TestPermanentErrorDeadLettersAtOnce(t *testing.T) {
 // ACCEPTANCE 25: a DLQ write that fails holds the cursor; the message is
 // retried later and never skipped.
 func TestFailedDeadLetterWriteHoldsCursor(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := &flakyStore{Store: memstore.New()}
-		b := dlqBus(t, st, 1)
+	inBubbles(t, func(t *testing.T, be backend) {
+		st := &flakyStore{Store: be.open(t, t.TempDir())}
+		b := dlqBus(t, be, st, 1)
 		ctx := context.Background()
+		// The handler takes the store down as it fails, so the dead-letter
+		// write that follows fails too, until the test brings it back.
 		if _, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error {
+			st.down.Store(true)
 			return errors.New("always")
 		}); err != nil {
 			t.Fatal(err)
 		}
-		// The store fails from before the message is published (the none
-		// policy queues it, and readers see it) until after its first
-		// dead-letter attempts.
-		if _, err := b.CreateTopic(ctx, "t1", core.TopicConfig{Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		st.down.Store(true)
 		if _, err := b.Publish(ctx, msg("t1", "x")); err != nil {
 			t.Fatal(err)
 		}
@@ -188,8 +178,8 @@ func TestReplayDeadLetters(t *testing.T) {
 	for _, toGroup := range []string{"", "fixed"} {
 		name := map[string]string{"": "to the topic", "fixed": "to one group"}[toGroup]
 		t.Run(name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				b := dlqBus(t, memstore.New(), 1)
+			inBubbles(t, func(t *testing.T, be backend) {
+				b := dlqBus(t, be, nil, 1)
 				ctx := context.Background()
 				var healthy atomic.Bool
 				got := map[string]chan *core.Message{"fixed": make(chan *core.Message, 10), "other": make(chan *core.Message, 10)}

@@ -9,23 +9,18 @@ import (
 	"time"
 
 	"github.com/onexbus/onexbus/core"
-	"github.com/onexbus/onexbus/transport/memory"
 )
 
 // Key order: a failing message holds back only the later messages of its
 // own key; other keys go on, and the key resumes in order once it passes.
 func TestKeyOrderingHoldsOnlyTheFailingKey(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b, err := memory.New(core.WithRetry(core.RetryPolicy{MaxAttempts: 10, Base: time.Second, Max: time.Second}))
-		if err != nil {
-			t.Fatal(err)
-		}
+	inBubbles(t, func(t *testing.T, be backend) {
+		b := busOn(t, be, nil, core.WithRetry(core.RetryPolicy{MaxAttempts: 10, Base: time.Second, Max: time.Second}))
 		ctx := context.Background()
-		defer b.Close(ctx)
 		var mu sync.Mutex
 		var got []string
 		failuresLeft := 2
-		_, err = b.Subscribe(ctx, "t1", "g", func(_ context.Context, m *core.Message) error {
+		_, err := b.Subscribe(ctx, "t1", "g", func(_ context.Context, m *core.Message) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if string(m.Value) == "A1" && failuresLeft > 0 {
@@ -69,17 +64,13 @@ func TestKeyOrderingHoldsOnlyTheFailingKey(t *testing.T) {
 
 // Unordered delivery runs up to the concurrency limit at once, no more.
 func TestUnorderedConcurrencyLimit(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b, err := memory.New()
-		if err != nil {
-			t.Fatal(err)
-		}
+	inBubbles(t, func(t *testing.T, be backend) {
+		b := busOn(t, be, nil)
 		ctx := context.Background()
-		defer b.Close(ctx)
 		release := make(chan struct{})
 		var mu sync.Mutex
 		running, peak, done := 0, 0, 0
-		_, err = b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error {
+		_, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error {
 			mu.Lock()
 			running++
 			peak = max(peak, running)
