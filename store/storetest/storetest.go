@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentViewsAndUpdate", testConcurrent},
 		{"Close", testClose},
 		{"CloseWaits", testCloseWaits},
+		{"Retainer", testRetainer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -925,3 +926,57 @@ func testCloseWaits(t *testing.T, s store.Store) {
 		t.Fatalf("View: %v", err)
 	}
 }
+
+// testRetainer checks the optional store.Retainer: a retained value reads
+// back as given, rolls back like Put, and is replaced by a later Put.
+// Stores whose buckets do not implement it pass trivially.
+func testRetainer(t *testing.T, s store.Store) {
+	retained := []byte("kept as given")
+	var supported bool
+	update(t, s, func(tx store.Tx) error {
+		b, err := bucket(tx, "r")
+		if err != nil {
+			return err
+		}
+		r, ok := b.(store.Retainer)
+		if !ok {
+			return nil
+		}
+		supported = true
+		return r.PutRetained([]byte("k"), retained)
+	})
+	if !supported {
+		return
+	}
+	err := s.Update(func(tx store.Tx) error {
+		r := tx.Bucket([]byte("r")).(store.Retainer)
+		if err := r.PutRetained([]byte("gone"), []byte("x")); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatalf("Update: %v", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		b := tx.Bucket([]byte("r"))
+		if got := b.Get([]byte("k")); !bytes.Equal(got, retained) {
+			t.Errorf("retained value = %q, want %q", got, retained)
+		}
+		if got := b.Get([]byte("gone")); got != nil {
+			t.Errorf("rolled-back retained value = %q", got)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		return tx.Bucket([]byte("r")).Put([]byte("k"), []byte("copied"))
+	})
+	view(t, s, func(tx store.Tx) error {
+		if got := tx.Bucket([]byte("r")).Get([]byte("k")); string(got) != "copied" {
+			t.Errorf("after Put: %q", got)
+		}
+		return nil
+	})
+}
+
+var errRollback = errors.New("storetest: roll back")
