@@ -16,11 +16,19 @@
 // Publish returns after the message is durable by the bus's policy: by
 // default after the group commit holding it is fsync'd (bbolt store).
 // Delivery is in order per partition and at least once: a group's cursor
-// moves past a message only after its handler returned nil. A failing
-// handler is retried with exponential backoff and jitter; while it fails,
-// the partition waits for it, so later messages of the partition are not
-// delivered out of order. A message_id published twice within the dedup
-// window is stored once.
+// moves past a message only after its handler returned nil or the message
+// was confirmed written to the dead-letter queue. A failing handler is
+// retried with exponential backoff and jitter (RetryPolicy); attempts are
+// stored, so a restart neither resets them nor lets a message that kills
+// the process loop forever. After the last attempt, or at once for an
+// error wrapped with Permanent, the message goes to the dead-letter queue
+// (package dlq, DeadLetters, ReplayDeadLetters) and to its DLQ topic. A
+// circuit breaker per (topic, group) subscriber pauses delivery after
+// consecutive failures without spending attempts. Ordering is per
+// partition by default; OrderKey lets different keys run in parallel and
+// holds back only the failing key; OrderNone runs unordered up to a
+// concurrency limit. A message_id published twice within the dedup window
+// is stored once.
 //
 // # Topics
 //
@@ -35,7 +43,13 @@
 // Handlers run on the delivery goroutine of their partition: a slow
 // handler slows its partition, not others. A handler must honour its
 // context: Close waits for handlers, and cancels their contexts when its
-// own context ends. Until the dead-letter queue exists, a message that
-// used up its attempts is held and retried at the longest delay rather
-// than skipped.
+// own context ends. A handler that kills the process is recognised from
+// its second crash on (the first cannot be told apart from a crash
+// elsewhere in the batch), so it runs at most MaxAttempts+1 times.
+//
+// # Durability
+//
+// Publish returns after the fsync under DurabilitySync; PublishAsync
+// returns at once and calls back after it, so a few publishers with many
+// messages in flight share each group commit.
 package core
