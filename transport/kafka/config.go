@@ -53,8 +53,8 @@ type Config struct {
 	// 1-255 of [a-zA-Z0-9._-].
 	Group string
 	// Timeout (KAFKA_TIMEOUT_SECONDS, integer seconds) bounds one Kafka
-	// operation: a record waiting for its ack (kgo's delivery timeout), an
-	// admin request, a commit. Default 30s; 1..3600.
+	// operation: an admin request, a commit; a forwarded batch without its
+	// ack after Timeout opens the forwarder's breaker. Default 30s; 1..3600.
 	Timeout time.Duration
 	// MaxRetryAttempts (KAFKA_MAX_RETRY_ATTEMPTS) is how many times ingest
 	// tries a local append or a Kafka commit before its loop restarts from
@@ -571,8 +571,7 @@ func (c Config) text(env string) (string, bool) {
 
 // ClientOptions returns the kgo options every client of this package
 // shares: seed brokers, TLS and SASL, retry backoff, request size, and the
-// producer's acks, idempotence, compression, linger, batch size and
-// delivery timeout. It reads the TLS files; an unreadable or invalid file
+// producer's acks, idempotence, compression, linger and batch size. It reads the TLS files; an unreadable or invalid file
 // is an error naming its variable.
 func (c Config) ClientOptions() ([]kgo.Opt, error) {
 	if err := c.Validate(); err != nil {
@@ -591,7 +590,10 @@ func (c Config) ClientOptions() ([]kgo.Opt, error) {
 		kgo.BrokerMaxWriteBytes(int32(c.MaxRequestSize)),
 		kgo.ProducerBatchMaxBytes(int32(c.BatchSize)),
 		kgo.ProducerLinger(c.Linger),
-		kgo.RecordDeliveryTimeout(c.Timeout),
+		// No record delivery timeout: kgo measures it from the record's
+		// timestamp, which for a forwarded backlog is the (old) publish
+		// time; and an idempotent record in flight cannot time out anyway.
+		// The forwarder detects a stall itself (KAFKA_TIMEOUT_SECONDS).
 	}
 	switch c.Acks {
 	case "all", "-1":

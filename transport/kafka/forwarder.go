@@ -1,0 +1,631 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// BacklogPolicy says what Forwarder.Publish does when the unforwarded
+// backlog has reached its budget.
+type BacklogPolicy uint8
+
+// Backlog policies.
+const (
+	// BacklogBlock makes Publish wait until the backlog is below the
+	// budget (or its context ends). The default.
+	BacklogBlock BacklogPolicy = iota
+	// BacklogReject makes Publish fail at once with ErrBacklogFull.
+	BacklogReject
+)
+
+// DefaultForwarderGroup is the group name under which the forwarder keeps
+// its position in each local partition.
+const DefaultForwarderGroup = "onexbus.kafka.forwarder"
+
+type fwdConfig struct {
+	pattern      core.Pattern
+	group        string
+	log          hclog.Logger
+	budget       int64
+	policy       BacklogPolicy
+	batch        int
+	depth        int
+	createTopics bool
+	extraOpts    []kgo.Opt
+}
+
+// ForwarderOption configures NewForwarder.
+type ForwarderOption func(*fwdConfig) error
+
+// WithTopicPattern forwards the local topics matching pattern (see
+// core.CompilePattern; default "**": every topic whose name does not start
+// with "__", Kafka's prefix for internal topics).
+func WithTopicPattern(pattern string) ForwarderOption {
+	return func(c *fwdConfig) error {
+		p, err := core.CompilePattern(pattern)
+		if err != nil {
+			return err
+		}
+		c.pattern = p
+		return nil
+	}
+}
+
+// WithForwarderGroup sets the group name of the forwarded positions
+// (default DefaultForwarderGroup). Two forwarders to two clusters need two
+// names.
+func WithForwarderGroup(name string) ForwarderOption {
+	return func(c *fwdConfig) error { c.group = name; return nil }
+}
+
+// WithForwarderLogger sets the logger; nil discards.
+func WithForwarderLogger(l hclog.Logger) ForwarderOption {
+	return func(c *fwdConfig) error { c.log = l; return nil }
+}
+
+// WithBacklogBudget bounds the unforwarded backlog, counted in messages
+// over every forwarded partition, for Forwarder.Publish: at the budget it
+// blocks or rejects as policy says. 0 (the default) means no bound.
+func WithBacklogBudget(messages int64, policy BacklogPolicy) ForwarderOption {
+	return func(c *fwdConfig) error {
+		if messages < 0 {
+			return fmt.Errorf("backlog budget %d is negative", messages)
+		}
+		c.budget, c.policy = messages, policy
+		return nil
+	}
+}
+
+// WithBatch sets how many messages a partition reads from the log at a
+// time (default 2,000) and how many such batches may wait for Kafka's ack
+// at once (default 4).
+func WithBatch(messages, depth int) ForwarderOption {
+	return func(c *fwdConfig) error {
+		if messages < 1 || depth < 1 {
+			return fmt.Errorf("batch %d and depth %d must be at least 1", messages, depth)
+		}
+		c.batch, c.depth = messages, depth
+		return nil
+	}
+}
+
+// WithCreateTopics sets whether the forwarder creates a missing upstream
+// topic with the local topic's partition count before forwarding it
+// (default true), so that Kafka's key partitioning puts each key in the
+// partition of the same number as the local log does.
+func WithCreateTopics(create bool) ForwarderOption {
+	return func(c *fwdConfig) error { c.createTopics = create; return nil }
+}
+
+// WithKgoOptions appends kgo options after those from Config (tests and
+// tuning).
+func WithKgoOptions(opts ...kgo.Opt) ForwarderOption {
+	return func(c *fwdConfig) error { c.extraOpts = append(c.extraOpts, opts...); return nil }
+}
+
+// Forwarder copies local topics to an upstream Kafka. See the package doc
+// for its guarantees. All methods are safe for concurrent use.
+type Forwarder struct {
+	bus *core.Bus
+	cfg Config
+	fc  fwdConfig
+	log hclog.Logger
+	cl  *kgo.Client
+	adm *kadm.Client
+	brk *breaker
+
+	ctx    context.Context // ends when Close begins: loops stop reading
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex           // protects started, parts and ackWake
+	started bool                 //
+	parts   map[tpKey]*partState // every partition with a loop
+	ackWake chan struct{}        // closed and replaced when any position advances
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type tpKey struct {
+	topic string
+	part  int32
+}
+
+// partState is the forwarded position of one partition.
+type partState struct {
+	mu     sync.Mutex    // protects acked and wake
+	acked  int64         // next offset not yet acknowledged by Kafka
+	wake   chan struct{} // closed and replaced when acked advances
+	loaded bool          // acked holds the persisted position
+}
+
+// NewForwarder builds a forwarder from bus to the Kafka cluster of cfg;
+// Start starts it. Every problem with cfg and opts is reported at once.
+func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarder, error) {
+	fc := fwdConfig{group: DefaultForwarderGroup, batch: 2000, depth: 4, createTopics: true}
+	var errs []error
+	if bus == nil {
+		errs = append(errs, errors.New("nil bus"))
+	}
+	for _, o := range opts {
+		if err := o(&fc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if fc.log == nil {
+		fc.log = hclog.NewNullLogger()
+	}
+	kopts, err := cfg.ClientOptions()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("kafka: new forwarder: %w", errors.Join(errs...))
+	}
+	// The forwarder waits for each batch's acks before reading past the
+	// pipeline depth, so kgo's buffer only needs room for that window.
+	kopts = append(kopts, kgo.MaxBufferedRecords(max(fc.batch*fc.depth*2, 10_000)))
+	kopts = append(kopts, fc.extraOpts...)
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: new forwarder: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := fc.log.Named("forwarder")
+	return &Forwarder{
+		bus: bus, cfg: cfg, fc: fc, log: log, cl: cl, adm: kadm.NewClient(cl),
+		brk:     newBreaker(cfg, log),
+		ctx:     ctx,
+		cancel:  cancel,
+		parts:   make(map[tpKey]*partState),
+		ackWake: make(chan struct{}),
+	}, nil
+}
+
+// Start starts forwarding: one loop per partition of each matching topic,
+// and a watcher that picks up new topics and partitions every
+// KAFKA_CONSUMER_SLEEP_INTERVAL. It returns ErrForwarderClosed after
+// Close; a second Start does nothing.
+func (f *Forwarder) Start(ctx context.Context) error {
+	if f.ctx.Err() != nil {
+		return ErrForwarderClosed
+	}
+	f.mu.Lock()
+	if f.started {
+		f.mu.Unlock()
+		return nil
+	}
+	f.started = true
+	f.mu.Unlock()
+	f.discover(ctx)
+	f.wg.Go(f.watch)
+	return nil
+}
+
+// forwards reports whether topic is forwarded.
+func (f *Forwarder) forwards(topic string) bool {
+	if f.fc.pattern.String() != "" {
+		return f.fc.pattern.Match(topic)
+	}
+	return !strings.HasPrefix(topic, "__")
+}
+
+func (f *Forwarder) watch() {
+	t := time.NewTicker(f.cfg.ConsumerSleepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-t.C:
+			f.discover(f.ctx)
+		}
+	}
+}
+
+// discover starts a loop for every forwarded partition without one.
+func (f *Forwarder) discover(ctx context.Context) {
+	for _, topic := range f.bus.Topics() {
+		if !f.forwards(topic) {
+			continue
+		}
+		tc, ok := f.bus.TopicConfig(topic)
+		if !ok {
+			continue
+		}
+		f.mu.Lock()
+		_, known := f.parts[tpKey{topic, 0}]
+		f.mu.Unlock()
+		if !known && f.fc.createTopics {
+			if err := f.ensureUpstream(ctx, topic, tc.Partitions); err != nil {
+				f.log.Warn("cannot create the upstream topic; will retry", "topic", topic, "error", err)
+				continue
+			}
+		}
+		for p := range tc.Partitions {
+			k := tpKey{topic, p}
+			f.mu.Lock()
+			if _, ok := f.parts[k]; ok || f.ctx.Err() != nil {
+				f.mu.Unlock()
+				continue
+			}
+			ps := &partState{wake: make(chan struct{})}
+			f.parts[k] = ps
+			f.wg.Go(func() { f.runPartition(k, ps) })
+			f.mu.Unlock()
+		}
+	}
+}
+
+// ensureUpstream creates topic upstream unless it exists.
+func (f *Forwarder) ensureUpstream(ctx context.Context, topic string, parts int32) error {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
+	resp, err := f.adm.CreateTopic(ctx, parts, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// fwdBatch is a run of messages of one partition produced together.
+type fwdBatch struct {
+	first, end int64 // offsets [first, end)
+	ok         []bool
+	wg         sync.WaitGroup
+	done       chan struct{}
+	errOnce    sync.Once
+	err        error
+}
+
+// runPartition forwards one partition until Close. It owns its batches:
+// it reads up to depth batches ahead, and records a batch's end as the
+// forwarded position only when it and every batch before it were
+// acknowledged. On a failure it waits for the batches in flight, records
+// the acknowledged prefix, backs off and reads again from there.
+func (f *Forwarder) runPartition(k tpKey, ps *partState) {
+	pos, ok, err := f.bus.CommittedOffset(f.fc.group, k.topic, k.part)
+	if err != nil {
+		f.log.Error("cannot read the forwarded position; partition not forwarded", "topic", k.topic, "partition", k.part, "error", err)
+		return
+	}
+	if !ok {
+		pos, _ = f.bus.StartOffset(k.topic, k.part)
+	}
+	f.advance(k, ps, pos, false)
+	next := pos
+	var inflight []*fwdBatch
+	for {
+		// Reap acknowledged batches in order.
+		for len(inflight) > 0 {
+			b := inflight[0]
+			if !isDone(b) {
+				break
+			}
+			inflight = inflight[1:]
+			if b.err == nil {
+				f.brk.success()
+				f.advance(k, ps, b.end, true)
+				continue
+			}
+			// Let every batch in flight finish, record the acknowledged
+			// prefix and read again from its end.
+			for _, later := range inflight {
+				<-later.done
+			}
+			inflight = nil
+			acked := b.first
+			for _, ok := range b.ok {
+				if !ok {
+					break
+				}
+				acked++
+			}
+			f.advance(k, ps, acked, true)
+			next = acked
+			wait := f.brk.failure(b.err)
+			f.log.Debug("produce failed; backing off", "topic", k.topic, "partition", k.part, "offset", acked, "backoff", wait, "error", b.err)
+			if !sleepCtx(f.ctx, wait) {
+				return
+			}
+		}
+		if f.ctx.Err() != nil {
+			for _, b := range inflight {
+				<-b.done
+				if b.err != nil {
+					return
+				}
+				f.advance(k, ps, b.end, true)
+			}
+			return
+		}
+		if len(inflight) >= f.fc.depth {
+			f.waitBatch(inflight[0])
+			continue
+		}
+		msgs, err := f.bus.Fetch(f.ctx, k.topic, k.part, next, f.fc.batch)
+		if err != nil {
+			if f.ctx.Err() != nil || errors.Is(err, core.ErrClosed) {
+				continue
+			}
+			f.log.Error("cannot read the local log; retrying", "topic", k.topic, "partition", k.part, "offset", next, "error", err)
+			if !sleepCtx(f.ctx, f.cfg.RetryBackoffBase) {
+				continue
+			}
+			continue
+		}
+		if len(msgs) == 0 {
+			if len(inflight) > 0 {
+				f.waitBatch(inflight[0])
+				continue
+			}
+			if err := f.bus.WaitForMessages(f.ctx, k.topic, k.part, next); err != nil && f.ctx.Err() == nil {
+				if errors.Is(err, core.ErrClosed) {
+					return
+				}
+				sleepCtx(f.ctx, f.cfg.RetryBackoffBase)
+			}
+			continue
+		}
+		if msgs[0].Offset > next {
+			f.log.Warn("retention removed messages before they were forwarded", "topic", k.topic, "partition", k.part, "from", next, "to", msgs[0].Offset)
+		}
+		probe, err := f.brk.allow(f.ctx)
+		if err != nil {
+			continue
+		}
+		b := f.produce(k, msgs)
+		if probe {
+			// The probe decides for everyone: wait for it here.
+			f.waitBatch(b)
+		}
+		inflight = append(inflight, b)
+		next = b.end
+	}
+}
+
+func isDone(b *fwdBatch) bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitBatch waits for b's acks. Close does not interrupt it: an
+// idempotent record cannot be withdrawn once handed to kgo, which retries
+// it (with its reconnect backoff) until Kafka answers; closing the client
+// fails it. A batch waiting longer than KAFKA_TIMEOUT_SECONDS means Kafka
+// is unreachable: the breaker opens, so no partition hands kgo more.
+func (f *Forwarder) waitBatch(b *fwdBatch) {
+	t := time.NewTimer(f.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-b.done:
+		return
+	case <-t.C:
+		f.brk.stalled(f.cfg.Timeout)
+	}
+	<-b.done
+}
+
+// produce hands msgs to kgo and returns their batch, whose done channel
+// closes once every record has its outcome.
+func (f *Forwarder) produce(k tpKey, msgs []*core.Message) *fwdBatch {
+	b := &fwdBatch{first: msgs[0].Offset, end: msgs[len(msgs)-1].Offset + 1, ok: make([]bool, len(msgs)), done: make(chan struct{})}
+	b.wg.Add(len(msgs))
+	var hdrs []core.RecordHeader
+	for i, m := range msgs {
+		hdrs = m.Headers.AppendRecordHeaders(hdrs[:0])
+		rec := &kgo.Record{Topic: k.topic, Value: m.Value, Timestamp: m.Timestamp, Headers: make([]kgo.RecordHeader, len(hdrs))}
+		for j, h := range hdrs {
+			rec.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+		switch {
+		case len(m.Key) > 0:
+			rec.Key = m.Key
+		case m.Headers.PartitionKey != "":
+			rec.Key = []byte(m.Headers.PartitionKey)
+		}
+		// Messages retried from a gap (retention) keep their own offsets.
+		idx := int(m.Offset - b.first)
+		if idx < 0 || idx >= len(b.ok) {
+			idx = i
+		}
+		// Produce's context is not f.ctx: an idempotent record cannot be
+		// withdrawn once buffered, so Close lets it finish instead.
+		f.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.errOnce.Do(func() { b.err = err })
+			} else {
+				b.ok[idx] = true
+			}
+			b.wg.Done()
+		})
+	}
+	go func() { b.wg.Wait(); close(b.done) }()
+	return b
+}
+
+// advance records pos as partition k's forwarded position and, if
+// persist, commits it to the bus.
+func (f *Forwarder) advance(k tpKey, ps *partState, pos int64, persist bool) {
+	ps.mu.Lock()
+	if ps.loaded && pos <= ps.acked {
+		ps.mu.Unlock()
+		return
+	}
+	ps.acked, ps.loaded = pos, true
+	close(ps.wake)
+	ps.wake = make(chan struct{})
+	ps.mu.Unlock()
+	if persist {
+		if err := f.bus.CommitOffset(f.fc.group, k.topic, k.part, pos); err != nil && !errors.Is(err, core.ErrClosed) {
+			f.log.Error("cannot persist the forwarded position; it will be forwarded again after a restart", "topic", k.topic, "partition", k.part, "offset", pos, "error", err)
+		}
+	}
+	f.mu.Lock()
+	close(f.ackWake)
+	f.ackWake = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Acked returns the forwarded position of a partition: the offset of the
+// first message Kafka has not acknowledged (every message before it has
+// been acknowledged). Before the partition's loop has started it returns
+// the persisted position, or 0.
+func (f *Forwarder) Acked(topic string, partition int32) int64 {
+	f.mu.Lock()
+	ps := f.parts[tpKey{topic, partition}]
+	f.mu.Unlock()
+	if ps != nil {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if ps.loaded {
+			return ps.acked
+		}
+	}
+	off, _, _ := f.bus.CommittedOffset(f.fc.group, topic, partition)
+	return off
+}
+
+// WaitAcked blocks until Kafka has acknowledged the message at offset of
+// topic/partition (and every message before it), ctx ends, or the
+// forwarder closes (ErrForwarderClosed). Use it with the offset Publish
+// returned to wait for the upstream ack of a message.
+func (f *Forwarder) WaitAcked(ctx context.Context, topic string, partition int32, offset int64) error {
+	for {
+		f.mu.Lock()
+		ps := f.parts[tpKey{topic, partition}]
+		wake := f.ackWake
+		f.mu.Unlock()
+		var ch <-chan struct{} = wake
+		if ps != nil {
+			ps.mu.Lock()
+			if ps.loaded && ps.acked > offset {
+				ps.mu.Unlock()
+				return nil
+			}
+			ch = ps.wake
+			ps.mu.Unlock()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-f.ctx.Done():
+			if f.Acked(topic, partition) > offset {
+				return nil
+			}
+			return ErrForwarderClosed
+		}
+	}
+}
+
+// Backlog returns how many messages of the forwarded topics Kafka has not
+// acknowledged yet.
+func (f *Forwarder) Backlog() int64 {
+	var n int64
+	for _, topic := range f.bus.Topics() {
+		if !f.forwards(topic) {
+			continue
+		}
+		tc, _ := f.bus.TopicConfig(topic)
+		for p := range tc.Partitions {
+			end, err := f.bus.EndOffset(topic, p)
+			if err != nil {
+				continue
+			}
+			acked := f.Acked(topic, p)
+			if start, err := f.bus.StartOffset(topic, p); err == nil {
+				acked = max(acked, start)
+			}
+			n += max(end-acked, 0)
+		}
+	}
+	return n
+}
+
+// BreakerState returns the state of the upstream breaker.
+func (f *Forwarder) BreakerState() BreakerState { return f.brk.State() }
+
+// Publish publishes msg to the bus after checking the backlog budget
+// (WithBacklogBudget): under BacklogReject it fails with ErrBacklogFull at
+// the budget, under BacklogBlock it waits until the backlog is below it.
+// It returns what Bus.Publish returns. The bus itself has no admission
+// hook: a direct Bus.Publish is not held to the budget.
+func (f *Forwarder) Publish(ctx context.Context, msg *core.Message) (int64, error) {
+	if f.ctx.Err() != nil {
+		return 0, ErrForwarderClosed
+	}
+	for f.fc.budget > 0 {
+		f.mu.Lock()
+		wake := f.ackWake
+		f.mu.Unlock()
+		if f.Backlog() < f.fc.budget {
+			break
+		}
+		if f.fc.policy == BacklogReject {
+			return 0, fmt.Errorf("%w: %d messages not yet acknowledged by Kafka (budget %d)", ErrBacklogFull, f.Backlog(), f.fc.budget)
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-f.ctx.Done():
+			return 0, ErrForwarderClosed
+		}
+	}
+	return f.bus.Publish(ctx, msg)
+}
+
+// Close stops forwarding: loops stop reading, wait for the acks of what
+// they handed to Kafka and record them, then the Kafka client closes. If
+// ctx ends first, the records still buffered are abandoned (they will be
+// forwarded again after a restart) and Close returns ctx's error. Close
+// is idempotent; every call returns the first call's result. Close the
+// forwarder before the bus.
+func (f *Forwarder) Close(ctx context.Context) error {
+	f.closeOnce.Do(func() {
+		f.cancel()
+		done := make(chan struct{})
+		go func() { f.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			f.closeErr = fmt.Errorf("kafka: close forwarder: %w", ctx.Err())
+		}
+		// Closing the client fails whatever is still buffered, which
+		// releases any loop still waiting for an ack.
+		f.cl.Close()
+		<-done
+	})
+	return f.closeErr
+}

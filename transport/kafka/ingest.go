@@ -1,0 +1,381 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// ingestNamespace derives message ids for Kafka records that carry none,
+// from (topic, partition, offset), so that re-ingesting them dedups.
+var ingestNamespace = uuid.MustParse("4f1c9a52-8a0e-4b8e-9d0c-6e1b7a5b2f10")
+
+type ingestConfig struct {
+	group      string
+	instanceID string
+	log        hclog.Logger
+	maxPoll    int
+	extraOpts  []kgo.Opt
+	// afterAppend, if set, runs after a batch is durable locally and
+	// before its Kafka commit; an error stops the loop without committing
+	// (tests use it to simulate a crash at that point).
+	afterAppend func() error
+}
+
+// IngestOption configures NewIngest.
+type IngestOption func(*ingestConfig)
+
+// WithIngestGroup sets the Kafka consumer group (default Config.Group);
+// see GroupID for the original system's convention.
+func WithIngestGroup(group string) IngestOption {
+	return func(c *ingestConfig) { c.group = group }
+}
+
+// WithInstanceID gives the member a static group instance id (Kafka's
+// group.instance.id): a restart within the session timeout keeps its
+// partitions without a rebalance.
+func WithInstanceID(id string) IngestOption {
+	return func(c *ingestConfig) { c.instanceID = id }
+}
+
+// WithIngestLogger sets the logger; nil discards.
+func WithIngestLogger(l hclog.Logger) IngestOption { return func(c *ingestConfig) { c.log = l } }
+
+// WithMaxPollRecords bounds one batch (default 10,000).
+func WithMaxPollRecords(n int) IngestOption { return func(c *ingestConfig) { c.maxPoll = n } }
+
+// WithIngestKgoOptions appends kgo options after those from Config.
+func WithIngestKgoOptions(opts ...kgo.Opt) IngestOption {
+	return func(c *ingestConfig) { c.extraOpts = append(c.extraOpts, opts...) }
+}
+
+// Ingest copies Kafka topics into a bus as a Kafka consumer group. Kafka
+// offsets are committed only after the batch is durable in the local log
+// (never auto-commit); a rebalance waits until the batch in hand is
+// appended and committed (kgo.BlockRebalanceOnPoll), so partitions are
+// given up with nothing in flight.
+type Ingest struct {
+	bus *core.Bus
+	cfg Config
+	ic  ingestConfig
+	log hclog.Logger
+	cl  *kgo.Client
+	adm *kadm.Client
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// parts is owned by the loop: the Kafka partition count of each topic
+	// seen, once the local topic has at least that many.
+	parts map[string]int32
+
+	mu      sync.Mutex // protects started and err
+	started bool
+	err     error // why the loop stopped, if it failed
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewIngest builds an ingest of topics from the Kafka cluster of cfg into
+// bus; Start starts it.
+func NewIngest(bus *core.Bus, cfg Config, topics []string, opts ...IngestOption) (*Ingest, error) {
+	ic := ingestConfig{group: cfg.Group, maxPoll: 10_000}
+	for _, o := range opts {
+		o(&ic)
+	}
+	if ic.log == nil {
+		ic.log = hclog.NewNullLogger()
+	}
+	var errs []error
+	if bus == nil {
+		errs = append(errs, errors.New("nil bus"))
+	}
+	if len(topics) == 0 {
+		errs = append(errs, errors.New("no topics"))
+	}
+	if ic.group == "" {
+		errs = append(errs, errors.New("empty group"))
+	}
+	kopts, err := cfg.ClientOptions()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("kafka: new ingest: %w", errors.Join(errs...))
+	}
+	reset := kgo.NewOffset().AtStart()
+	if cfg.AutoOffsetReset == "latest" {
+		reset = kgo.NewOffset().AtEnd()
+	}
+	in := &Ingest{bus: bus, cfg: cfg, ic: ic, log: ic.log.Named("ingest"), parts: map[string]int32{}}
+	kopts = append(kopts,
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumerGroup(ic.group),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(reset),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.HeartbeatInterval),
+		kgo.RebalanceTimeout(cfg.MaxPollInterval),
+		kgo.OnPartitionsRevoked(in.onRevoked),
+	)
+	if ic.instanceID != "" {
+		kopts = append(kopts, kgo.InstanceID(ic.instanceID))
+	}
+	kopts = append(kopts, ic.extraOpts...)
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: new ingest: %w", err)
+	}
+	in.cl, in.adm = cl, kadm.NewClient(cl)
+	in.ctx, in.cancel = context.WithCancel(context.Background())
+	return in, nil
+}
+
+// onRevoked runs when partitions are taken away. Rebalances are blocked
+// while a batch is being appended and committed (BlockRebalanceOnPoll),
+// so by now every polled record is appended and committed; nothing is
+// left to flush.
+func (in *Ingest) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	in.log.Debug("partitions revoked after the last batch was committed", "partitions", revoked)
+}
+
+// Start starts the ingest loop. A second Start does nothing; Start after
+// Close returns ErrIngestClosed.
+func (in *Ingest) Start(context.Context) error {
+	if in.ctx.Err() != nil {
+		return ErrIngestClosed
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.started {
+		in.started = true
+		in.wg.Go(in.run)
+	}
+	return nil
+}
+
+// Err returns why the loop stopped, or nil while it runs.
+func (in *Ingest) Err() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.err
+}
+
+func (in *Ingest) fail(err error) {
+	in.mu.Lock()
+	in.err = err
+	in.mu.Unlock()
+	in.log.Error("ingest stopped", "error", err)
+}
+
+func (in *Ingest) run() {
+	for {
+		fetches := in.cl.PollRecords(in.ctx, in.ic.maxPoll)
+		if in.ctx.Err() != nil || fetches.IsClientClosed() {
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				in.log.Warn("fetch error", "topic", t, "partition", p, "error", err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			in.cl.AllowRebalance()
+			continue
+		}
+		if err := in.appendBatch(recs); err != nil {
+			if in.ctx.Err() == nil {
+				in.fail(err)
+			}
+			return
+		}
+		if in.ic.afterAppend != nil {
+			if err := in.ic.afterAppend(); err != nil {
+				in.fail(err)
+				return
+			}
+		}
+		if err := in.commit(recs); err != nil {
+			// The batch is durable locally: after a restart it is
+			// re-ingested and dedup stores it once.
+			in.log.Warn("cannot commit to Kafka; the batch will be ingested again after a restart", "error", err)
+		}
+		in.cl.AllowRebalance()
+	}
+}
+
+// appendBatch publishes recs to the bus and returns once they are durable.
+func (in *Ingest) appendBatch(recs []*kgo.Record) error {
+	msgs := make([]*core.Message, len(recs))
+	rh := make([]core.RecordHeader, 0, 32)
+	for i, r := range recs {
+		local, err := in.localPartitions(r.Topic)
+		if err != nil {
+			return err
+		}
+		rh = rh[:0]
+		for _, h := range r.Headers {
+			rh = append(rh, core.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		m := &core.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		m.Headers = core.HeadersFromRecord(rh, in.log)
+		if m.Headers.MessageID == uuid.Nil {
+			m.Headers.MessageID = uuid.NewSHA1(ingestNamespace, []byte(r.Topic+"/"+strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)))
+		}
+		if r.Partition < local {
+			m.Partition, m.ExplicitPartition = r.Partition, true
+		}
+		msgs[i] = m
+	}
+	var err error
+	for attempt := range in.cfg.MaxRetryAttempts {
+		if err = in.bus.PublishBatch(in.ctx, msgs); err == nil {
+			return nil
+		}
+		if errors.Is(err, core.ErrClosed) || in.ctx.Err() != nil {
+			return err
+		}
+		if isPermanent(err) {
+			return in.appendOneByOne(msgs, recs)
+		}
+		sleepCtx(in.ctx, backoff(in.cfg.RetryBackoffBase, attempt, in.cfg.CircuitBreakerResetTimeout))
+	}
+	return fmt.Errorf("kafka: ingest: append %d records: %w", len(msgs), err)
+}
+
+// isPermanent reports whether a publish error is about the message itself.
+func isPermanent(err error) bool {
+	return errors.Is(err, core.ErrInvalidTopic) || errors.Is(err, core.ErrNotONEXTopic) ||
+		errors.Is(err, core.ErrMessageTooLarge) || errors.Is(err, core.ErrInvalidHeaders) ||
+		errors.Is(err, core.ErrInvalidPartition)
+}
+
+// appendOneByOne publishes msgs one at a time, sending those the bus
+// refuses to the dead-letter topic with their Kafka provenance.
+func (in *Ingest) appendOneByOne(msgs []*core.Message, recs []*kgo.Record) error {
+	for i, m := range msgs {
+		_, err := in.bus.Publish(in.ctx, m)
+		if err == nil {
+			continue
+		}
+		if !isPermanent(err) {
+			return fmt.Errorf("kafka: ingest: append %s/%d@%d: %w", recs[i].Topic, recs[i].Partition, recs[i].Offset, err)
+		}
+		r := recs[i]
+		dl := &core.Message{Topic: in.cfg.DeadLetterTopic, Key: r.Key, Value: r.Value}
+		dl.Headers = m.Headers
+		dl.Headers.EventType = ""
+		dl.Headers.Extra = append(dl.Headers.Extra,
+			core.Header{Key: "kafka_topic", Value: r.Topic},
+			core.Header{Key: "kafka_partition", Value: strconv.Itoa(int(r.Partition))},
+			core.Header{Key: "kafka_offset", Value: strconv.FormatInt(r.Offset, 10)},
+			core.Header{Key: "error", Value: truncate(err.Error(), 512)})
+		if _, dlErr := in.bus.Publish(in.ctx, dl); dlErr != nil {
+			return fmt.Errorf("kafka: ingest: dead-letter %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, errors.Join(err, dlErr))
+		}
+		in.log.Warn("record refused by the bus; dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func backoff(base time.Duration, attempt int, cap time.Duration) time.Duration {
+	d := base
+	for range attempt {
+		if d >= cap {
+			break
+		}
+		d *= 2
+	}
+	return min(d, cap)
+}
+
+// localPartitions returns the partition count of the local topic, first
+// creating or growing it to the Kafka topic's count. A name the bus
+// refuses returns 0 (its records go to the dead-letter topic).
+func (in *Ingest) localPartitions(topic string) (int32, error) {
+	if n, ok := in.parts[topic]; ok {
+		return n, nil
+	}
+	ctx, cancel := context.WithTimeout(in.ctx, in.cfg.Timeout)
+	defer cancel()
+	td, err := in.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: ingest: describe %s: %w", topic, err)
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil {
+		return 0, fmt.Errorf("kafka: ingest: describe %s: %w", topic, errors.Join(d.Err, errors.New("not found")))
+	}
+	want := int32(len(d.Partitions))
+	tc, _ := in.bus.TopicConfig(topic)
+	if tc.Partitions < want {
+		tc.Partitions = want
+		if _, err := in.bus.CreateTopic(ctx, topic, tc); err != nil {
+			if isPermanent(err) {
+				in.parts[topic] = 0
+				return 0, nil
+			}
+			return 0, fmt.Errorf("kafka: ingest: create local topic: %w", err)
+		}
+	}
+	in.parts[topic] = max(tc.Partitions, want)
+	return in.parts[topic], nil
+}
+
+// commit commits recs' offsets, retrying MaxRetryAttempts times.
+func (in *Ingest) commit(recs []*kgo.Record) error {
+	var err error
+	for attempt := range in.cfg.MaxRetryAttempts {
+		ctx, cancel := context.WithTimeout(in.ctx, in.cfg.Timeout)
+		err = in.cl.CommitRecords(ctx, recs...)
+		cancel()
+		if err == nil || in.ctx.Err() != nil {
+			return err
+		}
+		sleepCtx(in.ctx, backoff(in.cfg.RetryBackoffBase, attempt, in.cfg.CircuitBreakerResetTimeout))
+	}
+	return err
+}
+
+// Close stops the ingest: the batch in hand is either appended and
+// committed or, if Close interrupts its append, left uncommitted and
+// ingested again (and deduplicated) by the next member. A dynamic member
+// leaves the group; a static one (WithInstanceID) keeps its partitions
+// until its session times out. Close is idempotent.
+// Close the ingest before the bus.
+func (in *Ingest) Close(ctx context.Context) error {
+	in.closeOnce.Do(func() {
+		in.cancel()
+		done := make(chan struct{})
+		go func() { in.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			in.closeErr = fmt.Errorf("kafka: close ingest: %w", ctx.Err())
+		}
+		in.cl.CloseAllowingRebalance()
+		<-done
+	})
+	return in.closeErr
+}
