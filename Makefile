@@ -24,17 +24,28 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 $(PKGS)
 
 # bench-peers compares onexbus with peer systems (the bench/ module, its own
-# go.mod): 3 runs of each case, raw output in bench/results/latest.txt and
-# medians in bench/results/latest.md. QUICK=1 uses a short -benchtime (under
-# a minute). The report fails if go test did, even through the pipe.
-PEERS_BENCHTIME := $(if $(filter 1,$(QUICK)),200ms,1s)
+# go.mod): memory bus vs Watermill GoChannel, durable bus vs raw bbolt and
+# NATS JetStream, Kafka forwarder vs kgo on kfake, and one child process per
+# system for peak memory and open-loop latency. Raw output goes to
+# bench/results/latest.txt; medians and ratios to bench/results/latest.md,
+# the latency plot to bench/results/latency.svg and the tables to the
+# README's performance section. Full: 3 runs of each case. QUICK=1: one
+# short run of each (under a minute). The report fails if go test did,
+# even through the pipe.
+PEERS_QUICK := $(if $(filter 1,$(QUICK)),1,0)
+PEERS_BENCHTIME := $(if $(filter 1,$(QUICK)),50ms,1s)
+PEERS_COUNT := $(if $(filter 1,$(QUICK)),1,3)
 PEERS_MODE := $(if $(filter 1,$(QUICK)),quick,full)
-PEERS_FLAGS := -run '^$$' -bench . -benchmem -count 3 -benchtime $(PEERS_BENCHTIME) -timeout 30m .
+# The Kafka forwarder row needs transport/kafka's Forwarder (build tag forwarder).
+PEERS_TAGS := $(if $(wildcard transport/kafka/forwarder.go),-tags forwarder,)
+PEERS_FLAGS := $(PEERS_TAGS) -run '^$$' -bench . -benchmem -count $(PEERS_COUNT) -benchtime $(PEERS_BENCHTIME) -timeout 60m .
 PEERS_REV = $(shell git describe --always --dirty 2>/dev/null)
 bench-peers:
-	cd bench && $(GO) test $(PEERS_FLAGS) 2>&1 | tee results/latest.txt
-	cd bench && $(GO) run ./cmd/report -mode $(PEERS_MODE) -rev "$(PEERS_REV)" -cmd "cd bench && go test $(PEERS_FLAGS)" -o results/latest.md results/latest.txt
-	@echo "wrote bench/results/latest.md"
+	cd bench && ONEXBUS_BENCH_QUICK=$(PEERS_QUICK) $(GO) test $(PEERS_FLAGS) 2>&1 | tee results/latest.txt
+	cd bench && $(GO) run ./cmd/report -mode $(PEERS_MODE) -rev "$(PEERS_REV)" \
+		-cmd "cd bench && ONEXBUS_BENCH_QUICK=$(PEERS_QUICK) go test $(PEERS_FLAGS)" \
+		-svg results/latency.svg -readme ../README.md -o results/latest.md results/latest.txt
+	@echo "wrote bench/results/latest.md, bench/results/latency.svg and the README's performance section"
 
 # fuzz runs every fuzz target for FUZZTIME each (short in CI, long by hand).
 FUZZTIME ?= 10s

@@ -19,7 +19,7 @@ type goChannelInstance struct {
 	wg     sync.WaitGroup // the subscriber goroutine
 }
 
-func openGoChannel(ctx context.Context, topic string, handled func()) (instance, error) {
+func openGoChannel(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
 	g := &goChannelInstance{
 		pubsub: gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{}),
 		topic:  topic,
@@ -35,7 +35,7 @@ func openGoChannel(ctx context.Context, topic string, handled func()) (instance,
 		g.wg.Go(func() {
 			for m := range msgs {
 				m.Ack()
-				handled()
+				handled(m.Payload)
 			}
 		})
 	}

@@ -15,14 +15,14 @@ type onexbusInstance struct {
 	topic string
 }
 
-func openOnexbus(ctx context.Context, topic string, handled func()) (instance, error) {
+func openOnexbus(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
 	bus, err := memory.New()
 	if err != nil {
 		return nil, err
 	}
 	if handled != nil {
-		if _, err := bus.Subscribe(ctx, topic, "bench", func(context.Context, *core.Message) error {
-			handled()
+		if _, err := bus.Subscribe(ctx, topic, "bench", func(_ context.Context, m *core.Message) error {
+			handled(m.Value)
 			return nil
 		}); err != nil {
 			_ = bus.Close(ctx)

@@ -26,8 +26,9 @@ type peer struct {
 	// open starts a fresh instance on topic with one subscriber (one
 	// consumer, in a consumer group where the system has them) that calls
 	// handled once for each message it has handled and acknowledged, from
-	// any goroutine. A nil handled opens the instance with no subscriber.
-	open func(ctx context.Context, topic string, handled func()) (instance, error)
+	// any goroutine, with the message's payload (valid during the call).
+	// A nil handled opens the instance with no subscriber.
+	open func(ctx context.Context, topic string, handled func(payload []byte)) (instance, error)
 }
 
 // peers are the systems of the end-to-end comparison, in report column
@@ -78,7 +79,7 @@ func benchEndToEnd(b *testing.B, p peer, pubs, size int) {
 	payload := make([]byte, size)
 	var handled, target atomic.Int64
 	reached := make(chan struct{}, 1)
-	inst, err := p.open(ctx, "bench", func() {
+	inst, err := p.open(ctx, "bench", func([]byte) {
 		if handled.Add(1) == target.Load() {
 			reached <- struct{}{}
 		}
@@ -181,7 +182,7 @@ func TestPeersDeliver(t *testing.T) {
 				ctx := context.Background()
 				var handled atomic.Int64
 				done := make(chan struct{})
-				inst, err := p.open(ctx, "bench", func() {
+				inst, err := p.open(ctx, "bench", func([]byte) {
 					if handled.Add(1) == n*int64(pubs) {
 						close(done)
 					}

@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Environment of a child run: childEnv names the case, quickEnv (set by
+// make bench-peers QUICK=1, and inherited) shortens its phases.
+const (
+	childEnv    = "ONEXBUS_BENCH_CHILD"
+	quickEnv    = "ONEXBUS_BENCH_QUICK"
+	childMarker = "ONEXBUS-BENCH-CHILD "
+)
+
+// A system is one case of BenchmarkSystems, run alone in a child process
+// so that its peak memory is its own.
+type system struct {
+	class string // systems compared with each other: memory, durable, kafka
+	name  string
+	open  func(ctx context.Context, topic string, handled func([]byte)) (instance, error)
+	pubs  int
+	// msgs is the message count of the peak phase (quick: msgs/5), the
+	// same within a class so that peaks compare.
+	msgs int
+	// latency: the peak phase runs end to end with a subscriber, then
+	// open-loop runs at loads; otherwise the peak phase only writes.
+	latency bool
+}
+
+// systems are the child cases, in report order; the first of each class
+// is the subject of its ratios. Latency runs use 256-byte messages.
+var systems = []system{
+	{class: "memory", name: "onexbus-mem", open: openOnexbus, pubs: 4, msgs: 300_000, latency: true},
+	{class: "memory", name: "gochannel", open: openGoChannel, pubs: 4, msgs: 300_000, latency: true},
+	{class: "durable", name: "onexbus", open: openOnexbusDurable, pubs: 16, msgs: 20_000, latency: true},
+	{class: "durable", name: "onexbus-batch", open: openOnexbusBatch, pubs: 16, msgs: 200_000},
+	{class: "durable", name: "bbolt-key", open: openBboltKey, pubs: 16, msgs: 200_000},
+	{class: "durable", name: "bbolt-chunk", open: openBboltChunk, pubs: 16, msgs: 200_000},
+	{class: "durable", name: "jetstream", open: openJetStream, pubs: 16, msgs: 20_000, latency: true},
+	// 20,000 messages at about 1,000/s would take 20 s: fewer.
+	{class: "durable", name: "jetstream-syncalways", open: openJetStreamSyncAlways, pubs: 16, msgs: 5_000, latency: true},
+	{class: "kafka", name: "kgo-async", open: openKgoAsync, pubs: 4, msgs: 200_000},
+}
+
+// loads are the offered loads of the open-loop runs, in percent of the
+// system's own peak.
+var loads = []int{10, 50, 90}
+
+const latencySize = 256
+
+// init runs after every variable initializer, forwarder_test.go's
+// (which fills kafkaForwarderPeers) among them.
+func init() {
+	for _, p := range kafkaForwarderPeers {
+		systems = append(systems, system{class: "kafka", name: p.name, open: p.open, pubs: 4, msgs: 200_000})
+	}
+}
+
+func quick() bool { return os.Getenv(quickEnv) == "1" }
+
+// childResult is what a child prints, after childMarker, as JSON.
+type childResult struct {
+	Msgs     int          `json:"msgs"`
+	Peak     float64      `json:"peak_msgs_s"`
+	RSSMB    float64      `json:"peak_rss_mb"`
+	HeapMB   float64      `json:"peak_heap_mb"`
+	Loads    []loadResult `json:"loads"`
+	LoadPcts []int        `json:"load_pcts"`
+}
+
+// TestMain runs one child case instead of the tests when childEnv is set.
+func TestMain(m *testing.M) {
+	if name := os.Getenv(childEnv); name != "" {
+		if err := runChild(name); err != nil {
+			fmt.Fprintf(os.Stderr, "child %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runChild runs the named system: the peak phase (msgs messages from pubs
+// publishers, closed loop), the peaks of RSS (VmHWM) and Go heap at its
+// end, then for a latency system one open-loop run per load.
+func runChild(name string) error {
+	var s *system
+	for i := range systems {
+		if systems[i].name == name {
+			s = &systems[i]
+		}
+	}
+	if s == nil {
+		return fmt.Errorf("no system %q", name)
+	}
+	msgs, loadDur := s.msgs, 3*time.Second
+	if quick() {
+		msgs, loadDur = s.msgs/5, 500*time.Millisecond
+	}
+	heap := startHeapSampler()
+	ctx := context.Background()
+	rec := &latencyRecorder{}
+	var handled func([]byte)
+	if s.latency {
+		handled = rec.handled
+	}
+	inst, err := s.open(ctx, "bench", handled)
+	if err != nil {
+		return err
+	}
+	defer inst.close()
+	payload := make([]byte, latencySize)
+	// Warm-up: the topic exists and the subscriber is live.
+	if err := inst.publish(ctx, payload); err != nil {
+		return err
+	}
+	if s.latency {
+		if err := rec.waitReceived(1, drainTimeout); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	if err := writeN(ctx, inst, payload, msgs, s.pubs); err != nil {
+		return err
+	}
+	if s.latency {
+		if err := rec.waitReceived(int64(msgs)+1, drainTimeout); err != nil {
+			return err
+		}
+	}
+	res := childResult{Msgs: msgs, Peak: float64(msgs) / time.Since(start).Seconds()}
+	res.HeapMB = float64(heap.stop()) / (1 << 20)
+	hwm, err := vmHWM()
+	if err != nil {
+		return err
+	}
+	res.RSSMB = float64(hwm) / (1 << 20)
+	if s.latency {
+		for _, pct := range loads {
+			lr, err := openLoop(ctx, inst, rec, s.pubs, latencySize, res.Peak*float64(pct)/100, loadDur)
+			if err != nil {
+				return fmt.Errorf("load %d%%: %w", pct, err)
+			}
+			res.Loads = append(res.Loads, lr)
+			res.LoadPcts = append(res.LoadPcts, pct)
+		}
+	}
+	if err := inst.close(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s%s\n", childMarker, b)
+	return nil
+}
+
+// vmHWM returns the process's peak resident set size in bytes.
+func vmHWM() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/self/status")
+}
+
+// heapSampler records the peak of the Go heap's object bytes, sampled
+// every 5 ms (a peak between two samples is missed).
+type heapSampler struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	peak uint64
+}
+
+func startHeapSampler() *heapSampler {
+	h := &heapSampler{done: make(chan struct{})}
+	h.wg.Go(func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			h.peak = max(h.peak, sample[0].Value.Uint64())
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return h
+}
+
+func (h *heapSampler) stop() uint64 {
+	close(h.done)
+	h.wg.Wait()
+	return h.peak
+}
+
+// BenchmarkSystems runs each system in a child process (this test binary
+// re-executed with childEnv set) and reports its peak throughput at
+// latencySize bytes, its peak RSS and Go heap over that phase, and for
+// latency systems the open-loop latency percentiles at each load. One
+// child per run: the child takes longer than -benchtime, so b.N is 1.
+func BenchmarkSystems(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range systems {
+		b.Run(fmt.Sprintf("class=%s/sys=%s", s.class, s.name), func(b *testing.B) {
+			// One child per call whatever b.N is, padded to -benchtime
+			// so that the framework does not call again with a bigger N.
+			start := time.Now()
+			res := runChildProcess(b, exe, s.name)
+			time.Sleep(benchTime() - time.Since(start))
+			b.ReportMetric(res.Peak, "peak-msgs/s")
+			b.ReportMetric(float64(res.Msgs), "msgs")
+			b.ReportMetric(res.RSSMB, "peak-rss-MB")
+			b.ReportMetric(res.HeapMB, "peak-heap-MB")
+			for i, lr := range res.Loads {
+				sfx := fmt.Sprintf("@%d%%", res.LoadPcts[i])
+				b.ReportMetric(lr.Offered, "offered-msgs/s"+sfx)
+				b.ReportMetric(lr.Achieved, "msgs/s"+sfx)
+				b.ReportMetric(lr.P50, "p50-us"+sfx)
+				b.ReportMetric(lr.P99, "p99-us"+sfx)
+				b.ReportMetric(lr.P999, "p99.9-us"+sfx)
+			}
+		})
+	}
+}
+
+// benchTime is -test.benchtime as a duration, or 0 for an iteration
+// count (Nx).
+func benchTime() time.Duration {
+	f := flag.Lookup("test.benchtime")
+	if f == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(f.Value.String())
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+func runChildProcess(b *testing.B, exe, name string) childResult {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("child %s: %v\n%s", name, err, stderr.Bytes())
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), childMarker); ok {
+			var res childResult
+			if err := json.Unmarshal([]byte(v), &res); err != nil {
+				b.Fatalf("child %s: %v", name, err)
+			}
+			return res
+		}
+	}
+	b.Fatalf("child %s printed no result:\n%s", name, out)
+	return childResult{}
+}

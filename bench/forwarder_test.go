@@ -1,0 +1,102 @@
+//go:build forwarder
+
+package bench
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/kafka"
+	"github.com/onexbus/onexbus/transport/memory"
+)
+
+// This file needs transport/kafka's Forwarder: make bench-peers sets the
+// forwarder build tag when transport/kafka/forwarder.go exists.
+
+// A variable initializer, not init: every one runs before any init
+// function, so child_test.go's init sees the forwarder.
+var _ = func() bool {
+	kafkaForwarderPeers = append(kafkaForwarderPeers, peer{name: "onexbus-fwd", open: openForwarder})
+	return true
+}()
+
+// forwarderInstance is onexbus's memory bus with a kafka.Forwarder to
+// kfake: publish is Forwarder.Publish (a local append), and write then
+// waits until Kafka has acknowledged the last message it published
+// (WaitAcked), so that the forwarding is timed. The memory bus keeps the
+// row about the forwarder's cost, not the local disk's.
+type forwarderInstance struct {
+	cluster *kfake.Cluster
+	bus     *core.Bus
+	fwd     *kafka.Forwarder
+	topic   string
+}
+
+func openForwarder(ctx context.Context, topic string, _ func([]byte)) (_ instance, err error) {
+	c, cfg, err := newKfake(topic, false)
+	if err != nil {
+		return nil, err
+	}
+	f := &forwarderInstance{cluster: c, topic: topic}
+	defer func() {
+		if err != nil {
+			f.close()
+		}
+	}()
+	if f.bus, err = memory.New(); err != nil {
+		return nil, err
+	}
+	// The topic exists before Start, which discovers it at once (later
+	// topics wait for the next discovery round).
+	if _, err = f.bus.CreateTopic(ctx, topic, core.TopicConfig{Partitions: 1}); err != nil {
+		return nil, err
+	}
+	if f.fwd, err = kafka.NewForwarder(f.bus, cfg); err != nil {
+		return nil, err
+	}
+	if err = f.fwd.Start(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *forwarderInstance) publish(ctx context.Context, payload []byte) error {
+	off, err := f.fwd.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
+	if err != nil {
+		return err
+	}
+	return f.fwd.WaitAcked(ctx, f.topic, 0, off)
+}
+
+func (f *forwarderInstance) write(ctx context.Context, payload []byte, n int) error {
+	last := int64(-1)
+	for range n {
+		off, err := f.fwd.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
+		if err != nil {
+			return err
+		}
+		last = max(last, off)
+	}
+	if last < 0 {
+		return nil
+	}
+	return f.fwd.WaitAcked(ctx, f.topic, 0, last)
+}
+
+func (f *forwarderInstance) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	var err error
+	if f.fwd != nil {
+		err = f.fwd.Close(ctx)
+	}
+	if f.bus != nil {
+		if cerr := f.bus.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	f.cluster.Close()
+	return err
+}

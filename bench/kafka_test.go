@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onexbus/onexbus/transport/kafka"
+)
+
+// kafkaPeers are the systems of BenchmarkKafka: a producer to kfake (an
+// in-process one-broker Kafka) on 127.0.0.1. Every client is built from
+// transport/kafka's default Config (acks=all, idempotent, 5 ms linger),
+// so the rows differ only in the path. kafkaForwarderPeer adds the
+// forwarder where it is built.
+var kafkaPeers = []peer{
+	{name: "kgo-async", open: openKgoAsync},
+	{name: "kgo-sync", open: openKgoSync},
+}
+
+// kafkaForwarderPeers go first in BenchmarkKafka's columns: onexbus
+// through its Kafka forwarder is the subject there. forwarder_test.go
+// (build tag forwarder) adds it.
+var kafkaForwarderPeers []peer
+
+// BenchmarkKafka measures producing to kfake: pubs goroutines, no
+// consumer, timed until Kafka has acknowledged every record.
+func BenchmarkKafka(b *testing.B) {
+	all := append(append([]peer(nil), kafkaForwarderPeers...), kafkaPeers...)
+	for _, pubs := range publisherCounts {
+		for _, size := range sizes {
+			for _, p := range all {
+				b.Run(fmt.Sprintf("sys=%s/pubs=%d/size=%d", p.name, pubs, size), func(b *testing.B) {
+					benchWrite(b, p, pubs, size)
+				})
+			}
+		}
+	}
+}
+
+// newKfake starts a one-broker kfake on 127.0.0.1 with topic seeded
+// (one partition) when seed is set, and returns it with a client Config
+// for it.
+func newKfake(topic string, seed bool) (*kfake.Cluster, kafka.Config, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if seed {
+		opts = append(opts, kfake.SeedTopics(1, topic))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, kafka.Config{}, err
+	}
+	cfg := kafka.Defaults()
+	cfg.BootstrapServers = c.ListenAddrs()
+	if err := cfg.Validate(); err != nil {
+		c.Close()
+		return nil, kafka.Config{}, err
+	}
+	return c, cfg, nil
+}
+
+// kgoInstance is a kgo client producing to kfake directly.
+type kgoInstance struct {
+	cluster *kfake.Cluster
+	cl      *kgo.Client
+	topic   string
+	async   bool
+}
+
+func openKgoSync(_ context.Context, topic string, _ func([]byte)) (instance, error) {
+	return openKgo(topic, false)
+}
+
+func openKgoAsync(_ context.Context, topic string, _ func([]byte)) (instance, error) {
+	return openKgo(topic, true)
+}
+
+func openKgo(topic string, async bool) (instance, error) {
+	c, cfg, err := newKfake(topic, true)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cfg.ClientOptions()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic))...)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &kgoInstance{cluster: c, cl: cl, topic: topic, async: async}, nil
+}
+
+// publish is ProduceSync: one record, returns with Kafka's ack.
+func (k *kgoInstance) publish(ctx context.Context, payload []byte) error {
+	return k.cl.ProduceSync(ctx, &kgo.Record{Value: payload}).FirstErr()
+}
+
+// write produces n records: kgo-sync one ProduceSync at a time, kgo-async
+// with Produce (kgo batches them) and waits for every ack.
+func (k *kgoInstance) write(ctx context.Context, payload []byte, n int) error {
+	if !k.async {
+		for range n {
+			if err := k.publish(ctx, payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	var first atomic.Pointer[error]
+	wg.Add(n)
+	for range n {
+		k.cl.Produce(ctx, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				first.CompareAndSwap(nil, &err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if p := first.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (k *kgoInstance) close() error {
+	k.cl.Close()
+	k.cluster.Close()
+	return nil
+}
