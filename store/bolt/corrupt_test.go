@@ -67,12 +67,15 @@ func layout(t *testing.T, path string) (pageSize uint64, byFlags map[uint16][]ui
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &verifier{path: path, data: data, reachable: make(map[uint64]bool), freed: make(map[uint64]bool)}
+	v := &verifier{path: path, data: data}
 	if err := v.run(); err != nil {
 		t.Fatalf("verify of a sound file: %v", err)
 	}
 	byFlags = make(map[uint16][]uint64)
-	for id := range v.reachable {
+	for id := range v.meta.hwm {
+		if !v.reachable.has(id) {
+			continue
+		}
 		hdr := data[id*v.pageSize:]
 		if binary.LittleEndian.Uint64(hdr) != id {
 			continue // an overflow page
@@ -289,7 +292,7 @@ func TestTruncated(t *testing.T) {
 // usedPages returns the high-water mark of the sound file data.
 func usedPages(t *testing.T, data []byte) uint64 {
 	t.Helper()
-	v := &verifier{data: data, reachable: make(map[uint64]bool), freed: make(map[uint64]bool)}
+	v := &verifier{data: data}
 	if err := v.run(); err != nil {
 		t.Fatal(err)
 	}
