@@ -118,3 +118,34 @@ func BenchmarkEndToEndPlain(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkDurableEndToEnd is publish to handler on a bbolt file with the
+// sync policy, one publisher: every Publish waits for its fsync, and the
+// group's in-flight marks must not add fsyncs of their own.
+func BenchmarkDurableEndToEnd(b *testing.B) {
+	ctx := context.Background()
+	bus, err := core.New(core.WithDataDir(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close(ctx)
+	value := make([]byte, 256)
+	handled := make(chan struct{}, 1)
+	n, seen := b.N, 0
+	if _, err := bus.Subscribe(ctx, "bench", "g", func(context.Context, *core.Message) error {
+		if seen++; seen == n {
+			handled <- struct{}{}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range n {
+		if _, err := bus.Publish(ctx, &core.Message{Topic: "bench", Value: value}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-handled
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}

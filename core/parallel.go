@@ -111,7 +111,7 @@ func (l *loop) runParallel(cursor int64, log logger) {
 				return
 			}
 			if len(batch) > 0 {
-				if err := b.log.MarkInFlight(context.Background(), l.group.name, l.topic, l.part, cursor, batch[len(batch)-1].Offset+1); err != nil {
+				if err := l.markInFlight(cursor, batch[len(batch)-1].Offset+1); err != nil {
 					if errors.Is(err, wal.ErrClosed) {
 						return
 					}
