@@ -21,9 +21,10 @@ import (
 // Lock order: Bus.mu, then Subscription.mu; the log's locks are taken
 // after both. Groups and their loops are guarded by Bus.mu.
 type Bus struct {
-	cfg config
-	log *wal.Log
-	dlq *dlq.Queue
+	cfg   config
+	log   *wal.Log
+	dlq   *dlq.Queue
+	gates gates
 
 	topics sync.Map // name -> *topicState; written under mu once New returns
 

@@ -113,6 +113,9 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 		start = endsSlice[i]
 	}
 	first := run[0]
+	if err := b.admit(ctx, first.Topic, len(run), len(buf.b)); err != nil {
+		return err
+	}
 	if err := b.log.Append(ctx, first.Topic, first.Partition, buf.recs); err != nil {
 		return fmt.Errorf("onexbus: publish to %s/%d: %w", first.Topic, first.Partition, b.wrapLogErr(err))
 	}
@@ -175,6 +178,9 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 	buf := encodePool.Get().(*encodeBuf)
 	defer encodePool.Put(buf)
 	buf.b = AppendMessage(buf.b[:0], msg)
+	if err := b.admit(ctx, msg.Topic, 1, len(buf.b)); err != nil {
+		return err
+	}
 	recs := [1]wal.Record{{
 		Timestamp:     msg.Timestamp.UnixNano(),
 		MessageID:     msg.Headers.MessageID,

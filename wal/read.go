@@ -285,3 +285,39 @@ func readTail(p *partition, segs [][]byte, base, from, end int64, max int, fn fu
 	}
 	return from, read, ferr
 }
+
+// BytesFrom returns about how many bytes a partition holds from offset
+// from to its end: the stored chunks that reach past from, whole, plus the
+// queued tail. An unknown topic holds 0.
+func (l *Log) BytesFrom(topic string, part int32, from int64) (int64, error) {
+	_, p, err := l.partition(topic, part)
+	if errors.Is(err, ErrUnknownTopic) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	queued := int64(p.tail.bytes)
+	p.mu.Unlock()
+	var stored int64
+	err = l.st.View(func(tx store.Tx) error {
+		index := tx.Bucket(p.index)
+		if index == nil {
+			return nil
+		}
+		c := index.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			meta, ok := parseChunkMeta(v)
+			if !ok || keyOffset(k)+meta.Count <= from {
+				break
+			}
+			stored += meta.Bytes
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("wal: bytes of %s/%d from %d: %w", topic, part, from, err)
+	}
+	return stored + queued, nil
+}
