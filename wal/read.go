@@ -170,20 +170,12 @@ func (l *Log) OffsetForTime(ctx context.Context, topic string, part int32, ts in
 	start, stored, visible := p.start, p.stored, l.visibleLocked(p)
 	p.mu.Unlock()
 	from := stored
-	err = l.st.View(func(tx store.Tx) error {
-		index := tx.Bucket(p.index)
-		if index == nil {
-			return nil
+	err = l.walkIndex(p, func(first int64, meta chunkMeta, ok bool) bool {
+		if ok && meta.MaxTs >= ts && first+meta.Count > start {
+			from = maxInt64(first, start)
+			return false
 		}
-		c := index.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			meta, ok := parseChunkMeta(v)
-			if ok && meta.MaxTs >= ts && keyOffset(k)+meta.Count > start {
-				from = maxInt64(keyOffset(k), start)
-				return nil
-			}
-		}
-		return nil
+		return true
 	})
 	if err != nil {
 		return 0, fmt.Errorf("wal: offset for time in %s/%d: %w", topic, part, err)
@@ -202,6 +194,26 @@ func (l *Log) OffsetForTime(ctx context.Context, topic string, part int32, ts in
 	return found, nil
 }
 
+// walkIndex calls fn with each index entry of p, oldest chunk first, until
+// fn returns false; ok is false for an entry that does not parse (whose
+// meta is then zero). Bloom slices alias the store: fn must not keep them.
+func (l *Log) walkIndex(p *partition, fn func(first int64, meta chunkMeta, ok bool) bool) error {
+	return l.st.View(func(tx store.Tx) error {
+		index := tx.Bucket(p.index)
+		if index == nil {
+			return nil
+		}
+		c := index.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			meta, ok := parseChunkMeta(v)
+			if !fn(keyOffset(k), meta, ok) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
 // ReadCorrelation calls fn with every visible record of a partition whose
 // CorrelationID is id, in offset order. Chunks are skipped by their bloom
 // filters, so the cost grows with the number of chunks, not records.
@@ -214,20 +226,11 @@ func (l *Log) ReadCorrelation(ctx context.Context, topic string, part int32, id 
 	start, stored, visible := p.start, p.stored, l.visibleLocked(p)
 	p.mu.Unlock()
 	var ranges [][2]int64
-	err = l.st.View(func(tx store.Tx) error {
-		index := tx.Bucket(p.index)
-		if index == nil {
-			return nil
+	err = l.walkIndex(p, func(first int64, meta chunkMeta, ok bool) bool {
+		if !ok || (first+meta.Count > start && bloomMayContain(meta.Bloom, &id)) {
+			ranges = append(ranges, [2]int64{first, first + max(meta.Count, 1)})
 		}
-		c := index.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			meta, ok := parseChunkMeta(v)
-			first := keyOffset(k)
-			if !ok || (first+meta.Count > start && bloomMayContain(meta.Bloom, &id)) {
-				ranges = append(ranges, [2]int64{first, first + max(meta.Count, 1)})
-			}
-		}
-		return nil
+		return true
 	})
 	if err != nil {
 		return fmt.Errorf("wal: correlation query in %s/%d: %w", topic, part, err)
