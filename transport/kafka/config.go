@@ -145,7 +145,27 @@ type Config struct {
 	// BatchSize (KAFKA_BATCH_SIZE, bytes) caps one record batch; at most
 	// MaxRequestSize. Default 1 MiB; 512..1 GiB.
 	BatchSize int
+	// BacklogBudget (KAFKA_BACKLOG_BUDGET_BYTES) bounds the bytes the
+	// local log holds for the forwarder that Kafka has not acknowledged
+	// yet, over every forwarded partition (counted in whole stored
+	// chunks, so it may overshoot by one chunk per partition). At the
+	// budget every publisher to a forwarded topic is held back as
+	// BacklogPolicy says. Default 0: no budget (the disk is the limit);
+	// 0..1 PiB.
+	BacklogBudget int64
+	// BacklogPolicy (KAFKA_BACKLOG_POLICY: block or reject) is what a
+	// publish to a forwarded topic does at the budget: block waits until
+	// the forwarder has drained below it (or the publisher's context
+	// ends); reject fails at once with an error wrapping ErrBacklogFull.
+	// Default block.
+	BacklogPolicy string
 }
+
+// Backlog policies of KAFKA_BACKLOG_POLICY.
+const (
+	BacklogBlock  = "block"
+	BacklogReject = "reject"
+)
 
 // Defaults returns the configuration with every default.
 func Defaults() Config {
@@ -173,6 +193,7 @@ func Defaults() Config {
 		Compression:                "none",
 		Linger:                     5 * time.Millisecond,
 		BatchSize:                  1 << 20,
+		BacklogPolicy:              BacklogBlock,
 	}
 }
 
@@ -245,6 +266,8 @@ var settings = []setting{
 	{"KAFKA_COMPRESSION_TYPE", choiceSetter(func(c *Config) *string { return &c.Compression }, "none", "gzip", "snappy", "lz4", "zstd")},
 	{"KAFKA_LINGER_MS", msSetter(func(c *Config) *time.Duration { return &c.Linger }, 0, 60_000)},
 	{"KAFKA_BATCH_SIZE", intSetter(func(c *Config, n int) { c.BatchSize = n }, 512, 1<<30)},
+	{"KAFKA_BACKLOG_BUDGET_BYTES", intSetter(func(c *Config, n int) { c.BacklogBudget = int64(n) }, 0, 1<<50)},
+	{"KAFKA_BACKLOG_POLICY", choiceSetter(func(c *Config) *string { return &c.BacklogPolicy }, BacklogBlock, BacklogReject)},
 }
 
 // EnvVars returns the names of every environment variable Config reads.
@@ -565,6 +588,10 @@ func (c Config) text(env string) (string, bool) {
 		return ms(c.Linger), true
 	case "KAFKA_BATCH_SIZE":
 		return strconv.Itoa(c.BatchSize), true
+	case "KAFKA_BACKLOG_BUDGET_BYTES":
+		return strconv.FormatInt(c.BacklogBudget, 10), true
+	case "KAFKA_BACKLOG_POLICY":
+		return c.BacklogPolicy, true
 	}
 	return "", false
 }

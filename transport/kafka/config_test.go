@@ -62,6 +62,8 @@ func TestConfigEveryVariableDefaultRangeUnparsable(t *testing.T) {
 		{"KAFKA_COMPRESSION_TYPE", "none", "", "brotli", "zstd"},
 		{"KAFKA_LINGER_MS", "5", "60001", "5ms", "0"},
 		{"KAFKA_BATCH_SIZE", "1048576", "511", "big", "16384"},
+		{"KAFKA_BACKLOG_BUDGET_BYTES", "0", "1125899906842625", "10GiB", "10737418240"},
+		{"KAFKA_BACKLOG_POLICY", "block", "", "drop", "reject"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

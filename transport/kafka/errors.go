@@ -12,8 +12,11 @@ var (
 
 // Errors of the forwarder.
 var (
-	// ErrBacklogFull is returned by Forwarder.Publish under BacklogReject
-	// when the unforwarded backlog is at the budget.
+	// ErrBacklogFull is wrapped by the error of a publish to a forwarded
+	// topic (Publish, PublishBatch, PublishAsync of the bus) when a
+	// running Forwarder's backlog is at KAFKA_BACKLOG_BUDGET_BYTES under
+	// KAFKA_BACKLOG_POLICY=reject; the message gives the backlog, the
+	// refused bytes and the budget.
 	ErrBacklogFull = errors.New("kafka: forwarding backlog is full")
 	// ErrForwarderClosed is returned by Forwarder methods after Close.
 	ErrForwarderClosed = errors.New("kafka: forwarder is closed")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,19 +17,6 @@ import (
 	"github.com/onexbus/onexbus/core"
 )
 
-// BacklogPolicy says what Forwarder.Publish does when the unforwarded
-// backlog has reached its budget.
-type BacklogPolicy uint8
-
-// Backlog policies.
-const (
-	// BacklogBlock makes Publish wait until the backlog is below the
-	// budget (or its context ends). The default.
-	BacklogBlock BacklogPolicy = iota
-	// BacklogReject makes Publish fail at once with ErrBacklogFull.
-	BacklogReject
-)
-
 // DefaultForwarderGroup is the group name under which the forwarder keeps
 // its position in each local partition.
 const DefaultForwarderGroup = "onexbus.kafka.forwarder"
@@ -37,8 +25,7 @@ type fwdConfig struct {
 	pattern      core.Pattern
 	group        string
 	log          hclog.Logger
-	budget       int64
-	policy       BacklogPolicy
+	syncEvery    time.Duration
 	batch        int
 	depth        int
 	createTopics bool
@@ -72,19 +59,6 @@ func WithForwarderGroup(name string) ForwarderOption {
 // WithForwarderLogger sets the logger; nil discards.
 func WithForwarderLogger(l hclog.Logger) ForwarderOption {
 	return func(c *fwdConfig) error { c.log = l; return nil }
-}
-
-// WithBacklogBudget bounds the unforwarded backlog, counted in messages
-// over every forwarded partition, for Forwarder.Publish: at the budget it
-// blocks or rejects as policy says. 0 (the default) means no bound.
-func WithBacklogBudget(messages int64, policy BacklogPolicy) ForwarderOption {
-	return func(c *fwdConfig) error {
-		if messages < 0 {
-			return fmt.Errorf("backlog budget %d is negative", messages)
-		}
-		c.budget, c.policy = messages, policy
-		return nil
-	}
 }
 
 // WithBatch sets how many messages a partition reads from the log at a
@@ -129,10 +103,15 @@ type Forwarder struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex           // protects started, parts and ackWake
-	started bool                 //
-	parts   map[tpKey]*partState // every partition with a loop
-	ackWake chan struct{}        // closed and replaced when any position advances
+	mu         sync.Mutex           // protects started, parts, ackWake and removeGate
+	started    bool                 //
+	parts      map[tpKey]*partState // every partition with a loop
+	ackWake    chan struct{}        // closed and replaced when any position advances
+	removeGate func()               // removes the budget's publish gate; nil if none
+
+	// advanced is set when a forwarded position moved and cleared by the
+	// sync loop, which then makes the bus commit it.
+	advanced atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,7 +133,7 @@ type partState struct {
 // NewForwarder builds a forwarder from bus to the Kafka cluster of cfg;
 // Start starts it. Every problem with cfg and opts is reported at once.
 func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarder, error) {
-	fc := fwdConfig{group: DefaultForwarderGroup, batch: 2000, depth: 4, createTopics: true}
+	fc := fwdConfig{group: DefaultForwarderGroup, batch: 2000, depth: 4, createTopics: true, syncEvery: time.Second}
 	var errs []error
 	if bus == nil {
 		errs = append(errs, errors.New("nil bus"))
@@ -195,23 +174,54 @@ func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarde
 }
 
 // Start starts forwarding: one loop per partition of each matching topic,
-// and a watcher that picks up new topics and partitions every
-// KAFKA_CONSUMER_SLEEP_INTERVAL. It returns ErrForwarderClosed after
-// Close; a second Start does nothing.
+// a watcher that picks up new topics and partitions every
+// KAFKA_CONSUMER_SLEEP_INTERVAL, and a loop that makes the bus commit the
+// forwarded positions every second while they move. With a
+// KAFKA_BACKLOG_BUDGET_BYTES it installs the budget's gate in front of
+// every publish of the bus (see Config.BacklogBudget); Close removes it.
+// It returns ErrForwarderClosed after Close; a second Start does nothing.
 func (f *Forwarder) Start(ctx context.Context) error {
+	f.mu.Lock()
 	if f.ctx.Err() != nil {
+		f.mu.Unlock()
 		return ErrForwarderClosed
 	}
-	f.mu.Lock()
 	if f.started {
 		f.mu.Unlock()
 		return nil
 	}
 	f.started = true
+	if f.cfg.BacklogBudget > 0 {
+		bg := &budget{f: f, limit: f.cfg.BacklogBudget, reject: f.cfg.BacklogPolicy == BacklogReject}
+		f.removeGate = f.bus.AddPublishGate(bg.gate)
+	}
 	f.mu.Unlock()
 	f.discover(ctx)
 	f.wg.Go(f.watch)
+	f.wg.Go(f.syncLoop)
 	return nil
+}
+
+// syncLoop bounds how much is forwarded twice after a crash: a forwarded
+// position is written with the bus's next group commit, which an idle bus
+// may not make for a while, so every syncEvery in which a position moved
+// it makes one.
+func (f *Forwarder) syncLoop() {
+	t := time.NewTicker(f.fc.syncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !f.advanced.Swap(false) {
+			continue
+		}
+		if err := f.bus.Sync(f.ctx); err != nil && f.ctx.Err() == nil && !errors.Is(err, core.ErrClosed) {
+			f.log.Warn("cannot commit the forwarded positions; more may be forwarded twice after a crash", "error", err)
+		}
+	}
 }
 
 // forwards reports whether topic is forwarded.
@@ -286,7 +296,9 @@ func (f *Forwarder) ensureUpstream(ctx context.Context, topic string, parts int3
 // fwdBatch is a run of messages of one partition produced together.
 type fwdBatch struct {
 	first, end int64 // offsets [first, end)
+	msgs       []*core.Message
 	ok         []bool
+	errs       []error // each record's error, where it failed
 	wg         sync.WaitGroup
 	done       chan struct{}
 	errOnce    sync.Once
@@ -298,6 +310,14 @@ type fwdBatch struct {
 // forwarded position only when it and every batch before it were
 // acknowledged. On a failure it waits for the batches in flight, records
 // the acknowledged prefix, backs off and reads again from there.
+//
+// A record Kafka rejects for what it is (rejected) would stop the
+// partition for good. A broker refuses a whole batch for one such record,
+// so after a rejection the partition goes one record at a time up to the
+// end of what was in flight (careful), which tells the rejected record
+// apart from its batch mates; a record rejected on its own
+// KAFKA_MAX_RETRY_ATTEMPTS times goes to the bus's dead-letter queue, and
+// only once it is there does the position move past it.
 func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 	pos, ok, err := f.bus.CommittedOffset(f.fc.group, k.topic, k.part)
 	if err != nil {
@@ -310,6 +330,8 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 	f.advance(k, ps, pos, false)
 	next := pos
 	var inflight []*fwdBatch
+	var careful int64 // read one record at a time below this offset
+	var rej rejection // the rejections of the record at next
 	for {
 		// Reap acknowledged batches in order.
 		for len(inflight) > 0 {
@@ -325,21 +347,49 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			}
 			// Let every batch in flight finish, record the acknowledged
 			// prefix and read again from its end.
+			last := b.end
 			for _, later := range inflight {
 				<-later.done
+				last = max(last, later.end)
 			}
 			inflight = nil
-			acked := b.first
-			for _, ok := range b.ok {
-				if !ok {
-					break
-				}
-				acked++
+			i := 0
+			for i < len(b.ok) && b.ok[i] {
+				i++
 			}
+			acked := b.first + int64(i)
 			f.advance(k, ps, acked, true)
 			next = acked
-			wait := f.brk.failure(b.err)
-			f.log.Debug("produce failed; backing off", "topic", k.topic, "partition", k.part, "offset", acked, "backoff", wait, "error", b.err)
+			cause := b.err
+			if i < len(b.errs) && b.errs[i] != nil {
+				cause = b.errs[i]
+			}
+			if rejected(cause) {
+				// Kafka answered: this is no outage.
+				f.brk.success()
+				careful = max(careful, last)
+				if len(b.msgs) != 1 || b.msgs[0].Offset != acked {
+					continue // isolate it first
+				}
+				n := rej.failed(acked)
+				if n >= f.cfg.MaxRetryAttempts {
+					err := f.deadLetter(k, b.msgs[0], rej, cause)
+					if err == nil {
+						f.advance(k, ps, acked+1, true)
+						next, rej = acked+1, rejection{}
+						continue
+					}
+					f.log.Error("Kafka rejects a record and the dead-letter queue refuses it; the partition waits", "topic", k.topic, "partition", k.part, "offset", acked, "error", errors.Join(cause, err))
+				} else {
+					f.log.Debug("Kafka rejected a record; retrying it alone", "topic", k.topic, "partition", k.part, "offset", acked, "attempt", n, "error", cause)
+				}
+				if !sleepCtx(f.ctx, backoff(f.cfg.RetryBackoffBase, n-1, f.cfg.CircuitBreakerResetTimeout)) {
+					return
+				}
+				continue
+			}
+			wait := f.brk.failure(cause)
+			f.log.Debug("produce failed; backing off", "topic", k.topic, "partition", k.part, "offset", acked, "backoff", wait, "error", cause)
 			if !sleepCtx(f.ctx, wait) {
 				return
 			}
@@ -358,15 +408,18 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			f.waitBatch(inflight[0])
 			continue
 		}
-		msgs, err := f.bus.Fetch(f.ctx, k.topic, k.part, next, f.fc.batch)
+		single := next < careful
+		limit := f.fc.batch
+		if single {
+			limit = 1
+		}
+		msgs, err := f.bus.Fetch(f.ctx, k.topic, k.part, next, limit)
 		if err != nil {
 			if f.ctx.Err() != nil || errors.Is(err, core.ErrClosed) {
 				continue
 			}
 			f.log.Error("cannot read the local log; retrying", "topic", k.topic, "partition", k.part, "offset", next, "error", err)
-			if !sleepCtx(f.ctx, f.cfg.RetryBackoffBase) {
-				continue
-			}
+			sleepCtx(f.ctx, f.cfg.RetryBackoffBase)
 			continue
 		}
 		if len(msgs) == 0 {
@@ -390,8 +443,9 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			continue
 		}
 		b := f.produce(k, msgs)
-		if probe {
-			// The probe decides for everyone: wait for it here.
+		if probe || single {
+			// The probe decides for everyone; a record on its own must
+			// have its outcome before the next is produced.
 			f.waitBatch(b)
 		}
 		inflight = append(inflight, b)
@@ -428,7 +482,8 @@ func (f *Forwarder) waitBatch(b *fwdBatch) {
 // produce hands msgs to kgo and returns their batch, whose done channel
 // closes once every record has its outcome.
 func (f *Forwarder) produce(k tpKey, msgs []*core.Message) *fwdBatch {
-	b := &fwdBatch{first: msgs[0].Offset, end: msgs[len(msgs)-1].Offset + 1, ok: make([]bool, len(msgs)), done: make(chan struct{})}
+	b := &fwdBatch{first: msgs[0].Offset, end: msgs[len(msgs)-1].Offset + 1, msgs: msgs,
+		ok: make([]bool, len(msgs)), errs: make([]error, len(msgs)), done: make(chan struct{})}
 	b.wg.Add(len(msgs))
 	var hdrs []core.RecordHeader
 	for i, m := range msgs {
@@ -452,6 +507,7 @@ func (f *Forwarder) produce(k tpKey, msgs []*core.Message) *fwdBatch {
 		// withdrawn once buffered, so Close lets it finish instead.
 		f.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 			if err != nil {
+				b.errs[idx] = err
 				b.errOnce.Do(func() { b.err = err })
 			} else {
 				b.ok[idx] = true
@@ -476,6 +532,7 @@ func (f *Forwarder) advance(k tpKey, ps *partState, pos int64, persist bool) {
 	ps.wake = make(chan struct{})
 	ps.mu.Unlock()
 	if persist {
+		f.advanced.Store(true)
 		if err := f.bus.CommitOffset(f.fc.group, k.topic, k.part, pos); err != nil && !errors.Is(err, core.ErrClosed) {
 			f.log.Error("cannot persist the forwarded position; it will be forwarded again after a restart", "topic", k.topic, "partition", k.part, "offset", pos, "error", err)
 		}
@@ -576,36 +633,6 @@ func (f *Forwarder) Backlog() int64 {
 // BreakerState returns the state of the upstream breaker.
 func (f *Forwarder) BreakerState() BreakerState { return f.brk.State() }
 
-// Publish publishes msg to the bus after checking the backlog budget
-// (WithBacklogBudget): under BacklogReject it fails with ErrBacklogFull at
-// the budget, under BacklogBlock it waits until the backlog is below it.
-// It returns what Bus.Publish returns. The bus itself has no admission
-// hook: a direct Bus.Publish is not held to the budget.
-func (f *Forwarder) Publish(ctx context.Context, msg *core.Message) (int64, error) {
-	if f.ctx.Err() != nil {
-		return 0, ErrForwarderClosed
-	}
-	for f.fc.budget > 0 {
-		f.mu.Lock()
-		wake := f.ackWake
-		f.mu.Unlock()
-		if f.Backlog() < f.fc.budget {
-			break
-		}
-		if f.fc.policy == BacklogReject {
-			return 0, fmt.Errorf("%w: %d messages not yet acknowledged by Kafka (budget %d)", ErrBacklogFull, f.Backlog(), f.fc.budget)
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-f.ctx.Done():
-			return 0, ErrForwarderClosed
-		}
-	}
-	return f.bus.Publish(ctx, msg)
-}
-
 // Close stops forwarding: loops stop reading, wait for the acks of what
 // they handed to Kafka and record them, then the Kafka client closes. If
 // ctx ends first, the records still buffered are abandoned (they will be
@@ -614,7 +641,13 @@ func (f *Forwarder) Publish(ctx context.Context, msg *core.Message) (int64, erro
 // forwarder before the bus.
 func (f *Forwarder) Close(ctx context.Context) error {
 	f.closeOnce.Do(func() {
+		f.mu.Lock()
 		f.cancel()
+		if f.removeGate != nil {
+			f.removeGate()
+			f.removeGate = nil
+		}
+		f.mu.Unlock()
 		done := make(chan struct{})
 		go func() { f.wg.Wait(); close(done) }()
 		select {
@@ -626,6 +659,11 @@ func (f *Forwarder) Close(ctx context.Context) error {
 		// releases any loop still waiting for an ack.
 		f.cl.Close()
 		<-done
+		// The positions recorded last go to disk now rather than with
+		// whatever commit the bus makes next.
+		if err := f.bus.Sync(ctx); err != nil && f.closeErr == nil && !errors.Is(err, core.ErrClosed) {
+			f.closeErr = fmt.Errorf("kafka: close forwarder: commit the forwarded positions: %w", err)
+		}
 	})
 	return f.closeErr
 }
