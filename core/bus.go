@@ -229,6 +229,11 @@ func (b *Bus) Close(ctx context.Context) error {
 		b.mu.Lock()
 		b.closed.Store(true)
 		close(b.stopping)
+		for _, g := range b.groups {
+			for _, l := range g.loops {
+				l.retireLocked()
+			}
+		}
 		b.mu.Unlock()
 		b.closeErr = b.shutdown(ctx)
 		close(b.closeDone)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -790,4 +791,47 @@ func TestPublishAsync(t *testing.T) {
 	if end, _ := b.EndOffset("t1", 0); end != n || acked != n {
 		t.Fatalf("end %d, acked %d; want %d", end, acked, n)
 	}
+}
+
+// A group whose last member leaves stops its delivery loops: short-lived
+// groups leave no goroutine behind, and a member joining later resumes at
+// the group's cursor.
+func TestUnsubscribeStopsLoops(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newBus func(...core.Option) *core.Bus) {
+		b := newBus(core.WithTopic("t1", core.TopicConfig{Partitions: 4}))
+		ctx := context.Background()
+		base := runtime.NumGoroutine()
+		for i := range 50 {
+			sub, err := b.Subscribe(ctx, "t1", fmt.Sprint("short-lived-", i), func(context.Context, *core.Message) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sub.Unsubscribe(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testutil.Eventually(t, wait, func() bool { return runtime.NumGoroutine() <= base+2 },
+			"the loops of groups without members exit")
+		h, got := collector(10)
+		sub, err := b.Subscribe(ctx, "t1", "g", h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish(ctx, &core.Message{Topic: "t1", Value: []byte("a"), Partition: 0, ExplicitPartition: true}); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Receive(t, got, wait)
+		if err := sub.Unsubscribe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish(ctx, &core.Message{Topic: "t1", Value: []byte("b"), Partition: 0, ExplicitPartition: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Subscribe(ctx, "t1", "g", h); err != nil {
+			t.Fatal(err)
+		}
+		if m := testutil.Receive(t, got, wait); string(m.Value) != "b" {
+			t.Fatalf("rejoined member got %q, want b", m.Value)
+		}
+	})
 }

@@ -22,6 +22,11 @@ type loop struct {
 	assigned atomic.Pointer[Subscription] // the member receiving, nil if none
 	kick     chan struct{}                // buffer 1: assignment changed
 	breaker  *breaker                     // of the (topic, group) subscriber
+	// stop is closed when the loop must exit: the bus closes, or the
+	// group has no member left for the topic. stopped (guarded by
+	// Bus.mu) makes closing it idempotent.
+	stop    chan struct{}
+	stopped bool
 
 	ordering    Ordering
 	concurrency int
@@ -55,6 +60,14 @@ func (l *loop) markInFlight(cursor, end int64) error {
 	return nil
 }
 
+// retireLocked tells the loop to exit after the message in hand.
+func (l *loop) retireLocked() {
+	if !l.stopped {
+		l.stopped = true
+		close(l.stop)
+	}
+}
+
 func (l *loop) wake() {
 	select {
 	case l.kick <- struct{}{}:
@@ -81,7 +94,7 @@ func (l *loop) run() {
 	batch := make([]*Message, 0, deliveryBatch)
 	for {
 		select {
-		case <-b.stopping:
+		case <-l.stop:
 			return
 		default:
 		}
@@ -185,7 +198,7 @@ func (l *loop) waitFor(ch <-chan struct{}) bool {
 		return true
 	case <-l.kick:
 		return true
-	case <-l.bus.stopping:
+	case <-l.stop:
 		return false
 	}
 }
@@ -204,7 +217,7 @@ func (l *loop) sleep(d time.Duration) bool {
 			if l.assigned.Load() != assigned {
 				return true
 			}
-		case <-l.bus.stopping:
+		case <-l.stop:
 			return false
 		}
 	}
@@ -228,7 +241,7 @@ func (l *loop) deliver(m *Message, log logger) bool {
 	var lastErr error
 	for {
 		select {
-		case <-b.stopping:
+		case <-l.stop:
 			return false
 		default:
 		}
@@ -350,7 +363,7 @@ func (l *loop) waitBreaker(changed <-chan struct{}, wait time.Duration) bool {
 	case <-changed:
 	case <-timer:
 	case <-l.kick:
-	case <-l.bus.stopping:
+	case <-l.stop:
 		return false
 	}
 	return true

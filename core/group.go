@@ -59,7 +59,7 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 		br = newBreaker(b.cfg.breaker)
 		g.breakers[topic] = br
 	}
-	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,
+	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br, stop: make(chan struct{}),
 		ordering: first.cfg.ordering, concurrency: first.cfg.concurrency}
 	g.loops[tp] = l
 	b.loops.Add(1)
@@ -102,10 +102,15 @@ func (g *group) rebalanceLocked() {
 				candidates = append(candidates, m)
 			}
 		}
-		var next *Subscription
-		if len(candidates) > 0 {
-			next = candidates[int(tp.part)%len(candidates)]
+		if len(candidates) == 0 {
+			// No member wants the topic any more: the loop exits, and a
+			// member joining later starts a new one at the group's cursor.
+			l.assigned.Store(nil)
+			l.retireLocked()
+			delete(g.loops, tp)
+			continue
 		}
+		next := candidates[int(tp.part)%len(candidates)]
 		if l.assigned.Swap(next) != next {
 			l.wake()
 		}

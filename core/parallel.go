@@ -85,7 +85,7 @@ func (l *loop) runParallel(cursor int64, log logger) {
 	}
 	stopped := func() bool {
 		select {
-		case <-b.stopping:
+		case <-l.stop:
 			return true
 		default:
 			return false
@@ -151,7 +151,7 @@ func (l *loop) runParallel(cursor int64, log logger) {
 			finish(r)
 		case <-ch:
 		case <-l.kick:
-		case <-b.stopping:
+		case <-l.stop:
 			return
 		}
 	}
