@@ -28,8 +28,8 @@ type ingestConfig struct {
 	extraOpts  []kgo.Opt
 	// afterAppend, if set, runs after a batch is durable locally and
 	// before its Kafka commit; an error stops the loop without committing
-	// (tests use it to simulate a crash at that point).
-	afterAppend func() error
+	// (tests use it to see the batches and to simulate a crash there).
+	afterAppend func(recs []*kgo.Record) error
 }
 
 // IngestOption configures NewIngest.
@@ -204,7 +204,7 @@ func (in *Ingest) run() {
 			return
 		}
 		if in.ic.afterAppend != nil {
-			if err := in.ic.afterAppend(); err != nil {
+			if err := in.ic.afterAppend(recs); err != nil {
 				in.fail(err)
 				return
 			}

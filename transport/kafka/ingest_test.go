@@ -75,7 +75,7 @@ func TestIngestCrashBetweenAppendAndCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in1.ic.afterAppend = func() error {
+			in1.ic.afterAppend = func([]*kgo.Record) error {
 				crashed.Store(true)
 				return crash
 			}
