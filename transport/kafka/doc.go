@@ -16,29 +16,60 @@
 //
 // # Guarantees
 //
-//   - Forwarding is at least once and in order per partition: a message
-//     is produced again after a restart or a failed produce if its ack was
-//     not recorded; with the idempotent producer (the default) Kafka drops
-//     the retries of one producer session. Messages with the same key keep
-//     their order in Kafka.
+//   - Forwarding is at least once to Kafka and in order per partition. A
+//     forwarded position moves only after Kafka acknowledged every record
+//     before it, and it is written with the bus's next group commit (the
+//     forwarder makes one every second while positions move, and one in
+//     Close). A crash, or a produce whose ack was lost, forwards again what
+//     was acknowledged but not yet committed locally: up to about a second
+//     of forwarding. The idempotent producer (the default) drops the
+//     retries within one producer session, not across a restart. A
+//     message forwarded twice carries the same message_id header both
+//     times: an onexbus Ingest at the other end stores it once (the bus's
+//     dedup window), and other consumers should dedup by message_id.
+//     Messages with the same key keep their order in Kafka.
 //   - While Kafka is unreachable the forwarder backs off exponentially
 //     and, after KAFKA_CIRCUIT_BREAKER_THRESHOLD consecutive failures,
 //     opens its breaker: one probe per reset timeout, no hammering. Local
 //     publishes keep succeeding; the backlog drains in order on return.
+//   - With KAFKA_BACKLOG_BUDGET_BYTES, a running forwarder holds every
+//     publisher of a forwarded topic (Publish, PublishBatch, PublishAsync
+//     of the bus, and an Ingest into it) to that many bytes not yet
+//     acknowledged by Kafka, through a publish gate installed in Start and
+//     removed in Close: KAFKA_BACKLOG_POLICY=block waits for the acks that
+//     bring the backlog under the budget (or the publisher's context),
+//     reject fails with ErrBacklogFull.
+//   - A record Kafka refuses for what it is (MESSAGE_TOO_LARGE,
+//     RECORD_LIST_TOO_LARGE, INVALID_RECORD, INVALID_TIMESTAMP) does not
+//     stop its partition: it is retried on its own
+//     KAFKA_MAX_RETRY_ATTEMPTS times, then stored in the bus's dead-letter
+//     queue (bus.DeadLetters()) under the forwarder's group
+//     (DefaultForwarderGroup) with its topic, partition, offset, headers
+//     and the error, and only once that letter is durable does the
+//     position move past it. Other errors are retried until Kafka takes
+//     the record: the forwarder never drops a message.
 //   - Ingest is at least once: a crash between the local append and the
 //     Kafka commit re-ingests those records, and the bus's message_id
 //     dedup window stores them once. Records without a message_id get one
 //     derived from (topic, partition, offset), so they dedup too.
+//     Rebalances wait until the batch in hand is appended and committed
+//     (kgo.BlockRebalanceOnPoll), so a member gives partitions up with
+//     nothing in flight; a static member (WithInstanceID) keeps its
+//     partitions across a restart within the session timeout.
 //
 // # Caveats
 //
-//   - The backlog budget is enforced by Forwarder.Publish only: the bus
-//     has no admission hook, so a direct Bus.Publish is not held back.
+//   - The budget is counted in whole stored chunks, so the backlog may
+//     pass it by up to a chunk per partition (and by the publishes racing
+//     one measurement). A blocked publisher wakes on the forwarder's acks;
+//     a backlog shrunk by retention alone does not wake it.
 //   - Duplicates beyond the dedup window (a crash longer than the window
 //     before restart) are delivered twice; downstream handlers should be
 //     idempotent by message_id.
 //
 // # Lock order
 //
-// Forwarder.mu, then partState.mu. breaker.mu is a leaf.
+// Forwarder.mu, then partState.mu; Forwarder.mu, then the bus's gate
+// lock (Close removes the gate under Forwarder.mu; the gate itself runs
+// without the bus's lock). breaker.mu is a leaf.
 package kafka
