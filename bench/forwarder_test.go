@@ -23,7 +23,7 @@ var _ = func() bool {
 }()
 
 // forwarderInstance is onexbus's memory bus with a kafka.Forwarder to
-// kfake: publish is Forwarder.Publish (a local append), and write then
+// kfake: publish is Bus.Publish (a local append), and write then
 // waits until Kafka has acknowledged the last message it published
 // (WaitAcked), so that the forwarding is timed. The memory bus keeps the
 // row about the forwarder's cost, not the local disk's.
@@ -63,7 +63,7 @@ func openForwarder(ctx context.Context, topic string, _ func([]byte)) (_ instanc
 }
 
 func (f *forwarderInstance) publish(ctx context.Context, payload []byte) error {
-	off, err := f.fwd.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
+	off, err := f.bus.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (f *forwarderInstance) publish(ctx context.Context, payload []byte) error {
 func (f *forwarderInstance) write(ctx context.Context, payload []byte, n int) error {
 	last := int64(-1)
 	for range n {
-		off, err := f.fwd.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
+		off, err := f.bus.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
 		if err != nil {
 			return err
 		}
