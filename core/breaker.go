@@ -79,6 +79,7 @@ type breaker struct {
 	opens    int
 	openedAt time.Time
 	probing  bool          // a half-open probe is under way
+	epoch    uint64        // counts state changes
 	changed  chan struct{} // closed and replaced when the state changes
 }
 
@@ -86,65 +87,87 @@ func newBreaker(p BreakerPolicy) *breaker {
 	return &breaker{policy: p, changed: make(chan struct{})}
 }
 
-// acquire asks to deliver. It returns (true, nil, 0) when the delivery may
-// go ahead (as the probe, if half-open); otherwise a channel that is closed
-// when the state changes and how long until the breaker half-opens.
-func (b *breaker) acquire(now time.Time) (bool, <-chan struct{}, time.Duration) {
+// pass is what acquire grants: a delivery in the closed state, or the
+// one half-open probe. Only the probe's outcome decides a half-open
+// breaker; a delivery let through before the breaker opened reports into
+// the state it was let through in, or is ignored.
+type pass struct {
+	ok    bool
+	probe bool
+	epoch uint64 // the breaker's epoch when granted
+}
+
+// acquire asks to deliver. It returns a pass when the delivery may go
+// ahead; otherwise a channel that is closed when the state changes and
+// how long until the breaker half-opens.
+func (b *breaker) acquire(now time.Time) (pass, <-chan struct{}, time.Duration) {
 	if b.policy.Threshold == 0 {
-		return true, nil, 0
+		return pass{ok: true}, nil, 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state == BreakerOpen {
 		wait := b.openedAt.Add(b.policy.ResetTimeout).Sub(now)
 		if wait > 0 {
-			return false, b.changed, wait
+			return pass{}, b.changed, wait
 		}
 		b.setLocked(BreakerHalfOpen)
 	}
 	if b.state == BreakerHalfOpen {
 		if b.probing {
-			return false, b.changed, 0
+			return pass{}, b.changed, 0
 		}
 		b.probing = true
+		return pass{ok: true, probe: true, epoch: b.epoch}, nil, 0
 	}
-	return true, nil, 0
+	return pass{ok: true, epoch: b.epoch}, nil, 0
 }
 
 // release reports the outcome of a delivery that acquire let through.
-func (b *breaker) release(now time.Time, ok bool) {
+func (b *breaker) release(now time.Time, p pass, ok bool) {
 	if b.policy.Threshold == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	wasProbe := b.probing
-	b.probing = false
-	if ok {
-		b.failures = 0
-		if b.state != BreakerClosed {
+	if p.probe {
+		b.probing = false
+		if ok {
+			b.failures = 0
 			b.setLocked(BreakerClosed)
+			return
 		}
-		return
-	}
-	b.failures++
-	if (wasProbe && b.state == BreakerHalfOpen) || (b.state == BreakerClosed && b.failures >= b.policy.Threshold) {
+		b.failures++
 		b.opens++
 		b.openedAt = now
 		b.setLocked(BreakerOpen)
-	} else if wasProbe {
-		b.wakeLocked()
+		return
+	}
+	if p.epoch != b.epoch || b.state != BreakerClosed {
+		return // granted before the breaker last changed: not its say
+	}
+	if ok {
+		b.failures = 0
+		return
+	}
+	b.failures++
+	if b.failures >= b.policy.Threshold {
+		b.opens++
+		b.openedAt = now
+		b.setLocked(BreakerOpen)
 	}
 }
 
-// cancelProbe gives back a probe that did not run (the loop stopped).
-func (b *breaker) cancelProbe() {
+// cancel gives back a pass that did not run (the loop stopped, or the
+// member left).
+func (b *breaker) cancel(p pass) {
+	if !p.probe {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.probing {
-		b.probing = false
-		b.wakeLocked()
-	}
+	b.probing = false
+	b.wakeLocked()
 }
 
 // reset closes an open or half-open breaker by hand; it returns true if it
@@ -168,6 +191,7 @@ func (b *breaker) snapshot() (BreakerState, int, int) {
 
 func (b *breaker) setLocked(s BreakerState) {
 	b.state = s
+	b.epoch++
 	b.wakeLocked()
 }
 

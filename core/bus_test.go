@@ -760,6 +760,7 @@ func TestPublishAsync(t *testing.T) {
 	wg.Add(n)
 	var mu sync.Mutex
 	acked := 0
+	seen := make([]bool, n)
 	for i := range n {
 		m := msg("t1", fmt.Sprint(i))
 		err := b.PublishAsync(ctx, m, func(m *core.Message, err error) {
@@ -769,14 +770,16 @@ func TestPublishAsync(t *testing.T) {
 				return
 			}
 			mu.Lock()
+			defer mu.Unlock()
 			acked++
-			mu.Unlock()
+			if m.Offset < 0 || m.Offset >= n || seen[m.Offset] || string(m.Value) != fmt.Sprint(m.Offset) {
+				t.Errorf("done for %q at offset %d", m.Value, m.Offset)
+				return
+			}
+			seen[m.Offset] = true
 		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		if m.Offset != int64(i) {
-			t.Fatalf("offset %d, want %d", m.Offset, i)
 		}
 	}
 	wg.Wait()

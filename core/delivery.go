@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,15 @@ type loop struct {
 	// Bus.mu) makes closing it idempotent.
 	stop    chan struct{}
 	stopped bool
+	// ctx is cancelled with stop, so that a loop blocked in the log, a
+	// dead-letter publish or a publish gate lets go when it must exit.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// prev is the loop this one replaces on the same partition (retired
+	// when the group's last member left); done closes when a loop exits.
+	// A new loop waits for prev, so two loops never deliver one partition.
+	prev *loop
+	done chan struct{}
 
 	ordering    Ordering
 	concurrency int
@@ -53,7 +63,7 @@ func (l *loop) markInFlight(cursor, end int64) error {
 		return nil
 	}
 	to := max(end, cursor+inFlightAhead)
-	if err := l.bus.log.MarkInFlight(context.Background(), l.group.name, l.topic, l.part, cursor, to); err != nil {
+	if err := l.bus.log.MarkInFlight(l.ctx, l.group.name, l.topic, l.part, cursor, to); err != nil {
 		return err
 	}
 	l.marked = to
@@ -65,6 +75,7 @@ func (l *loop) retireLocked() {
 	if !l.stopped {
 		l.stopped = true
 		close(l.stop)
+		l.cancel()
 	}
 }
 
@@ -80,6 +91,15 @@ const deliveryBatch = 64
 func (l *loop) run() {
 	b := l.bus
 	defer b.loops.Done()
+	defer close(l.done)
+	if l.prev != nil {
+		select {
+		case <-l.prev.done:
+			l.prev = nil
+		case <-l.stop:
+			return
+		}
+	}
 	log := b.cfg.logger.With("group", l.group.name, "topic", l.topic, "partition", l.part)
 	cursor, _, err := b.log.Cursor(l.group.name, l.topic, l.part)
 	if err != nil {
@@ -105,13 +125,8 @@ func (l *loop) run() {
 			continue
 		}
 		batch = batch[:0]
-		next, err := b.log.Read(context.Background(), l.topic, l.part, cursor, deliveryBatch, func(e *wal.Entry) error {
-			m := new(Message)
-			if err := DecodeMessageTopic(e.Payload, l.topic, m); err != nil {
-				return &wal.CorruptError{Topic: l.topic, Partition: l.part, Offset: e.Offset, Next: e.Offset + 1, Reason: err.Error()}
-			}
-			m.Topic, m.Partition, m.Offset = l.topic, l.part, e.Offset
-			batch = append(batch, m)
+		next, err := b.log.Read(l.ctx, l.topic, l.part, cursor, deliveryBatch, func(e *wal.Entry) error {
+			batch = append(batch, l.decode(e))
 			return nil
 		})
 		var corrupt *wal.CorruptError
@@ -249,6 +264,12 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		if sub == nil {
 			return false
 		}
+		if m.undecodable != nil {
+			// Intact on disk (its CRC passed) but not a message this
+			// version can read: no handler can take it, so it goes to the
+			// dead-letter queue as raw bytes, never skipped.
+			return l.deadLetter(m, attempt, m.undecodable, log)
+		}
 		if replayedElsewhere(m, l.group.name) {
 			return true // a replay for one other group: acknowledged unseen
 		}
@@ -261,8 +282,8 @@ func (l *loop) deliver(m *Message, log logger) bool {
 			}
 			return l.deadLetter(m, attempt, lastErr, log)
 		}
-		ok, changed, wait := l.breaker.acquire(b.cfg.now())
-		if !ok {
+		grant, changed, wait := l.breaker.acquire(b.cfg.now())
+		if !grant.ok {
 			// Open: the message waits and no attempt is spent.
 			if !l.waitBreaker(changed, wait) {
 				return false
@@ -270,7 +291,7 @@ func (l *loop) deliver(m *Message, log logger) bool {
 			continue
 		}
 		if attempt.Count > 0 {
-			if fresh, err := b.Fetch(context.Background(), l.topic, l.part, m.Offset, 1); err == nil && len(fresh) == 1 && fresh[0].Offset == m.Offset {
+			if fresh, err := b.Fetch(l.ctx, l.topic, l.part, m.Offset, 1); err == nil && len(fresh) == 1 && fresh[0].Offset == m.Offset {
 				m = fresh[0]
 			}
 		}
@@ -279,8 +300,8 @@ func (l *loop) deliver(m *Message, log logger) bool {
 			// This record may have crashed the process before: count the
 			// attempt durably before the handler can do it again.
 			attempt = l.countAttempt(attempt, nil)
-			if err := b.log.RecordAttempt(context.Background(), l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil {
-				l.breaker.cancelProbe()
+			if err := b.log.RecordAttempt(l.ctx, l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil {
+				l.breaker.cancel(grant)
 				if errors.Is(err, wal.ErrClosed) {
 					return false
 				}
@@ -294,19 +315,19 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		}
 		err := sub.call(m)
 		if errors.Is(err, errNotActive) {
-			l.breaker.cancelProbe()
+			l.breaker.cancel(grant)
 			continue
 		}
 		if errors.Is(err, ErrReleased) {
 			// Given back, not failed: try again once the member set
 			// changes, or shortly, without spending an attempt.
-			l.breaker.cancelProbe()
+			l.breaker.cancel(grant)
 			if !l.sleep(releasedRetry) {
 				return false
 			}
 			continue
 		}
-		l.breaker.release(b.cfg.now(), err == nil)
+		l.breaker.release(b.cfg.now(), grant, err == nil)
 		if err == nil {
 			return true
 		}
@@ -319,7 +340,7 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		if IsPermanent(err) {
 			return l.deadLetter(m, attempt, err, log)
 		}
-		if err := b.log.RecordAttempt(context.Background(), l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil && !errors.Is(err, wal.ErrClosed) {
+		if err := b.log.RecordAttempt(l.ctx, l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil && !errors.Is(err, wal.ErrClosed) {
 			log.Error("cannot record delivery attempt", "offset", m.Offset, "error", err)
 		}
 		if attempt.Count >= policy.MaxAttempts {
@@ -338,6 +359,18 @@ func (l *loop) deliver(m *Message, log logger) bool {
 // releasedRetry is how soon a released message is offered again when
 // the group's members do not change.
 const releasedRetry = 100 * time.Millisecond
+
+// decode turns an entry into the message to deliver. One that does not
+// decode becomes a message holding the raw payload as its Value, marked
+// so that deliver dead-letters it.
+func (l *loop) decode(e *wal.Entry) *Message {
+	m, err := decodeEntry(l.topic, l.part, e)
+	if err != nil {
+		return &Message{Topic: l.topic, Partition: l.part, Offset: e.Offset,
+			Value: bytes.Clone(e.Payload), undecodable: err}
+	}
+	return m
+}
 
 // countAttempt adds one attempt to a, with its failure time.
 func (l *loop) countAttempt(a wal.Attempt, _ error) wal.Attempt {
@@ -375,7 +408,7 @@ func (l *loop) waitBreaker(changed <-chan struct{}, wait time.Duration) bool {
 func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bool {
 	var st deadLetterState
 	for n := 0; ; n++ {
-		err := l.bus.deadLetter(context.Background(), &st, m, l.group.name, a, cause)
+		err := l.bus.deadLetter(l.ctx, &st, m, l.group.name, a, cause)
 		if err == nil {
 			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", cause)
 			return true

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 )
 
@@ -10,7 +11,8 @@ type group struct {
 	name     string
 	members  []*Subscription // in join order
 	loops    map[topicPartition]*loop
-	breakers map[string]*breaker // by topic: one per (topic, group) subscriber
+	retired  map[topicPartition]*loop // retired loops, until a successor takes over
+	breakers map[string]*breaker      // by topic: one per (topic, group) subscriber
 }
 
 type topicPartition struct {
@@ -59,8 +61,11 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 		br = newBreaker(b.cfg.breaker)
 		g.breakers[topic] = br
 	}
-	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br, stop: make(chan struct{}),
+	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,
+		stop: make(chan struct{}), done: make(chan struct{}), prev: g.retired[tp],
 		ordering: first.cfg.ordering, concurrency: first.cfg.concurrency}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	delete(g.retired, tp)
 	g.loops[tp] = l
 	b.loops.Add(1)
 	go l.run()
@@ -108,6 +113,10 @@ func (g *group) rebalanceLocked() {
 			l.assigned.Store(nil)
 			l.retireLocked()
 			delete(g.loops, tp)
+			if g.retired == nil {
+				g.retired = make(map[topicPartition]*loop)
+			}
+			g.retired[tp] = l
 			continue
 		}
 		next := candidates[int(tp.part)%len(candidates)]

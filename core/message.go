@@ -34,6 +34,10 @@ type Message struct {
 	// ExplicitPartition makes Publish keep Partition as given instead of
 	// choosing it from the key.
 	ExplicitPartition bool
+
+	// undecodable is set on a delivery whose stored bytes did not decode;
+	// Value then holds them raw.
+	undecodable error
 }
 
 // Header is one free-form header: a name and its text value.

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -99,10 +98,12 @@ func (l *loop) runParallel(cursor int64, log logger) {
 	}()
 	for !stopped() {
 		if len(retry) > 0 && l.assigned.Load() != nil {
-			for _, m := range retry {
-				start(m)
+			n := 0
+			for n < len(retry) && active < l.concurrency {
+				start(retry[n])
+				n++
 			}
-			retry = retry[:0]
+			retry = retry[n:]
 		}
 		var ch <-chan struct{}
 		if active < l.concurrency && len(window) < windowLimit && l.assigned.Load() != nil {
@@ -162,12 +163,8 @@ func (l *loop) runParallel(cursor int64, log logger) {
 // are skipped (and logged) by moving the position past them.
 func (l *loop) readBatch(pos int64, max int, log logger) ([]*Message, int64, error) {
 	var batch []*Message
-	next, err := l.bus.log.Read(context.Background(), l.topic, l.part, pos, max, func(e *wal.Entry) error {
-		m, err := decodeEntry(l.topic, l.part, e)
-		if err != nil {
-			return &wal.CorruptError{Topic: l.topic, Partition: l.part, Offset: e.Offset, Next: e.Offset + 1, Reason: err.Error()}
-		}
-		batch = append(batch, m)
+	next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
+		batch = append(batch, l.decode(e))
 		return nil
 	})
 	var corrupt *wal.CorruptError

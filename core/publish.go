@@ -154,16 +154,18 @@ func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
 	return fresh, nil
 }
 
-// PublishAsync appends msg as Publish does but returns once it is queued,
-// with Partition and Offset set; done is called once the message is
-// durable by the bus's policy, with nil, or with the error that kept it
-// from being stored (then, as with Publish, the message may still be
-// stored by a later commit: publish it again with the same message_id to
-// be sure; dedup keeps one copy). Many messages in flight share group
-// commits, which is how a few publishers reach the disk's throughput.
-// done runs on the bus's commit goroutine (or before PublishAsync
-// returns, when the policy does not wait for the disk) and must not
-// block. PublishAsync itself blocks only while too much is queued.
+// PublishAsync appends msg as Publish does but returns once it is queued;
+// done is called with msg once the message is durable by the bus's
+// policy, with nil, or with the error that kept it from being stored
+// (then, as with Publish, the message may still be stored by a later
+// commit: publish it again with the same message_id to be sure; dedup
+// keeps one copy). msg belongs to the bus until done is called, which
+// sets its Partition and Offset first. Many messages in flight share
+// group commits, which is how a few publishers reach the disk's
+// throughput. done runs on the bus's commit goroutine (or before
+// PublishAsync returns, when the policy does not wait for the disk); it
+// must not block or call the Bus. PublishAsync itself blocks only while
+// too much is queued, and when it returns an error done is never called.
 func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message, error)) error {
 	if b.closed.Load() {
 		return ErrClosed
@@ -188,16 +190,19 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 		Payload:       buf.b,
 		FreshID:       fresh,
 	}}
-	err = b.log.AppendAsync(ctx, msg.Topic, msg.Partition, recs[:], func(err error) {
+	rec := &recs[0]
+	topic, part := msg.Topic, msg.Partition
+	err = b.log.AppendAsync(ctx, topic, part, recs[:], func(err error) {
+		// The log set rec's position before it could call this.
+		msg.Partition, msg.Offset = rec.Partition, rec.Offset
 		if err != nil {
-			err = fmt.Errorf("onexbus: publish to %s/%d: %w", msg.Topic, msg.Partition, b.wrapLogErr(err))
+			err = fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
 		}
 		done(msg, err)
 	})
 	if err != nil {
-		return fmt.Errorf("onexbus: publish to %s/%d: %w", msg.Topic, msg.Partition, b.wrapLogErr(err))
+		return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
 	}
-	msg.Partition, msg.Offset = recs[0].Partition, recs[0].Offset
 	return nil
 }
 

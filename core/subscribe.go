@@ -187,6 +187,7 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 			if err := g.ensureLoopLocked(b, topic, part, cfg.start, s); err != nil {
 				g.removeLocked(s)
 				b.subs--
+				g.rebalanceLocked() // retires the loops started for s
 				return nil, err
 			}
 		}

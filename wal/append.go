@@ -3,6 +3,7 @@ package wal
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 )
 
 // Record is one record handed to Append. Append sets Offset and
@@ -43,60 +44,136 @@ type Record struct {
 // ErrCommit when the store failed (the records stay queued and a later
 // commit may still store them).
 func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Record) error {
-	p, end, err := l.queue(topic, part, recs, nil)
+	t, p, end, over, err := l.queue(topic, part, recs)
 	if err != nil {
 		return err
 	}
-	if l.cfg.policy == PolicySync || end < 0 {
-		return l.waitStored(ctx, p, abs(end))
+	if l.cfg.policy != PolicySync && !over {
+		return nil
+	}
+	if err := l.waitStored(ctx, p, end); err != nil {
+		return err
+	}
+	if l.cfg.policy != PolicySync {
+		return nil
+	}
+	// A duplicate is durable only once its first copy is: that copy may
+	// sit, not yet committed, in another partition (a retry after a
+	// failed commit, sent elsewhere by round-robin).
+	for _, r := range recs {
+		if r.Duplicate && r.Partition != part {
+			if err := l.waitStored(ctx, t.parts[r.Partition], r.Offset+1); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// AppendAsync queues recs as Append does and returns without waiting:
-// done is called once they are durable by the log's policy, with nil, or
-// with the error of the commit that failed to store them (the records
-// stay queued, as with Append). done runs on the committer's goroutine
-// (or, under PolicyInterval and PolicyNone, before AppendAsync returns)
-// and must not block or call the Log. Offsets are set before it returns.
-// It blocks only for back-pressure, when too much is queued.
+// AppendAsync queues recs as Append does and returns without waiting for
+// the disk: done is called once they (and, for duplicates, their first
+// copies) are durable by the log's policy, with nil, or with the error of
+// a commit that failed to store them (the records stay queued and may
+// still be stored, as with Append). Offsets and partitions are set in
+// recs before done is called. done runs on the committer's goroutine, or
+// before AppendAsync returns, and must not block or call the Log.
+//
+// It blocks only for back-pressure, before queueing anything: when it
+// returns an error, nothing was queued and done is never called.
 func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []Record, done func(error)) error {
-	p, end, err := l.queue(topic, part, recs, done)
-	if err != nil {
+	if err := l.waitRoom(ctx, topic, part); err != nil {
 		return err
 	}
-	if end < 0 {
-		if err := l.waitStored(ctx, p, -end); err != nil {
-			return err
-		}
+	t, p, end, _, err := l.queue(topic, part, recs)
+	if err != nil {
+		return err
 	}
 	if l.cfg.policy != PolicySync {
 		done(nil)
+		return nil
+	}
+	type target struct {
+		p   *partition
+		end int64
+	}
+	targets := []target{{p, end}}
+	for _, r := range recs {
+		if r.Duplicate && r.Partition != part {
+			targets = append(targets, target{t.parts[r.Partition], r.Offset + 1})
+		}
+	}
+	if len(targets) == 1 {
+		l.whenStored(p, end, done)
+		return nil
+	}
+	var left atomic.Int32
+	left.Store(int32(len(targets)))
+	var first atomic.Pointer[error]
+	for _, tg := range targets {
+		l.whenStored(tg.p, tg.end, func(err error) {
+			if err != nil {
+				first.CompareAndSwap(nil, &err)
+			}
+			if left.Add(-1) == 0 {
+				if e := first.Load(); e != nil {
+					done(*e)
+				} else {
+					done(nil)
+				}
+			}
+		})
 	}
 	return nil
 }
 
-func abs(n int64) int64 {
-	if n < 0 {
-		return -n
+// whenStored calls fn once every offset below end of p is committed: at
+// once if they are, otherwise from the committer.
+func (l *Log) whenStored(p *partition, end int64, fn func(error)) {
+	p.mu.Lock()
+	if p.stored >= end {
+		p.mu.Unlock()
+		fn(nil)
+		return
 	}
-	return n
+	p.waiters = append(p.waiters, waiter{end: end, done: fn})
+	p.mu.Unlock()
+	l.kickCommitter()
 }
 
-// queue adds recs to the partition's tail and, under PolicySync, done to
-// its waiters. It returns the end of what the partition holds, negated
-// when the caller must wait for the committer (back-pressure).
-func (l *Log) queue(topic string, part int32, recs []Record, done func(error)) (*partition, int64, error) {
+// waitRoom waits while the partition has more queued than the log allows
+// (back-pressure).
+func (l *Log) waitRoom(ctx context.Context, topic string, part int32) error {
+	_, p, err := l.partition(topic, part)
+	if err != nil {
+		return err
+	}
+	for {
+		p.mu.Lock()
+		over, end := p.tail.bytes > l.cfg.maxPendingBytes, p.next
+		p.mu.Unlock()
+		if !over {
+			return nil
+		}
+		if err := l.waitStored(ctx, p, end); err != nil {
+			return err
+		}
+	}
+}
+
+// queue adds recs to the partition's tail. It returns the end of what
+// the partition holds and whether the tail is over the back-pressure
+// bound (the caller should wait for the committer).
+func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partition, int64, bool, error) {
 	if l.closed.Load() {
-		return nil, 0, ErrClosed
+		return nil, nil, 0, false, ErrClosed
 	}
 	t, p, err := l.partition(topic, part)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, false, err
 	}
 	for i := range recs {
 		if len(recs[i].Payload) > l.cfg.maxRecordBytes {
-			return nil, 0, fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
+			return nil, nil, 0, false, fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
 				ErrRecordTooLarge, len(recs[i].Payload), topic, part, l.cfg.maxRecordBytes)
 		}
 	}
@@ -105,7 +182,7 @@ func (l *Log) queue(topic string, part int32, recs []Record, done func(error)) (
 	p.mu.Lock()
 	if l.closed.Load() {
 		p.mu.Unlock()
-		return nil, 0, ErrClosed
+		return nil, nil, 0, false, ErrClosed
 	}
 	for i := range recs {
 		r := &recs[i]
@@ -131,20 +208,14 @@ func (l *Log) queue(topic string, part int32, recs []Record, done func(error)) (
 	pending := p.tail.bytes
 	if l.cfg.policy != PolicySync {
 		p.wakeLocked()
-	} else if done != nil {
-		p.waiters = append(p.waiters, waiter{end: end, done: done})
 	}
 	p.mu.Unlock()
 
-	switch {
-	case pending > l.cfg.maxPendingBytes:
-		// Back-pressure: the committer is behind; wait for it rather
-		// than grow without bound.
-		return p, -end, nil
-	case l.cfg.policy == PolicySync || queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes:
+	over := pending > l.cfg.maxPendingBytes
+	if over || l.cfg.policy == PolicySync || queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes {
 		l.kickCommitter()
 	}
-	return p, end, nil
+	return t, p, end, over, nil
 }
 
 func (l *Log) kickCommitter() {

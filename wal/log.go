@@ -85,7 +85,7 @@ type partition struct {
 	startDirty bool       // start changed since the last commit
 	bytes      int64      // bytes of the stored chunks
 	notify     chan struct{}
-	waiters    []waiter // AppendAsync callers under PolicySync, by end
+	waiters    []waiter // AppendAsync callers under PolicySync
 }
 
 // waiter is an AppendAsync caller waiting for its records to be stored.
@@ -95,16 +95,23 @@ type waiter struct {
 }
 
 // takeWaitersLocked removes the waiters whose records end at or below end.
+// Waiters are not sorted (a duplicate waits on its first copy's
+// partition), so this filters them all; there are as many as async
+// appends in flight.
 func (p *partition) takeWaitersLocked(end int64) []waiter {
-	n := 0
-	for n < len(p.waiters) && p.waiters[n].end <= end {
-		n++
+	var ready []waiter
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		if w.end <= end {
+			ready = append(ready, w)
+		} else {
+			kept = append(kept, w)
+		}
 	}
-	if n == 0 {
-		return nil
+	for i := len(kept); i < len(p.waiters); i++ {
+		p.waiters[i] = waiter{} // let the callbacks go
 	}
-	ready := p.waiters[:n:n]
-	p.waiters = p.waiters[n:]
+	p.waiters = kept
 	if len(p.waiters) == 0 {
 		p.waiters = nil
 	}

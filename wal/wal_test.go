@@ -408,3 +408,46 @@ func TestAppendAsync(t *testing.T) {
 		t.Fatalf("end %d", end)
 	}
 }
+
+// A duplicate is acknowledged only once its first copy is durable, even
+// when that copy waits, uncommitted, in another partition; and an async
+// duplicate of a stored record is acknowledged at once.
+func TestDuplicateWaitsForFirstCopy(t *testing.T) {
+	fs := &failingStore{Store: memstore.New()}
+	l := openLog(t, fs)
+	createTopic(t, l, "t", wal.TopicConfig{Partitions: 2})
+	id := [16]byte{42}
+	fs.mu.Lock()
+	fs.fail = true
+	fs.mu.Unlock()
+	if err := l.Append(context.Background(), "t", 1, []wal.Record{{MessageID: id, Payload: []byte("a")}}); !errors.Is(err, wal.ErrCommit) {
+		t.Fatalf("first copy: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	retry := []wal.Record{{MessageID: id, Payload: []byte("a")}}
+	if err := l.Append(ctx, "t", 0, retry); err == nil {
+		t.Fatal("a retry was acknowledged while its first copy was not stored")
+	}
+	if !retry[0].Duplicate || retry[0].Partition != 1 {
+		t.Fatalf("retry %+v, want a duplicate of partition 1", retry[0])
+	}
+	fs.mu.Lock()
+	fs.fail = false
+	fs.mu.Unlock()
+	if err := l.Append(context.Background(), "t", 0, []wal.Record{{MessageID: id, Payload: []byte("a")}}); err != nil {
+		t.Fatalf("retry once the store is back: %v", err)
+	}
+	done := make(chan error, 1)
+	if err := l.AppendAsync(context.Background(), "t", 0, []wal.Record{{MessageID: id, Payload: []byte("a")}}, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("async duplicate of a stored record never acknowledged")
+	}
+}
