@@ -107,9 +107,10 @@ type Subscription struct {
 	cfg     subConfig
 	ctx     context.Context // the bus's handler context, marked with s
 
-	mu       sync.Mutex     // protects active
-	active   bool           // false once unsubscribed
-	inflight sync.WaitGroup // handler calls under way
+	mu     sync.Mutex    // protects active, calls and idle
+	active bool          // false once unsubscribed
+	calls  int           // handler calls under way
+	idle   chan struct{} // closed when calls drops to 0; made by a waiting Unsubscribe
 }
 
 type subscriptionKey struct{}
@@ -217,10 +218,19 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	if !wasActive || ctx.Value(subscriptionKey{}) == s {
 		return nil
 	}
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
+	// No call starts once inactive: wait for the count to drop to 0.
+	s.mu.Lock()
+	if s.calls == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("onexbus: unsubscribe: waiting for the handler: %w", ctx.Err())
@@ -236,9 +246,16 @@ func (s *Subscription) call(msg *Message) (err error) {
 		s.mu.Unlock()
 		return errNotActive
 	}
-	s.inflight.Add(1)
+	s.calls++
 	s.mu.Unlock()
-	defer s.inflight.Done()
+	defer func() {
+		s.mu.Lock()
+		if s.calls--; s.calls == 0 && s.idle != nil {
+			close(s.idle)
+			s.idle = nil
+		}
+		s.mu.Unlock()
+	}()
 
 	ctx := s.ctx
 	if s.cfg.timeout > 0 {
