@@ -111,7 +111,7 @@ func (l *loop) run() {
 		l.runParallel(cursor, log)
 		return
 	}
-	batch := make([]*Message, 0, deliveryBatch)
+	batch := make([]*item, 0, deliveryBatch)
 	for {
 		select {
 		case <-l.stop:
@@ -250,7 +250,8 @@ type logger interface {
 // no member is assigned. The handler owns m; a retry hands over a fresh
 // copy read back from the log, so a handler that changed m before failing
 // sees the message as published.
-func (l *loop) deliver(m *Message, log logger) bool {
+func (l *loop) deliver(it *item, log logger) bool {
+	m := it.Message
 	b := l.bus
 	attempt, _ := b.log.Attempts(l.group.name, l.topic, l.part, m.Offset)
 	var lastErr error
@@ -264,11 +265,11 @@ func (l *loop) deliver(m *Message, log logger) bool {
 		if sub == nil {
 			return false
 		}
-		if m.undecodable != nil {
+		if it.undecodable != nil {
 			// Intact on disk (its CRC passed) but not a message this
 			// version can read: no handler can take it, so it goes to the
 			// dead-letter queue as raw bytes, never skipped.
-			return l.deadLetter(m, attempt, m.undecodable, log)
+			return l.deadLetter(m, attempt, it.undecodable, log)
 		}
 		if replayedElsewhere(m, l.group.name) {
 			return true // a replay for one other group: acknowledged unseen
@@ -360,16 +361,23 @@ func (l *loop) deliver(m *Message, log logger) bool {
 // the group's members do not change.
 const releasedRetry = 100 * time.Millisecond
 
-// decode turns an entry into the message to deliver. One that does not
+// item is one record a loop delivers: its message, and why its stored
+// bytes did not decode when they did not (Value then holds them raw).
+type item struct {
+	*Message
+	undecodable error
+}
+
+// decode turns an entry into the item to deliver. One that does not
 // decode becomes a message holding the raw payload as its Value, marked
 // so that deliver dead-letters it.
-func (l *loop) decode(e *wal.Entry) *Message {
+func (l *loop) decode(e *wal.Entry) *item {
 	m, err := decodeEntry(l.topic, l.part, e)
 	if err != nil {
-		return &Message{Topic: l.topic, Partition: l.part, Offset: e.Offset,
-			Value: bytes.Clone(e.Payload), undecodable: err}
+		return &item{Message: &Message{Topic: l.topic, Partition: l.part, Offset: e.Offset,
+			Value: bytes.Clone(e.Payload)}, undecodable: err}
 	}
-	return m
+	return &item{Message: m}
 }
 
 // countAttempt adds one attempt to a, with its failure time.

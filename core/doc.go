@@ -1,6 +1,11 @@
 // Package core is the onexbus engine and its public API: the Bus, messages
 // and their headers, topics and patterns, consumer groups and delivery.
 //
+// The message model (Message, Headers, Category, topics, patterns, the
+// partitioner, the Kafka header mapping and the stored encoding) lives in
+// package message, which does not import the engine; core re-exports each
+// of its names as an alias, so core.Message is message.Message.
+//
 // # Model
 //
 // A topic has partitions (1 by default); each partition is a log whose

@@ -1,6 +1,10 @@
 package core
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/onexbus/onexbus/message"
+)
 
 // Errors of the bus's lifecycle.
 var (
@@ -10,17 +14,18 @@ var (
 	ErrInvalidConfig = errors.New("onexbus: invalid configuration")
 )
 
-// Errors of topics and patterns.
+// Errors of topics and patterns. Each is the same value as its namesake
+// in package message.
 var (
 	// ErrInvalidTopic is wrapped by every error about a topic name that
 	// breaks Kafka's rules; the message names the rule.
-	ErrInvalidTopic = errors.New("onexbus: invalid topic")
+	ErrInvalidTopic = message.ErrInvalidTopic
 	// ErrNotONEXTopic is wrapped when a topic does not follow the ONEX
 	// grammar and enforcement is EnforceReject.
-	ErrNotONEXTopic = errors.New("onexbus: topic does not follow the ONEX grammar")
+	ErrNotONEXTopic = message.ErrNotONEXTopic
 	// ErrInvalidPattern is wrapped by every error about a malformed
 	// subscription pattern.
-	ErrInvalidPattern = errors.New("onexbus: invalid pattern")
+	ErrInvalidPattern = message.ErrInvalidPattern
 	// ErrUnknownTopic is returned by operations on a topic that does not
 	// exist where one is needed.
 	ErrUnknownTopic = errors.New("onexbus: unknown topic")
@@ -28,17 +33,18 @@ var (
 	ErrInvalidPartition = errors.New("onexbus: invalid partition")
 )
 
-// Errors of messages.
+// Errors of messages. ErrInvalidHeaders and ErrCorruptMessage are the
+// same values as their namesakes in package message.
 var (
 	// ErrInvalidHeaders is wrapped when a message's headers fail
 	// validation after defaults (for example an empty event_type).
-	ErrInvalidHeaders = errors.New("onexbus: invalid headers")
+	ErrInvalidHeaders = message.ErrInvalidHeaders
 	// ErrMessageTooLarge is returned by Publish for a message whose
 	// encoding exceeds the configured maximum.
 	ErrMessageTooLarge = errors.New("onexbus: message too large")
 	// ErrCorruptMessage is wrapped when a stored message fails its CRC or
 	// does not decode.
-	ErrCorruptMessage = errors.New("onexbus: corrupt message")
+	ErrCorruptMessage = message.ErrCorruptMessage
 )
 
 // Errors of subscriptions and queries.

@@ -1,119 +1,119 @@
 package core
 
-import (
-	"time"
+import "github.com/onexbus/onexbus/message"
 
-	"github.com/google/uuid"
-)
+// The message model lives in package message, which imports nothing of
+// the engine, so that the broker, the HTTP API and tools can use it alone.
+// The names below keep core's API as it was: each is the same type,
+// constant or function as its namesake in package message.
 
-// Message is one record of a topic: what a producer publishes and what a
-// handler receives.
-//
-// Publish fills in Partition, Offset, Timestamp (when zero) and the
-// defaults of Headers on the message it is given. A handler owns the
-// message it is given: every delivery is a fresh copy.
-type Message struct {
-	// Topic is the name the message is published to.
-	Topic string
-	// Partition is the partition of Topic that holds the message. It is
-	// chosen by Publish from Key (or Headers.PartitionKey) with Kafka's
-	// murmur2 partitioner, unless the publisher sets ExplicitPartition.
-	Partition int32
-	// Offset is the position of the message in its partition: dense, from 0.
-	Offset int64
-	// Key orders messages: messages with the same key land on the same
-	// partition and are delivered in publish order. It may be nil.
-	Key []byte
-	// Value is the payload. It may be nil.
-	Value []byte
-	// Headers carries the message's metadata; see Headers.
-	Headers Headers
-	// Timestamp is when the log accepted the message (or the time the
-	// publisher set). Publish sets it to the current time when zero.
-	Timestamp time.Time
-	// ExplicitPartition makes Publish keep Partition as given instead of
-	// choosing it from the key.
-	ExplicitPartition bool
+// Message is one record of a topic; see message.Message.
+type Message = message.Message
 
-	// undecodable is set on a delivery whose stored bytes did not decode;
-	// Value then holds them raw.
-	undecodable error
-}
+// Header is one free-form header; see message.Header.
+type Header = message.Header
 
-// Header is one free-form header: a name and its text value.
-type Header struct {
-	// Key is the header name as on the Kafka wire.
-	Key string
-	// Value is the header value as UTF-8 text.
-	Value string
-}
+// Headers is the structured metadata of a message; see message.Headers.
+type Headers = message.Headers
 
-// Priority is a message's priority header.
-type Priority uint8
+// Priority is a message's priority header; see message.Priority.
+type Priority = message.Priority
 
-// Priorities. PriorityUnset is replaced by PriorityNormal when defaults
-// are applied.
+// Priorities; see message.PriorityUnset.
 const (
-	PriorityUnset Priority = iota
-	PriorityLow
-	PriorityNormal
-	PriorityHigh
-	PriorityCritical
+	PriorityUnset    = message.PriorityUnset
+	PriorityLow      = message.PriorityLow
+	PriorityNormal   = message.PriorityNormal
+	PriorityHigh     = message.PriorityHigh
+	PriorityCritical = message.PriorityCritical
 )
 
-// Headers is the structured metadata of a message. The field names on the
-// Kafka wire are given in each field's doc; values travel as UTF-8 text.
-// Fields left zero get their defaults when the message is published (see
-// each field).
-type Headers struct {
-	// CorrelationID (correlation_id) ties together the messages of one
-	// flow. Default: a fresh UUID. The one given is kept on every copy.
-	CorrelationID uuid.UUID
-	// MessageID (message_id) identifies this message; publishing the same
-	// MessageID twice within the dedup window stores it once.
-	// Default: a fresh UUID.
-	MessageID uuid.UUID
-	// Timestamp (timestamp) is when the event happened. Default: the
-	// message's Timestamp.
-	Timestamp time.Time
-	// Source (source) names the producer. Default: the bus's configured
-	// source.
-	Source string
-	// EventType (event_type) names the kind of event. Default: the topic.
-	EventType string
-	// ContentType (content_type) describes Value. Default: application/json.
-	ContentType string
-	// SchemaVersion (schema_version) of Value. Default: 1.0.0.
-	SchemaVersion string
-	// Destination (destination) optionally names the intended receiver.
-	Destination string
-	// TraceID (trace_id) for tracing.
-	TraceID string
-	// SpanID (span_id) for tracing.
-	SpanID string
-	// ParentSpanID (parent_span_id) for tracing.
-	ParentSpanID string
-	// OperationName (operation_name) for tracing.
-	OperationName string
-	// Priority (priority): low, normal, high or critical. Default: normal.
-	Priority Priority
-	// RoutingKey (routing_key) for routers.
-	RoutingKey string
-	// PartitionKey (partition_key) picks the partition when Key is empty.
-	PartitionKey string
-	// RetryCount (retry_count) is how many times the message was retried.
-	RetryCount int
-	// MaxRetries (max_retries) is how many retries the producer allows.
-	// Zero means the default, 3; a negative value means no retries.
-	MaxRetries int
-	// TTLSeconds (ttl_seconds) is how long the message stays relevant;
-	// zero means forever.
-	TTLSeconds int
-	// TraceParent (traceparent) is the W3C trace context.
-	TraceParent string
-	// Extra holds free-form headers, in order.
-	Extra []Header
-	// Unparsed keeps, as received, the foreign headers whose values did
-	// not parse and were replaced by defaults.
-	Unparsed []Header
+// Header defaults and limits; see message.DefaultContentType.
+const (
+	// DefaultContentType is the content_type of a message that sets none.
+	DefaultContentType = message.DefaultContentType
+	// DefaultSchemaVersion is the schema_version of a message that sets none.
+	DefaultSchemaVersion = message.DefaultSchemaVersion
+	// DefaultMaxRetries is the max_retries of a message that sets zero.
+	DefaultMaxRetries = message.DefaultMaxRetries
+	// MaxHeaderLen caps the length in bytes of each named text header.
+	MaxHeaderLen = message.MaxHeaderLen
+)
+
+// ParsePriority parses low, normal, high or critical; see
+// message.ParsePriority.
+func ParsePriority(s string) (Priority, error) { return message.ParsePriority(s) }
+
+// Category is the kind of a topic in the ONEX grammar; see
+// message.Category.
+type Category = message.Category
+
+// Categories; see message.CategoryNone.
+const (
+	CategoryNone       = message.CategoryNone
+	CategoryEvent      = message.CategoryEvent
+	CategoryCommand    = message.CategoryCommand
+	CategoryIntent     = message.CategoryIntent
+	CategoryDeadLetter = message.CategoryDeadLetter
+)
+
+// ParseCategory parses a category name; see message.ParseCategory.
+func ParseCategory(s string) (Category, error) { return message.ParseCategory(s) }
+
+// Grammar is the form of a topic name; see message.Grammar.
+type Grammar = message.Grammar
+
+// Grammars; see message.GrammarNone.
+const (
+	GrammarNone       = message.GrammarNone
+	GrammarONEX       = message.GrammarONEX
+	GrammarLegacyEnv  = message.GrammarLegacyEnv
+	GrammarLegacyONEX = message.GrammarLegacyONEX
+)
+
+// ONEXGrammar describes the ONEX topic grammar in error messages; see
+// message.ONEXGrammar.
+const ONEXGrammar = message.ONEXGrammar
+
+// MaxTopicLen is the longest topic name, in bytes; see message.MaxTopicLen.
+const MaxTopicLen = message.MaxTopicLen
+
+// Topic is a parsed topic name; see message.Topic.
+type Topic = message.Topic
+
+// ValidateTopic checks a topic name against Kafka's rules; see
+// message.ValidateTopic.
+func ValidateTopic(name string) error { return message.ValidateTopic(name) }
+
+// ParseTopic validates and parses a topic name; see message.ParseTopic.
+func ParseTopic(name string) (Topic, error) { return message.ParseTopic(name) }
+
+// Enforcement says what happens to topic names outside the ONEX grammar;
+// see message.Enforcement.
+type Enforcement = message.Enforcement
+
+// Enforcement modes; see message.EnforceWarn.
+const (
+	EnforceWarn   = message.EnforceWarn
+	EnforceReject = message.EnforceReject
+	EnforceOff    = message.EnforceOff
+)
+
+// ParseEnforcement parses warn, reject or off; see message.ParseEnforcement.
+func ParseEnforcement(s string) (Enforcement, error) { return message.ParseEnforcement(s) }
+
+// Pattern is a compiled subscription pattern; see message.Pattern.
+type Pattern = message.Pattern
+
+// CompilePattern compiles a subscription pattern; see
+// message.CompilePattern.
+func CompilePattern(p string) (Pattern, error) { return message.CompilePattern(p) }
+
+// Murmur2 is Kafka's murmur2 hash; see message.Murmur2.
+func Murmur2(data []byte) int32 { return message.Murmur2(data) }
+
+// KafkaPartition picks a key's partition as Kafka's default partitioner
+// does; see message.KafkaPartition.
+func KafkaPartition(key []byte, partitions int32) int32 {
+	return message.KafkaPartition(key, partitions)
 }

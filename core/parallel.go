@@ -14,7 +14,7 @@ const windowLimit = 4096
 
 // pending is one message a parallel loop has read and not yet finished.
 type pending struct {
-	msg  *Message
+	msg  *item
 	done bool
 }
 
@@ -32,18 +32,18 @@ func (l *loop) runParallel(cursor int64, log logger) {
 	b := l.bus
 	var (
 		readPos = cursor
-		window  []pending                 // offsets [cursor, readPos), in order
-		waiting = map[string][]*Message{} // by key: in flight (present) and queued behind it
+		window  []pending              // offsets [cursor, readPos), in order
+		waiting = map[string][]*item{} // by key: in flight (present) and queued behind it
 		active  int
 		results = make(chan result, l.concurrency)
-		retry   []*Message // not delivered: no member was assigned
+		retry   []*item // not delivered: no member was assigned
 	)
-	start := func(m *Message) {
+	start := func(m *item) {
 		active++
 		go func() { results <- result{m.Offset, l.deliver(m, log)} }()
 	}
 	// dispatch starts m now, or queues it behind its key.
-	dispatch := func(m *Message) {
+	dispatch := func(m *item) {
 		if l.ordering == OrderKey && len(m.Key) > 0 {
 			k := string(m.Key)
 			if q, busy := waiting[k]; busy {
@@ -161,8 +161,8 @@ func (l *loop) runParallel(cursor int64, log logger) {
 // readBatch reads up to max messages from pos. It returns them, the next
 // position, and an error only when nothing could be read; damaged records
 // are skipped (and logged) by moving the position past them.
-func (l *loop) readBatch(pos int64, max int, log logger) ([]*Message, int64, error) {
-	var batch []*Message
+func (l *loop) readBatch(pos int64, max int, log logger) ([]*item, int64, error) {
+	var batch []*item
 	next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
 		batch = append(batch, l.decode(e))
 		return nil

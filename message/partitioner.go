@@ -1,4 +1,4 @@
-package core
+package message
 
 // Murmur2 is Kafka's 32-bit murmur2 hash, bit for bit like the Java
 // client's org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c).
