@@ -127,6 +127,9 @@ func (l *Log) commit() error {
 				return err
 			}
 		}
+		if err := l.writeAppendTimes(tx, cuts, now); err != nil {
+			return err
+		}
 		return l.writeState(tx, state)
 	})
 	if err != nil {

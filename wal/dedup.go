@@ -1,9 +1,37 @@
 package wal
 
 import (
+	"bytes"
+	"encoding/binary"
+	"sort"
 	"sync"
 	"time"
+
+	"github.com/onexbus/onexbus/store"
 )
+
+// Message-id dedup.
+//
+// Live, each topic remembers the ids appended within the window with
+// their append time (dedup below). After a restart the window must be
+// measured the same way, on append time, never on the records' own
+// timestamps: a Kafka ingest backlog or a replay carries old timestamps
+// on records appended just now, and measuring on them forgot those ids
+// at once (issue 9: 200 ten-minute-old records re-ingested after a crash
+// were stored twice). So every commit also stores, per partition, marks
+// of when its records were committed (bucket appendtimes, below), and
+// recovery rebuilds the window from them.
+//
+// # Memory
+//
+// The ids live in two generations of maps that grow with the ids
+// actually seen (no pre-sizing), at most WithDedup's maxIDs per topic.
+// An id costs about 65 B of heap (16 B key, 24 B entry, the map's
+// slack); a topic that saw none costs nothing for dedup. A topic with one
+// record costs about 6 KiB in all (its partition and names, a 4 KiB tail
+// segment, a one-entry map): 10,000 such topics take about 56 MiB
+// (TestTopicHeapGrowsWithUse, BenchmarkTopicsHeap). A topic at the limit
+// of 100,000 ids takes about 6.5 MiB more.
 
 type position struct {
 	part   int32
@@ -20,7 +48,8 @@ type dedupEntry struct {
 // is full it becomes prev and the old prev is dropped whole. Dropping a
 // generation at once, instead of evicting id by id, keeps the maps free
 // of the delete churn that made a FIFO of single evictions cost about a
-// microsecond a record and four times the memory.
+// microsecond a record and four times the memory. The maps start empty
+// and grow with use.
 type dedup struct {
 	mu         sync.Mutex // protects the fields below
 	cur, prev  map[[16]byte]dedupEntry
@@ -60,7 +89,9 @@ func (d *dedup) addLocked(id [16]byte, pos position, now int64, limit int) {
 	half := max(limit/2, 1)
 	if d.cur == nil || len(d.cur) >= half {
 		d.prev, d.prevNewest = d.cur, d.curNewest
-		d.cur, d.curNewest = make(map[[16]byte]dedupEntry, min(half, 1<<16)), 0
+		// No size hint: a hint of the generation's size cost every topic
+		// about 3 MB on its first id (issue 9).
+		d.cur, d.curNewest = make(map[[16]byte]dedupEntry), 0
 	}
 	d.cur[id] = dedupEntry{pos: pos, at: now}
 	d.curNewest = max(d.curNewest, now)
@@ -77,4 +108,233 @@ func (d *dedup) expire(now, window int64) {
 	if d.cur != nil && now-d.curNewest > window {
 		d.cur, d.prev = nil, nil
 	}
+}
+
+// Append-time marks.
+//
+// Bucket appendtimes holds, per partition, keys <topic> 0x00 <part u32>
+// <offset u64> whose value (unix nanos, u64) is the time of the newest
+// commit that stored records from that offset up to the next mark's: an
+// upper bound of those records' append times, late by at most one group
+// commit. A commit either moves the partition's newest mark forward in
+// time (one Put on a key it just wrote) or, once that mark is older than
+// the mark resolution, starts a new one at its first offset and deletes
+// the marks that are past the window. A partition so holds about
+// window/resolution + 1 marks (9 with the defaults).
+//
+// Records below a partition's first mark are past the window. A
+// partition with no marks at all was written before marks existed; its
+// window is measured on record timestamps, as it used to be, until its
+// first commit.
+
+var bucketAppendTimes = []byte("appendtimes")
+
+// appendMark is a partition's newest mark as the committer knows it.
+type appendMark struct {
+	off   int64 // first offset it covers; -1: none yet
+	since int64 // when the key was started (unix nanos)
+	at    int64 // its value: the newest commit it covers
+}
+
+// noMark is a partition's mark before its first commit or recovery.
+var noMark = appendMark{off: -1}
+
+func appendTimesPrefix(topic string, part int32) []byte {
+	b := make([]byte, 0, len(topic)+1+4+8)
+	b = append(b, topic...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint32(b, uint32(part))
+}
+
+// markResolution is how long one mark may cover: an eighth of the
+// window, at least a second, so a commit per millisecond still starts at
+// most one key per second per partition.
+func (l *Log) markResolution() int64 {
+	return max(int64(l.cfg.dedupWindow)/8, int64(time.Second))
+}
+
+// writeAppendTimes records, in the commit's transaction tx, that the
+// records of cuts were committed at now. It runs on the committer, which
+// alone owns partition.mark. If tx later fails, the marks it changed in
+// memory still hold: the retry stores the same offsets later, which only
+// moves a mark's value forward.
+func (l *Log) writeAppendTimes(tx store.Tx, cuts []cut, now time.Time) error {
+	var b store.Bucket
+	ns := now.UnixNano()
+	for i := range cuts {
+		c := &cuts[i]
+		if c.count == 0 {
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = tx.CreateBucket(bucketAppendTimes); err != nil {
+				return err
+			}
+		}
+		p := c.p
+		prefix := appendTimesPrefix(p.topic, p.id)
+		m := &p.mark
+		if m.off >= 0 && m.off <= c.base && ns-m.since < l.markResolution() {
+			m.at = max(m.at, ns)
+			if err := b.Put(binary.BigEndian.AppendUint64(prefix, uint64(m.off)), binary.BigEndian.AppendUint64(nil, uint64(m.at))); err != nil {
+				return err
+			}
+			continue
+		}
+		*m = appendMark{off: c.base, since: ns, at: ns}
+		if err := b.Put(binary.BigEndian.AppendUint64(prefix, uint64(c.base)), binary.BigEndian.AppendUint64(nil, uint64(ns))); err != nil {
+			return err
+		}
+		if err := pruneAppendTimes(b, prefix, c.base, ns-int64(l.cfg.dedupWindow)-l.markResolution()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneAppendTimes deletes the marks of a partition below offset before
+// whose time is older than horizon.
+func pruneAppendTimes(b store.Bucket, prefix []byte, before, horizon int64) error {
+	var stale [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+		if int64(binary.BigEndian.Uint64(k[len(prefix):])) >= before {
+			break
+		}
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= horizon {
+			break
+		}
+		stale = append(stale, bytes.Clone(k))
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteAppendTimes deletes every mark of topic (when the topic goes).
+func deleteAppendTimes(tx store.Tx, topic string) error {
+	b := tx.Bucket(bucketAppendTimes)
+	if b == nil {
+		return nil
+	}
+	prefix := append([]byte(topic), 0)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadAppendTimes returns a partition's marks in offset order and sets
+// its newest mark for the committer. A damaged mark is skipped with a
+// warning: marks only decide which ids dedup remembers.
+func (l *Log) loadAppendTimes(tx store.Tx, p *partition) []appendMark {
+	p.mark = noMark
+	b := tx.Bucket(bucketAppendTimes)
+	if b == nil {
+		return nil
+	}
+	prefix := appendTimesPrefix(p.topic, p.id)
+	var marks []appendMark
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != len(prefix)+8 || len(v) != 8 {
+			l.cfg.logger.Warn("damaged append-time mark skipped", "topic", p.topic, "partition", p.id, "key", k)
+			continue
+		}
+		at := int64(binary.BigEndian.Uint64(v))
+		marks = append(marks, appendMark{off: int64(binary.BigEndian.Uint64(k[len(prefix):])), since: at, at: at})
+	}
+	if len(marks) > 0 {
+		p.mark = marks[len(marks)-1]
+	}
+	return marks
+}
+
+// appendTimeOf returns the append time marks give offset off, and false
+// if off is below the first mark (past the window).
+func appendTimeOf(marks []appendMark, off int64) (int64, bool) {
+	i := sort.Search(len(marks), func(i int) bool { return marks[i].off > off })
+	if i == 0 {
+		return 0, false
+	}
+	return marks[i-1].at, true
+}
+
+// recoverDedup remembers the ids of the partition's newest records
+// appended within the window, at most the dedup limit of them, with the
+// append times marks give them (record timestamps for a partition written
+// before marks existed). It walks chunks from the newest back, so a large
+// window on a large log costs no more than the limit.
+func (l *Log) recoverDedup(tx store.Tx, p *partition, marks []appendMark) error {
+	index, data := tx.Bucket(p.index), tx.Bucket(p.data)
+	if index == nil || data == nil {
+		return nil
+	}
+	now := l.cfg.now().UnixNano()
+	horizon := now - int64(l.cfg.dedupWindow)
+	legacy := len(marks) == 0
+	type seen struct {
+		id  [16]byte
+		off int64
+		at  int64
+	}
+	var chunks [][]seen // newest chunk first
+	total := 0
+	c := index.Cursor()
+	for k, v := c.Last(); k != nil && total < l.cfg.dedupMax; k, v = c.Prev() {
+		meta, ok := parseChunkMeta(v)
+		if !ok {
+			break
+		}
+		first := keyOffset(k)
+		if legacy {
+			if meta.MaxTs < horizon {
+				break
+			}
+		} else if at, ok := appendTimeOf(marks, first+max(meta.Count, 1)-1); !ok || at < horizon {
+			// Marks grow with offsets: every older chunk is older still.
+			break
+		}
+		var ids []seen
+		_, reason := walkFrames([][]byte{data.Get(k)}, first, func(off int64, f *frameView) bool {
+			if f.MessageID == ([16]byte{}) || off < p.start {
+				return true
+			}
+			at := f.Timestamp
+			if !legacy {
+				var ok bool
+				if at, ok = appendTimeOf(marks, off); !ok {
+					return true
+				}
+			}
+			if at >= horizon {
+				ids = append(ids, seen{f.MessageID, off, min(at, now)})
+			}
+			return true
+		})
+		if reason != "" {
+			l.cfg.logger.Warn("damaged chunk skipped while rebuilding dedup ids",
+				"topic", p.topic, "partition", p.id, "chunk", first, "reason", reason)
+		}
+		chunks = append(chunks, ids)
+		total += len(ids)
+	}
+	t := l.topics[p.topic]
+	for i := len(chunks) - 1; i >= 0; i-- {
+		for _, s := range chunks[i] {
+			t.dedup.add(s.id, position{part: p.id, offset: s.off}, s.at, l.cfg.dedupMax)
+		}
+	}
+	return nil
 }

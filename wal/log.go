@@ -86,6 +86,8 @@ type partition struct {
 	bytes      int64      // bytes of the stored chunks
 	notify     chan struct{}
 	waiters    []waiter // AppendAsync callers under PolicySync
+
+	mark appendMark // newest append-time mark (dedup.go); owned by the committer
 }
 
 // waiter is an AppendAsync caller waiting for its records to be stored.
@@ -176,6 +178,7 @@ func newPartition(topic string, id int32) *partition {
 		data:   dataBucket(topic, id),
 		index:  indexBucket(topic, id),
 		startK: []byte("start/" + topic + "/" + strconv.Itoa(int(id))),
+		mark:   noMark,
 	}
 }
 

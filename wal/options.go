@@ -177,6 +177,8 @@ func WithLogger(l hclog.Logger) Option {
 
 // WithDedup sets the message-id dedup window (default 2 minutes; 0 turns
 // dedup off) and the most ids remembered per topic (default 100,000).
+// The window is measured on append time, after a restart too. Memory
+// grows with the ids seen, about 65 B an id (see dedup.go).
 func WithDedup(window time.Duration, maxIDs int) Option {
 	return func(c *config) { c.dedupWindow, c.dedupMax = window, maxIDs }
 }

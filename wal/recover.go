@@ -71,56 +71,9 @@ func (l *Log) recoverPartition(tx store.Tx, p *partition) error {
 		}
 	}
 	p.stored = p.next
+	marks := l.loadAppendTimes(tx, p)
 	if l.cfg.dedupWindow > 0 {
-		return l.recoverDedup(tx, p)
-	}
-	return nil
-}
-
-// recoverDedup remembers the ids of the partition's newest records
-// within the window, at most the dedup limit of them. Records carry their
-// timestamp, not their append time, so the window is measured on
-// timestamps. It walks chunks from the newest back, so a large window on
-// a large log costs no more than the limit.
-func (l *Log) recoverDedup(tx store.Tx, p *partition) error {
-	index, data := tx.Bucket(p.index), tx.Bucket(p.data)
-	if index == nil || data == nil {
-		return nil
-	}
-	now := l.cfg.now().UnixNano()
-	horizon := now - int64(l.cfg.dedupWindow)
-	type seen struct {
-		id  [16]byte
-		off int64
-		ts  int64
-	}
-	var chunks [][]seen // newest chunk first
-	total := 0
-	c := index.Cursor()
-	for k, v := c.Last(); k != nil && total < l.cfg.dedupMax; k, v = c.Prev() {
-		meta, ok := parseChunkMeta(v)
-		if !ok || meta.MaxTs < horizon {
-			break
-		}
-		var ids []seen
-		_, reason := walkFrames([][]byte{data.Get(k)}, keyOffset(k), func(off int64, f *frameView) bool {
-			if f.MessageID != ([16]byte{}) && f.Timestamp >= horizon && off >= p.start {
-				ids = append(ids, seen{f.MessageID, off, min(f.Timestamp, now)})
-			}
-			return true
-		})
-		if reason != "" {
-			l.cfg.logger.Warn("damaged chunk skipped while rebuilding dedup ids",
-				"topic", p.topic, "partition", p.id, "chunk", keyOffset(k), "reason", reason)
-		}
-		chunks = append(chunks, ids)
-		total += len(ids)
-	}
-	t := l.topics[p.topic]
-	for i := len(chunks) - 1; i >= 0; i-- {
-		for _, s := range chunks[i] {
-			t.dedup.add(s.id, position{part: p.id, offset: s.off}, s.ts, l.cfg.dedupMax)
-		}
+		return l.recoverDedup(tx, p, marks)
 	}
 	return nil
 }

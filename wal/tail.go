@@ -10,15 +10,27 @@ import "slices"
 type tail struct {
 	segs  [][]byte
 	bytes int
+	grow  int // capacity of the next segment (0: minSegment)
 }
 
-// append adds rec's frame, starting a new segment of at least segmentSize
-// bytes when the last one is full.
+// minSegment is the capacity of a partition's first segment. Segments
+// double from it up to the segment size, so a partition that only ever
+// holds a record or two costs 4 KiB, not a whole chunk's worth (the
+// memory store keeps chunks aliasing their segment). Chunks never span
+// segments, so it is also the smallest chunk a busy partition writes
+// after an open.
+const minSegment = 4 << 10
+
+// append adds rec's frame, starting a new segment when the last one is
+// full: twice the previous one's capacity, up to segmentSize (and never
+// smaller than the frame).
 func (t *tail) append(rec *Record, segmentSize int) {
 	n := frameHeaderSize + frameFixedSize + len(rec.Payload)
 	last := len(t.segs) - 1
 	if last < 0 || cap(t.segs[last])-len(t.segs[last]) < n {
-		t.segs = append(t.segs, make([]byte, 0, max(segmentSize, n)))
+		size := min(max(t.grow, minSegment), segmentSize)
+		t.grow = min(2*size, segmentSize)
+		t.segs = append(t.segs, make([]byte, 0, max(size, n)))
 		last++
 	}
 	t.segs[last] = appendFrame(t.segs[last], rec)
