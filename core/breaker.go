@@ -2,8 +2,9 @@ package core
 
 import (
 	"fmt"
-	"sync"
 	"time"
+
+	"github.com/onexbus/onexbus/internal/breaker"
 )
 
 // BreakerState is the state of a subscriber's circuit breaker.
@@ -45,17 +46,34 @@ type BreakerPolicy struct {
 	ResetTimeout time.Duration
 }
 
-// DefaultBreakerPolicy is the original system's: 5 failures, 30 s.
-var DefaultBreakerPolicy = BreakerPolicy{Threshold: 5, ResetTimeout: 30 * time.Second}
+// DefaultBreakerPolicy returns the original system's policy: 5 failures,
+// 30 s. It is a function so that no caller can change the default of
+// another.
+func DefaultBreakerPolicy() BreakerPolicy {
+	return BreakerPolicy{Threshold: 5, ResetTimeout: 30 * time.Second}
+}
 
+// validate reports every field out of range: Threshold in [0, 1000000],
+// and when breakers are on, ResetTimeout in (0, 24h].
 func (p BreakerPolicy) validate() error {
-	if p.Threshold < 0 || p.Threshold > 1_000_000 {
-		return fmt.Errorf("breaker threshold %d not in [0, 1000000]", p.Threshold)
+	return breaker.Policy(p).Validate()
+}
+
+// newBreaker returns the breaker of one (topic, group) subscriber, shared
+// by the delivery loops of the topic's partitions.
+func newBreaker(p BreakerPolicy, now func() time.Time) *breaker.Breaker {
+	return breaker.New(breaker.Policy(p), breaker.WithClock(now))
+}
+
+// breakerState converts the shared breaker's state to core's.
+func breakerState(s breaker.State) BreakerState {
+	switch s {
+	case breaker.Open:
+		return BreakerOpen
+	case breaker.HalfOpen:
+		return BreakerHalfOpen
 	}
-	if p.Threshold > 0 && (p.ResetTimeout <= 0 || p.ResetTimeout > 24*time.Hour) {
-		return fmt.Errorf("breaker reset timeout %v not in (0, 24h]", p.ResetTimeout)
-	}
-	return nil
+	return BreakerClosed
 }
 
 // BreakerHealth is one breaker as Health reports it.
@@ -66,136 +84,4 @@ type BreakerHealth struct {
 	Failures int
 	// Opens counts how many times the breaker opened.
 	Opens int
-}
-
-// breaker is the three-state circuit breaker of one (topic, group)
-// subscriber, shared by the delivery loops of the topic's partitions.
-type breaker struct {
-	policy BreakerPolicy
-
-	mu       sync.Mutex // protects the fields below
-	state    BreakerState
-	failures int
-	opens    int
-	openedAt time.Time
-	probing  bool          // a half-open probe is under way
-	epoch    uint64        // counts state changes
-	changed  chan struct{} // closed and replaced when the state changes
-}
-
-func newBreaker(p BreakerPolicy) *breaker {
-	return &breaker{policy: p, changed: make(chan struct{})}
-}
-
-// pass is what acquire grants: a delivery in the closed state, or the
-// one half-open probe. Only the probe's outcome decides a half-open
-// breaker; a delivery let through before the breaker opened reports into
-// the state it was let through in, or is ignored.
-type pass struct {
-	ok    bool
-	probe bool
-	epoch uint64 // the breaker's epoch when granted
-}
-
-// acquire asks to deliver. It returns a pass when the delivery may go
-// ahead; otherwise a channel that is closed when the state changes and
-// how long until the breaker half-opens.
-func (b *breaker) acquire(now time.Time) (pass, <-chan struct{}, time.Duration) {
-	if b.policy.Threshold == 0 {
-		return pass{ok: true}, nil, 0
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state == BreakerOpen {
-		wait := b.openedAt.Add(b.policy.ResetTimeout).Sub(now)
-		if wait > 0 {
-			return pass{}, b.changed, wait
-		}
-		b.setLocked(BreakerHalfOpen)
-	}
-	if b.state == BreakerHalfOpen {
-		if b.probing {
-			return pass{}, b.changed, 0
-		}
-		b.probing = true
-		return pass{ok: true, probe: true, epoch: b.epoch}, nil, 0
-	}
-	return pass{ok: true, epoch: b.epoch}, nil, 0
-}
-
-// release reports the outcome of a delivery that acquire let through.
-func (b *breaker) release(now time.Time, p pass, ok bool) {
-	if b.policy.Threshold == 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if p.probe {
-		b.probing = false
-		if ok {
-			b.failures = 0
-			b.setLocked(BreakerClosed)
-			return
-		}
-		b.failures++
-		b.opens++
-		b.openedAt = now
-		b.setLocked(BreakerOpen)
-		return
-	}
-	if p.epoch != b.epoch || b.state != BreakerClosed {
-		return // granted before the breaker last changed: not its say
-	}
-	if ok {
-		b.failures = 0
-		return
-	}
-	b.failures++
-	if b.failures >= b.policy.Threshold {
-		b.opens++
-		b.openedAt = now
-		b.setLocked(BreakerOpen)
-	}
-}
-
-// cancel gives back a pass that did not run (the loop stopped, or the
-// member left).
-func (b *breaker) cancel(p pass) {
-	if !p.probe {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.probing = false
-	b.wakeLocked()
-}
-
-// reset closes an open or half-open breaker by hand; it returns true if it
-// changed the state.
-func (b *breaker) reset() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state == BreakerClosed {
-		return false
-	}
-	b.failures = 0
-	b.setLocked(BreakerClosed)
-	return true
-}
-
-func (b *breaker) snapshot() (BreakerState, int, int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state, b.failures, b.opens
-}
-
-func (b *breaker) setLocked(s BreakerState) {
-	b.state = s
-	b.epoch++
-	b.wakeLocked()
-}
-
-func (b *breaker) wakeLocked() {
-	close(b.changed)
-	b.changed = make(chan struct{})
 }

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
+	"github.com/onexbus/onexbus/internal/backoff"
+	"github.com/onexbus/onexbus/internal/breaker"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -22,7 +23,7 @@ type loop struct {
 	part     int32
 	assigned atomic.Pointer[Subscription] // the member receiving, nil if none
 	kick     chan struct{}                // buffer 1: assignment changed
-	breaker  *breaker                     // of the (topic, group) subscriber
+	breaker  *breaker.Breaker             // of the (topic, group) subscriber
 	// stop is closed when the loop must exit: the bus closes, or the
 	// group has no member left for the topic. stopped (guarded by
 	// Bus.mu) makes closing it idempotent.
@@ -283,8 +284,8 @@ func (l *loop) deliver(it *item, log logger) bool {
 			}
 			return l.deadLetter(m, attempt, lastErr, log)
 		}
-		grant, changed, wait := l.breaker.acquire(b.cfg.now())
-		if !grant.ok {
+		grant, changed, wait := l.breaker.Acquire()
+		if !grant.OK() {
 			// Open: the message waits and no attempt is spent.
 			if !l.waitBreaker(changed, wait) {
 				return false
@@ -302,7 +303,7 @@ func (l *loop) deliver(it *item, log logger) bool {
 			// attempt durably before the handler can do it again.
 			attempt = l.countAttempt(attempt, nil)
 			if err := b.log.RecordAttempt(l.ctx, l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil {
-				l.breaker.cancel(grant)
+				l.breaker.Cancel(grant)
 				if errors.Is(err, wal.ErrClosed) {
 					return false
 				}
@@ -316,19 +317,19 @@ func (l *loop) deliver(it *item, log logger) bool {
 		}
 		err := sub.call(m)
 		if errors.Is(err, errNotActive) {
-			l.breaker.cancel(grant)
+			l.breaker.Cancel(grant)
 			continue
 		}
 		if errors.Is(err, ErrReleased) {
 			// Given back, not failed: try again once the member set
 			// changes, or shortly, without spending an attempt.
-			l.breaker.cancel(grant)
+			l.breaker.Cancel(grant)
 			if !l.sleep(releasedRetry) {
 				return false
 			}
 			continue
 		}
-		l.breaker.release(b.cfg.now(), grant, err == nil)
+		l.breaker.Release(grant, err == nil, err)
 		if err == nil {
 			return true
 		}
@@ -348,10 +349,10 @@ func (l *loop) deliver(it *item, log logger) bool {
 			continue
 		}
 		log.Warn("handler failed; will retry", "offset", m.Offset, "attempt", attempt.Count, "error", err)
-		if state, _, _ := l.breaker.snapshot(); state == BreakerOpen {
+		if l.breaker.State() == breaker.Open {
 			continue // the breaker's wait replaces the backoff
 		}
-		if !l.sleep(backoff(policy, attempt.Count-1)) {
+		if !l.sleep(retryDelay(policy, attempt.Count-1)) {
 			return false
 		}
 	}
@@ -427,21 +428,14 @@ func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bo
 		if sub != nil {
 			policy = sub.cfg.retry
 		}
-		if !l.sleep(backoff(policy, n)) {
+		if !l.sleep(retryDelay(policy, n)) {
 			return false
 		}
 	}
 }
 
-// backoff is the delay before retry n (from 0): Base * 2^n scaled by a
-// random factor in [0.5, 1.5), capped at Max.
-func backoff(p RetryPolicy, n int) time.Duration {
-	d := p.Max
-	if n < 62 {
-		if exp := p.Base << n; exp > 0 && exp < p.Max && exp>>n == p.Base {
-			d = exp
-		}
-	}
-	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
-	return min(d, p.Max)
+// retryDelay is the delay before retry n (from 0): Base * 2^n scaled by
+// a random factor in [0.5, 1.5), capped at Max.
+func retryDelay(p RetryPolicy, n int) time.Duration {
+	return backoff.Delay(p.Base, p.Max, n)
 }

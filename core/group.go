@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"fmt"
+
+	"github.com/onexbus/onexbus/internal/breaker"
 )
 
 // group is a consumer group: its members and one delivery loop per
@@ -11,8 +13,12 @@ type group struct {
 	name     string
 	members  []*Subscription // in join order
 	loops    map[topicPartition]*loop
-	retired  map[topicPartition]*loop // retired loops, until a successor takes over
-	breakers map[string]*breaker      // by topic: one per (topic, group) subscriber
+	retired  map[topicPartition]*loop    // retired loops, until a successor takes over
+	breakers map[string]*breaker.Breaker // by topic: one per (topic, group) subscriber
+}
+
+func newGroup(name string) *group {
+	return &group{name: name, loops: make(map[topicPartition]*loop), breakers: make(map[string]*breaker.Breaker)}
 }
 
 type topicPartition struct {
@@ -58,7 +64,7 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 	}
 	br := g.breakers[topic]
 	if br == nil {
-		br = newBreaker(b.cfg.breaker)
+		br = newBreaker(b.cfg.breaker, b.cfg.now)
 		g.breakers[topic] = br
 	}
 	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,

@@ -3,6 +3,8 @@ package core
 import (
 	"slices"
 	"strings"
+
+	"github.com/onexbus/onexbus/internal/breaker"
 )
 
 // Health is a snapshot of the bus's state.
@@ -35,8 +37,8 @@ func (b *Bus) Health() Health {
 			h.Groups++
 		}
 		for topic, br := range g.breakers {
-			state, failures, opens := br.snapshot()
-			h.Breakers = append(h.Breakers, BreakerHealth{Topic: topic, Group: g.name, State: state, Failures: failures, Opens: opens})
+			s := br.Snapshot()
+			h.Breakers = append(h.Breakers, BreakerHealth{Topic: topic, Group: g.name, State: breakerState(s.State), Failures: s.Failures, Opens: s.Opens})
 		}
 	}
 	b.mu.Unlock()
@@ -66,10 +68,10 @@ func (b *Bus) Health() Health {
 func (b *Bus) ResetBreaker(topic, group string) bool {
 	b.mu.Lock()
 	g := b.groups[group]
-	var br *breaker
+	var br *breaker.Breaker
 	if g != nil {
 		br = g.breakers[topic]
 	}
 	b.mu.Unlock()
-	return br != nil && br.reset()
+	return br != nil && br.Reset()
 }

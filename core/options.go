@@ -57,9 +57,12 @@ type RetryPolicy struct {
 	Max time.Duration
 }
 
-// DefaultRetryPolicy is the policy of the original system: 3 attempts,
-// 1 s base, capped at 30 s.
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, Base: time.Second, Max: 30 * time.Second}
+// DefaultRetryPolicy returns the policy of the original system: 3
+// attempts, 1 s base, capped at 30 s. It is a function so that no caller
+// can change the default of another.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 3, Base: time.Second, Max: 30 * time.Second}
+}
 
 func (r RetryPolicy) validate() error {
 	var errs []error
@@ -119,8 +122,8 @@ func defaultConfig() config {
 		topics:          map[string]TopicConfig{},
 		dedupWindow:     2 * time.Minute,
 		dedupMax:        100_000,
-		retry:           DefaultRetryPolicy,
-		breaker:         DefaultBreakerPolicy,
+		retry:           DefaultRetryPolicy(),
+		breaker:         DefaultBreakerPolicy(),
 		deadLetterTopic: DefaultDeadLetterTopic,
 		start:           StartLatest,
 		maxMessageBytes: 1 << 20,
@@ -227,7 +230,7 @@ func WithDedup(window time.Duration, maxIDs int) Option {
 func WithRetry(r RetryPolicy) Option { return func(c *config) { c.retry = r } }
 
 // WithBreaker sets the circuit breaker of every (topic, group)
-// subscriber (default DefaultBreakerPolicy: 5 failures, 30 s).
+// subscriber (default DefaultBreakerPolicy(): 5 failures, 30 s).
 func WithBreaker(p BreakerPolicy) Option { return func(c *config) { c.breaker = p } }
 
 // WithDeadLetterTopic sets the topic that receives the dead letters of

@@ -172,7 +172,7 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 	}
 	g := b.groups[groupName]
 	if g == nil {
-		g = &group{name: groupName, loops: make(map[topicPartition]*loop), breakers: make(map[string]*breaker)}
+		g = newGroup(groupName)
 		b.groups[groupName] = g
 	}
 	s := &Subscription{bus: b, group: g, pattern: p, handler: h, cfg: cfg, active: true}
