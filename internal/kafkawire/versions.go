@@ -29,30 +29,30 @@ type Versions struct {
 // 2.0.2 needs to turn its features on (see versions_test.go); transaction
 // keys (24, 25, 26, 28) are not served.
 var defaultRanges = []Range{
-	{0, 3, 11},  // Produce: MsgVer2 needs 3, ZSTD 7
-	{1, 4, 12},  // Fetch: MsgVer2 needs 4, ZSTD 10
-	{2, 1, 7},   // ListOffsets: OffsetTime needs 1; v7 = max timestamp
-	{3, 0, 12},  // Metadata
-	{8, 0, 8},   // OffsetCommit: librdkafka needs 1-2
-	{9, 1, 7},   // OffsetFetch: librdkafka needs 1
-	{10, 0, 4},  // FindCoordinator
-	{11, 0, 9},  // JoinGroup: librdkafka needs 0
-	{12, 0, 4},  // Heartbeat
-	{13, 0, 5},  // LeaveGroup
-	{14, 0, 5},  // SyncGroup
-	{15, 0, 5},  // DescribeGroups
-	{16, 0, 4},  // ListGroups
-	{17, 0, 1},  // SaslHandshake: librdkafka 2.0.2 needs 0
-	{18, 0, 4},  // ApiVersions
-	{19, 0, 7},  // CreateTopics
-	{20, 0, 5},  // DeleteTopics
-	{21, 0, 2},  // DeleteRecords
-	{22, 0, 4},  // InitProducerId: IdempotentProducer needs 0
-	{32, 0, 4},  // DescribeConfigs
-	{36, 0, 2},  // SaslAuthenticate
-	{37, 0, 3},  // CreatePartitions
-	{42, 0, 2},  // DeleteGroups
-	{47, 0, 0},  // OffsetDelete
+	{0, 3, 11}, // Produce: MsgVer2 needs 3, ZSTD 7
+	{1, 4, 12}, // Fetch: MsgVer2 needs 4, ZSTD 10
+	{2, 1, 7},  // ListOffsets: OffsetTime needs 1; v7 = max timestamp
+	{3, 0, 12}, // Metadata
+	{8, 0, 8},  // OffsetCommit: librdkafka needs 1-2
+	{9, 1, 7},  // OffsetFetch: librdkafka needs 1
+	{10, 0, 4}, // FindCoordinator
+	{11, 0, 9}, // JoinGroup: librdkafka needs 0
+	{12, 0, 4}, // Heartbeat
+	{13, 0, 5}, // LeaveGroup
+	{14, 0, 5}, // SyncGroup
+	{15, 0, 5}, // DescribeGroups
+	{16, 0, 4}, // ListGroups
+	{17, 0, 1}, // SaslHandshake: librdkafka 2.0.2 needs 0
+	{18, 0, 4}, // ApiVersions
+	{19, 0, 7}, // CreateTopics
+	{20, 0, 5}, // DeleteTopics
+	{21, 0, 2}, // DeleteRecords
+	{22, 0, 4}, // InitProducerId: IdempotentProducer needs 0
+	{32, 0, 4}, // DescribeConfigs
+	{36, 0, 2}, // SaslAuthenticate
+	{37, 0, 3}, // CreatePartitions
+	{42, 0, 2}, // DeleteGroups
+	{47, 0, 0}, // OffsetDelete
 }
 
 // DefaultVersions returns the broker's full table.
