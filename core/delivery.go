@@ -315,7 +315,11 @@ func (l *loop) deliver(it *item, log logger) bool {
 			}
 			counted = true
 		}
-		err := sub.call(m)
+		n := attempt.Count + 1
+		if counted {
+			n = attempt.Count
+		}
+		err := sub.call(m, DeliveryInfo{Group: l.group.name, Attempt: n})
 		if errors.Is(err, errNotActive) {
 			l.breaker.Cancel(grant)
 			continue
@@ -352,7 +356,7 @@ func (l *loop) deliver(it *item, log logger) bool {
 		if l.breaker.State() == breaker.Open {
 			continue // the breaker's wait replaces the backoff
 		}
-		if !l.sleep(retryDelay(policy, attempt.Count-1)) {
+		if !l.sleep(max(retryDelay(policy, attempt.Count-1), retryFloor(err))) {
 			return false
 		}
 	}

@@ -122,6 +122,7 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 	for i, m := range run {
 		m.Partition = buf.recs[i].Partition
 		m.Offset = buf.recs[i].Offset
+		m.Duplicate = buf.recs[i].Duplicate
 	}
 	return nil
 }

@@ -240,7 +240,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 var errNotActive = errors.New("onexbus: subscription not active")
 
 // call runs the handler once for msg, turning a panic into an error.
-func (s *Subscription) call(msg *Message) (err error) {
+func (s *Subscription) call(msg *Message, d DeliveryInfo) (err error) {
 	s.mu.Lock()
 	if !s.active {
 		s.mu.Unlock()
@@ -257,7 +257,7 @@ func (s *Subscription) call(msg *Message) (err error) {
 		s.mu.Unlock()
 	}()
 
-	ctx := s.ctx
+	ctx := withDelivery(s.ctx, d)
 	if s.cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.timeout)

@@ -34,6 +34,10 @@ type Message struct {
 	// ExplicitPartition makes Publish keep Partition as given instead of
 	// choosing it from the key.
 	ExplicitPartition bool
+	// Duplicate is set by Publish when the message's message_id was
+	// already published to the topic within the dedup window: the message
+	// was not stored again, and Partition and Offset are the first copy's.
+	Duplicate bool
 }
 
 // Header is one free-form header: a name and its text value.

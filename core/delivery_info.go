@@ -1,0 +1,59 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DeliveryInfo describes the delivery a handler is running.
+type DeliveryInfo struct {
+	// Group is the consumer group the message is delivered to.
+	Group string
+	// Attempt is the number of this delivery, from 1: a message retried
+	// twice is delivered with Attempt 3. It counts the attempts the log
+	// stored, so it survives restarts.
+	Attempt int
+}
+
+type deliveryInfoKey struct{}
+
+// Delivery returns the DeliveryInfo of the handler call whose context is
+// ctx, and false for any other context.
+func Delivery(ctx context.Context) (DeliveryInfo, bool) {
+	d, ok := ctx.Value(deliveryInfoKey{}).(DeliveryInfo)
+	return d, ok
+}
+
+func withDelivery(ctx context.Context, d DeliveryInfo) context.Context {
+	return context.WithValue(ctx, deliveryInfoKey{}, d)
+}
+
+// retryAfterError asks for a retry no sooner than after.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (r retryAfterError) Error() string { return r.err.Error() }
+func (r retryAfterError) Unwrap() error { return r.err }
+
+// RetryAfter wraps a handler's error so that the message is retried no
+// sooner than d from now: the retry waits for the longer of d and the
+// retry policy's backoff. The attempt counts as any failure does. A nil
+// err gives nil; d <= 0 adds nothing.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil || d <= 0 {
+		return err
+	}
+	return retryAfterError{err: err, after: d}
+}
+
+// retryFloor is the least delay err asks for with RetryAfter, or 0.
+func retryFloor(err error) time.Duration {
+	var r retryAfterError
+	if errors.As(err, &r) {
+		return r.after
+	}
+	return 0
+}
