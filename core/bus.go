@@ -28,9 +28,10 @@ type Bus struct {
 
 	topics sync.Map // name -> *topicState; written under mu once New returns
 
-	mu     sync.Mutex        // protects groups and subs
+	mu     sync.Mutex        // protects groups, subs and claims
 	groups map[string]*group // by name
 	subs   int               // live subscriptions
+	claims map[string]int    // Kafka-protocol claims on group names (groupclaim.go)
 
 	stopping    chan struct{} // closed when Close begins: loops finish their message and exit
 	handlerCtx  context.Context

@@ -56,6 +56,11 @@ var (
 	ErrNilHandler = errors.New("onexbus: nil handler")
 	// ErrInvalidLimit is returned by History and Query for a negative limit.
 	ErrInvalidLimit = errors.New("onexbus: invalid limit")
+	// ErrGroupInUse is returned by Subscribe while Kafka-protocol members
+	// (a broker's consumer group) hold the group name, and by ClaimGroup
+	// and CommitGroupOffsets while it has live embedded members: a group
+	// has members of one kind at a time.
+	ErrGroupInUse = errors.New("onexbus: group in use by members of the other kind")
 	// ErrReleased is returned by a handler that gives its message back
 	// unhandled, for instance because its member is shutting down: the
 	// message is delivered again, and no attempt is counted and the

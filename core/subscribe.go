@@ -132,8 +132,8 @@ func (s *Subscription) Pattern() string { return s.pattern.String() }
 // subscribed begin at their first message.
 //
 // It returns ErrClosed, ErrNilHandler, an error wrapping
-// ErrInvalidPattern or ErrInvalidGroup, or ErrInvalidConfig for bad
-// options.
+// ErrInvalidPattern or ErrInvalidGroup, ErrInvalidConfig for bad
+// options, or ErrGroupInUse while Kafka-protocol members hold the group.
 func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -169,6 +169,9 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 	defer b.mu.Unlock()
 	if b.closed.Load() {
 		return nil, ErrClosed
+	}
+	if err := b.checkClaimLocked(groupName); err != nil {
+		return nil, err
 	}
 	g := b.groups[groupName]
 	if g == nil {
