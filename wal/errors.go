@@ -62,3 +62,14 @@ func (e *CorruptError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// Errors of consumer-group state.
+var (
+	// ErrInvalidCursor is wrapped by CommitCursors for a negative offset,
+	// an offset past the partition's visible end, or metadata longer than
+	// 4096 bytes.
+	ErrInvalidCursor = errors.New("wal: invalid cursor")
+	// ErrUnknownGroup is wrapped by DeleteGroup for a group with no
+	// cursors, failure histories or in-flight marks.
+	ErrUnknownGroup = errors.New("wal: unknown group")
+)

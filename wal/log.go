@@ -43,8 +43,8 @@ type Log struct {
 	gen   *commitGen // the commit that will pick up what is queued now
 
 	curMu            sync.Mutex // protects the group state below (state.go)
-	cursors          map[cursorKey]int64
-	dirtyCursor      map[cursorKey]int64
+	cursors          map[cursorKey]CursorValue
+	dirtyCursor      map[cursorKey]cursorChange
 	attempts         map[attemptKey]*Attempt
 	dirtyAttempts    map[attemptKey]*Attempt
 	inflight         map[cursorKey]int64
@@ -52,6 +52,8 @@ type Log struct {
 	attemptCount     atomic.Int64 // len(attempts), read without the lock
 	stateVersion     uint64       // bumped by every change
 	committedVersion uint64       // the newest version a commit stored
+
+	durable durableSyncs // store syncs shared by durable state changes (state.go)
 
 	kick     chan struct{} // buffer 1: wakes the committer
 	stop     chan struct{} // closed by Close
@@ -146,8 +148,8 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		cfg:           cfg,
 		topics:        make(map[string]*topicLog),
 		gen:           &commitGen{done: make(chan struct{})},
-		cursors:       make(map[cursorKey]int64),
-		dirtyCursor:   make(map[cursorKey]int64),
+		cursors:       make(map[cursorKey]CursorValue),
+		dirtyCursor:   make(map[cursorKey]cursorChange),
 		attempts:      make(map[attemptKey]*Attempt),
 		dirtyAttempts: make(map[attemptKey]*Attempt),
 		inflight:      make(map[cursorKey]int64),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/onexbus/onexbus/store"
@@ -34,7 +35,7 @@ type attemptKey struct {
 
 // stateChanges is what one commit writes of the group state.
 type stateChanges struct {
-	cursors  map[cursorKey]int64
+	cursors  map[cursorKey]cursorChange
 	attempts map[attemptKey]*Attempt // nil value: delete
 	inflight map[cursorKey]int64     // -1: delete
 	version  uint64
@@ -52,7 +53,7 @@ func (l *Log) takeState() stateChanges {
 	// with the log, which keeps writing to it.
 	ch := stateChanges{version: l.stateVersion}
 	if len(l.dirtyCursor) > 0 {
-		ch.cursors, l.dirtyCursor = l.dirtyCursor, make(map[cursorKey]int64)
+		ch.cursors, l.dirtyCursor = l.dirtyCursor, make(map[cursorKey]cursorChange)
 	}
 	if len(l.dirtyAttempts) > 0 {
 		ch.attempts, l.dirtyAttempts = l.dirtyAttempts, make(map[attemptKey]*Attempt)
@@ -101,8 +102,15 @@ func (l *Log) writeState(tx store.Tx, ch stateChanges) error {
 		if err != nil {
 			return err
 		}
-		for k, off := range ch.cursors {
-			if err := b.Put(encodeCursorKey(k), binary.BigEndian.AppendUint64(nil, uint64(off))); err != nil {
+		for k, ch := range ch.cursors {
+			key := encodeCursorKey(k)
+			if ch.del {
+				if err := b.Delete(key); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := b.Put(key, encodeCursorValue(key, ch.val)); err != nil {
 				return err
 			}
 		}
@@ -193,32 +201,106 @@ func (l *Log) waitState(ctx context.Context, v uint64) error {
 	if l.cfg.policy != PolicySync {
 		return nil // the next commit writes it
 	}
+	return l.waitCommitted(ctx, v)
+}
+
+// waitDurable waits until the state change of version v is stored
+// durably by the log's policy: committed (and so fsync'd) under
+// PolicySync; committed, then synced by a sync shared with the other
+// durable callers, under PolicyInterval; committed under PolicyNone.
+func (l *Log) waitDurable(ctx context.Context, v uint64) error {
+	if err := l.waitCommitted(ctx, v); err != nil {
+		return err
+	}
+	if l.cfg.policy != PolicyInterval {
+		return nil
+	}
+	select {
+	case <-l.done:
+		return nil // the committer synced the store after its final commit
+	default:
+	}
+	if err := l.durable.sync(ctx, l.syncStore); err != nil {
+		return fmt.Errorf("wal: commit group state: %w", err)
+	}
+	return nil
+}
+
+// waitCommitted kicks the committer and waits until a commit stored the
+// state change of version v.
+func (l *Log) waitCommitted(ctx context.Context, v uint64) error {
+	committed := func() bool {
+		l.curMu.Lock()
+		defer l.curMu.Unlock()
+		return l.committedVersion >= v
+	}
 	for {
 		l.genMu.Lock()
 		g := l.gen
 		l.genMu.Unlock()
-		l.curMu.Lock()
-		done := l.committedVersion >= v
-		l.curMu.Unlock()
-		if done {
+		if committed() {
 			return nil
 		}
 		l.kickCommitter()
 		select {
 		case <-g.done:
-			if g.err != nil {
-				l.curMu.Lock()
-				done = l.committedVersion >= v
-				l.curMu.Unlock()
-				if !done {
-					return fmt.Errorf("wal: commit group state: %w", g.err)
-				}
+			if g.err != nil && !committed() {
+				return fmt.Errorf("wal: commit group state: %w", g.err)
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("wal: commit group state: %w", ctx.Err())
 		case <-l.done:
+			if committed() {
+				return nil
+			}
 			return ErrClosed
 		}
+	}
+}
+
+// durableSyncs shares store syncs among durable state changes under
+// PolicyInterval (where commits do not sync): a caller joins the next
+// sync that has not started yet, so one sync covers every caller that
+// was waiting when it began, and a sync always starts after the commits
+// of the callers it covers. Its locks are never held with another.
+type durableSyncs struct {
+	mu   sync.Mutex // protects next
+	next *syncCall  // the sync that has not started yet
+	run  sync.Mutex // held while a sync runs: one at a time
+}
+
+type syncCall struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// sync runs fn (the store's sync) for the caller or joins a run that has
+// not started yet. The caller that starts a run waits for it whatever
+// ctx says (a sync is not cancellable); the others stop waiting when
+// ctx ends.
+func (d *durableSyncs) sync(ctx context.Context, fn func() error) error {
+	d.mu.Lock()
+	c := d.next
+	leader := c == nil
+	if leader {
+		c = &syncCall{done: make(chan struct{})}
+		d.next = c
+	}
+	d.mu.Unlock()
+	if leader {
+		d.run.Lock()
+		d.mu.Lock()
+		d.next = nil // callers from now on need a sync that starts later
+		d.mu.Unlock()
+		c.err = fn()
+		d.run.Unlock()
+		close(c.done)
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -274,10 +356,8 @@ func (l *Log) MarkInFlight(ctx context.Context, group, topic string, part int32,
 	}
 	k := cursorKey{group, topic, part}
 	l.curMu.Lock()
-	if cur, ok := l.cursors[k]; !ok || cursor > cur {
-		l.cursors[k] = cursor
-		l.dirtyCursor[k] = cursor
-		l.dropAttemptsBelowLocked(k, cursor)
+	if cur, ok := l.cursors[k]; !ok || cursor > cur.Offset {
+		l.setCursorLocked(k, CursorValue{Offset: cursor, LeaderEpoch: -1, CommitTime: l.cfg.now().UnixMilli()})
 	}
 	if end < 0 {
 		delete(l.inflight, k)
