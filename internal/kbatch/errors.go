@@ -67,3 +67,8 @@ var (
 	// the maximum record count or offset/timestamp delta range.
 	ErrBuilderFull = errors.New("kbatch: batch is full")
 )
+
+// ErrBuilderMisuse is returned by Builder.EndRecord and Builder.Finish when
+// the calls came out of order: a header outside a record, a record started
+// while another is open, or a batch finished with a record open.
+var ErrBuilderMisuse = errors.New("kbatch: builder calls out of order")
