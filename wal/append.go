@@ -135,6 +135,11 @@ func (l *Log) whenStored(p *partition, end int64, fn func(error)) {
 		fn(nil)
 		return
 	}
+	if p.deleted {
+		p.mu.Unlock()
+		fn(fmt.Errorf("wal: append to %s/%d: %w (deleted)", p.topic, p.id, ErrUnknownTopic))
+		return
+	}
 	p.waiters = append(p.waiters, waiter{end: end, done: fn})
 	p.mu.Unlock()
 	l.kickCommitter()
@@ -171,6 +176,9 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 	if err != nil {
 		return nil, nil, 0, false, err
 	}
+	if p.format != FormatFrames {
+		return nil, nil, 0, false, fmt.Errorf("%w: Append to %s/%d, a %s topic (use AppendBatch)", ErrWrongFormat, topic, part, p.format)
+	}
 	for i := range recs {
 		if len(recs[i].Payload) > l.cfg.maxRecordBytes {
 			return nil, nil, 0, false, fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
@@ -184,6 +192,10 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 		p.mu.Unlock()
 		return nil, nil, 0, false, ErrClosed
 	}
+	if p.deleted {
+		p.mu.Unlock()
+		return nil, nil, 0, false, fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
+	}
 	for i := range recs {
 		r := &recs[i]
 		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
@@ -196,26 +208,63 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 			}
 		}
 		r.Partition, r.Offset, r.Duplicate = part, p.next, false
-		p.tail.append(r, l.cfg.chunkBytes)
+		p.tail.appendFrame(l.limits(p), r, p.next)
 		p.next++
 	}
-	if limit := p.retention.MaxMessages; limit > 0 && p.next-p.start > limit {
-		p.start = p.next - limit
-		p.startDirty = true
-	}
+	l.retainCountLocked(p)
 	end := p.next
 	queued := p.next - p.stored
 	pending := p.tail.bytes
+	var ready []*watcher
 	if l.cfg.policy != PolicySync {
 		p.wakeLocked()
+		ready = p.takeWatchersLocked(end, false)
 	}
 	p.mu.Unlock()
+	fireAll(ready)
 
 	over := pending > l.cfg.maxPendingBytes
-	if over || l.cfg.policy == PolicySync || queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes {
+	if l.shouldKick(over, queued, pending) {
 		l.kickCommitter()
 	}
 	return t, p, end, over, nil
+}
+
+// shouldKick says whether an append that left queued records and pending
+// bytes in its partition's tail wakes the committer now. Under PolicySync
+// every append does (its caller waits). Under PolicyInterval only
+// back-pressure and a large tail do: the store fsyncs every commit (see the package doc,
+// Durability), so the log commits once per interval instead of per chunk.
+// Under PolicyNone full chunks are committed as they fill.
+func (l *Log) shouldKick(over bool, queued int64, pending int) bool {
+	switch l.cfg.policy {
+	case PolicySync:
+		return true
+	case PolicyInterval:
+		// Also every 16 chunks' worth, which bounds the memory a busy
+		// partition holds between ticks at one fsync per MiB by default.
+		return over || pending >= 16*l.cfg.chunkBytes
+	}
+	return over || queued >= int64(l.cfg.chunkRecords) || pending >= l.cfg.chunkBytes
+}
+
+// limits returns the chunk bounds of p's tail.
+func (l *Log) limits(p *partition) limits {
+	return limits{format: p.format, records: l.cfg.chunkRecords, bytes: l.cfg.chunkBytes}
+}
+
+// retainCountLocked moves p's start so that it holds at most
+// MaxMessages records, but never past its retention floor (records a
+// HoldRetention group has not consumed).
+func (l *Log) retainCountLocked(p *partition) {
+	limit := p.retention.MaxMessages
+	if limit <= 0 || p.next-p.start <= limit {
+		return
+	}
+	if s := min(p.next-limit, p.floor.Load()); s > p.start {
+		p.start = s
+		p.startDirty = true
+	}
 }
 
 func (l *Log) kickCommitter() {
@@ -232,10 +281,13 @@ func (l *Log) waitStored(ctx context.Context, p *partition, end int64) error {
 		g := l.gen
 		l.genMu.Unlock()
 		p.mu.Lock()
-		stored := p.stored
+		stored, deleted := p.stored, p.deleted
 		p.mu.Unlock()
 		if stored >= end {
 			return nil
+		}
+		if deleted {
+			return fmt.Errorf("wal: append to %s/%d: %w (deleted)", p.topic, p.id, ErrUnknownTopic)
 		}
 		l.kickCommitter()
 		select {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/onexbus/onexbus/store"
@@ -81,12 +82,13 @@ func (l *Log) expireDedup() {
 // cut is what one commit takes of a partition.
 type cut struct {
 	p          *partition
-	segs       [][]byte // the tail as it was; its bytes never change
-	base       int64    // offset of the first frame
+	chunks     []tailChunk // the tail as it was; its bytes never change
+	base       int64       // offset of the first record
 	count      int64
 	start      int64
 	startDirty bool
 	retention  Retention
+	floor      int64 // retention keeps offsets from here on (HoldRetention)
 	// results of the transaction
 	newStart int64
 	newBytes int64
@@ -107,7 +109,7 @@ func (l *Log) commit() error {
 		p.mu.Lock()
 		if p.tail.bytes > 0 || p.startDirty {
 			cuts = append(cuts, cut{
-				p: p, segs: p.tail.snapshot(), base: p.stored, count: p.next - p.stored,
+				p: p, chunks: p.tail.take(), base: p.stored, count: p.next - p.stored,
 				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
 				retention: p.retention,
 			})
@@ -119,6 +121,7 @@ func (l *Log) commit() error {
 		l.stateCommitted(state)
 		return nil
 	}
+	l.refreshFloors(cuts)
 
 	now := l.cfg.now()
 	err := l.st.Update(func(tx store.Tx) error {
@@ -154,26 +157,29 @@ func (l *Log) commit() error {
 		c := &cuts[i]
 		p := c.p
 		p.mu.Lock()
-		p.tail.dropPrefix(c.segs)
+		p.tail.dropPrefix(c.chunks)
 		p.stored += c.count
 		if c.newStart > p.start {
 			p.start = c.newStart
 		}
 		p.bytes = c.newBytes
+		var watchers []*watcher
 		if l.cfg.policy == PolicySync {
 			p.wakeLocked()
+			watchers = p.takeWatchersLocked(p.stored, false)
 		}
 		ready := p.takeWaitersLocked(p.stored)
 		p.mu.Unlock()
 		for _, w := range ready {
 			w.done(nil)
 		}
+		fireAll(watchers)
 	}
 	return nil
 }
 
-// writeCut stores a partition's queued frames as chunks with their index
-// entries, then applies retention, all in tx.
+// writeCut stores a partition's queued chunks with their index entries,
+// then applies retention, all in tx.
 func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 	p := c.p
 	data, err := tx.CreateBucket(p.data)
@@ -186,57 +192,70 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 	}
 	c.newStart = c.start
 	// Keys and index values must stay valid until the transaction ends:
-	// they live in one arena allocated for this cut.
-	arena := make([]byte, 0, 64*(1+int(c.count)/l.cfg.chunkRecords)+256)
-	off := c.base
-	for _, b := range c.segs {
-		for len(b) > 0 {
-			meta := chunkMeta{MinTs: 1<<63 - 1, MaxTs: -1 << 63}
-			first := off
-			size := 0
-			var ids [][16]byte
-			for size < len(b) && meta.Count < int64(l.cfg.chunkRecords) && (size == 0 || size < l.cfg.chunkBytes) {
-				f, n, reason := parseFrameCRC(b[size:], false)
-				if reason != "" {
-					// The tail is written by Append alone; damage here is a bug
-					// or memory corruption, not something to store.
-					return &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off, Reason: "queued frame: " + reason}
-				}
-				meta.Count++
-				meta.MinTs = min(meta.MinTs, f.Timestamp)
-				meta.MaxTs = max(meta.MaxTs, f.Timestamp)
-				if f.CorrelationID != ([16]byte{}) {
-					ids = append(ids, f.CorrelationID)
-				}
-				size += n
-				off++
-			}
-			meta.Bytes = int64(size)
-			if off <= c.start {
-				// Retention already dropped every record of this chunk.
-				b = b[size:]
-				continue
-			}
-			meta.Bloom = make([]byte, bloomSize(int(meta.Count)))
-			for i := range ids {
-				bloomAdd(meta.Bloom, &ids[i])
-			}
-			ks := len(arena)
-			arena = binary.BigEndian.AppendUint64(arena, uint64(first))
-			key := arena[ks:len(arena):len(arena)]
-			if err := putChunk(data, key, b[:size]); err != nil {
-				return err
-			}
-			ms := len(arena)
-			arena = meta.appendTo(arena)
-			if err := index.Put(key, arena[ms:len(arena):len(arena)]); err != nil {
-				return err
-			}
-			c.newBytes += meta.Bytes
-			b = b[size:]
+	// they live in one arena allocated for this cut, never reallocated.
+	need := 0
+	for i := range c.chunks {
+		need += 8 + chunkMetaFixed + chunkMetaCRC + bloomSize(c.chunks[i].n)
+	}
+	arena := make([]byte, 0, need)
+	for i := range c.chunks {
+		ch := &c.chunks[i]
+		if ch.first+ch.count <= c.start {
+			continue // retention already dropped every record of this chunk
 		}
+		meta, err := chunkMetaOf(p, ch)
+		if err != nil {
+			return err
+		}
+		ks := len(arena)
+		arena = binary.BigEndian.AppendUint64(arena, uint64(ch.first))
+		key := arena[ks:len(arena):len(arena)]
+		if err := putChunk(data, key, ch.b); err != nil {
+			return err
+		}
+		ms := len(arena)
+		arena = meta.appendTo(arena, key)
+		if err := index.Put(key, arena[ms:len(arena):len(arena)]); err != nil {
+			return err
+		}
+		c.newBytes += meta.Bytes
 	}
 	return l.applyRetention(tx, c, data, index, now)
+}
+
+// chunkMetaOf computes the index entry of a queued chunk. The tail is
+// written by the log alone, so its frames' CRCs are not re-checked here;
+// damage found anyway is a bug or memory corruption, not something to
+// store.
+func chunkMetaOf(p *partition, ch *tailChunk) (chunkMeta, error) {
+	meta := chunkMeta{Count: ch.count, Bytes: int64(len(ch.b)), MinTs: math.MaxInt64, MaxTs: math.MinInt64}
+	if ch.count > math.MaxUint32 {
+		return meta, &CorruptError{Topic: p.topic, Partition: p.id, Offset: ch.first, Next: ch.first, Reason: "queued chunk spans more than 2^32 offsets"}
+	}
+	if p.format == FormatKafka {
+		reason := kafkaChunkTimes(ch.b[kafkaHeader:], &meta)
+		if reason != "" {
+			return meta, &CorruptError{Topic: p.topic, Partition: p.id, Offset: ch.first, Next: ch.first, Reason: "queued batch: " + reason}
+		}
+		return meta, nil
+	}
+	meta.Bloom = make([]byte, bloomSize(ch.n))
+	b := ch.b[framesHeader:]
+	off := ch.first
+	for len(b) > 0 {
+		f, n, reason := parseFrameCRC(b, false)
+		if reason != "" {
+			return meta, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off, Reason: "queued frame: " + reason}
+		}
+		meta.MinTs = min(meta.MinTs, f.Timestamp)
+		meta.MaxTs = max(meta.MaxTs, f.Timestamp)
+		if f.CorrelationID != ([16]byte{}) {
+			bloomAdd(meta.Bloom, &f.CorrelationID)
+		}
+		b = b[n:]
+		off++
+	}
+	return meta, nil
 }
 
 // putChunk stores a chunk. The tail's bytes are never written again, so a
@@ -248,43 +267,3 @@ func putChunk(data store.Bucket, key, chunk []byte) error {
 	return data.Put(key, chunk)
 }
 
-// applyRetention deletes the oldest chunks that the partition's limits no
-// longer allow and records the new start offset.
-func (l *Log) applyRetention(tx store.Tx, c *cut, data, index store.Bucket, now time.Time) error {
-	r := c.retention
-	cur := index.Cursor()
-	for k, v := cur.First(); k != nil; k, v = cur.First() {
-		meta, ok := parseChunkMeta(v)
-		if !ok {
-			return &CorruptError{Topic: c.p.topic, Partition: c.p.id, Offset: keyOffset(k), Next: keyOffset(k) + 1, Reason: "index entry too short"}
-		}
-		first := keyOffset(k)
-		last := first + meta.Count
-		// Bytes and age never drop the newest chunk: the log keeps its end.
-		notNewest := last < c.base+c.count
-		drop := last <= c.newStart ||
-			(r.MaxBytes > 0 && c.newBytes > r.MaxBytes && notNewest) ||
-			(r.MaxAge > 0 && now.UnixNano()-meta.MaxTs > int64(r.MaxAge) && notNewest)
-		if !drop {
-			break
-		}
-		if err := data.Delete(k); err != nil {
-			return err
-		}
-		if err := index.Delete(k); err != nil {
-			return err
-		}
-		c.newBytes -= meta.Bytes
-		c.newStart = max(c.newStart, last)
-	}
-	if c.newStart != c.start || c.startDirty {
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(c.p.startK, binary.BigEndian.AppendUint64(nil, uint64(c.newStart))); err != nil {
-			return err
-		}
-	}
-	return nil
-}

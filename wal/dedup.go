@@ -293,8 +293,8 @@ func (l *Log) recoverDedup(tx store.Tx, p *partition, marks []appendMark) error 
 	total := 0
 	c := index.Cursor()
 	for k, v := c.Last(); k != nil && total < l.cfg.dedupMax; k, v = c.Prev() {
-		meta, ok := parseChunkMeta(v)
-		if !ok {
+		meta, reason := parseChunkMeta(k, v)
+		if reason != "" {
 			break
 		}
 		first := keyOffset(k)
@@ -307,7 +307,7 @@ func (l *Log) recoverDedup(tx store.Tx, p *partition, marks []appendMark) error 
 			break
 		}
 		var ids []seen
-		_, reason := walkFrames([][]byte{data.Get(k)}, first, func(off int64, f *frameView) bool {
+		_, reason = walkStoredFrames(data.Get(k), first, func(off int64, f *frameView) bool {
 			if f.MessageID == ([16]byte{}) || off < p.start {
 				return true
 			}

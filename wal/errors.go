@@ -11,6 +11,11 @@ var (
 	ErrClosed = errors.New("wal: log is closed")
 	// ErrInvalidOption is wrapped by Open when an option is out of range.
 	ErrInvalidOption = errors.New("wal: invalid option")
+	// ErrFormatVersion is wrapped by Open when the store was written by a
+	// log format this build does not read (the error names the version),
+	// and by reads of a chunk whose version byte is unknown or does not
+	// belong to its topic's format.
+	ErrFormatVersion = errors.New("wal: unsupported format version")
 )
 
 // Errors of topics.
@@ -20,8 +25,12 @@ var (
 	// ErrInvalidPartition is returned for a partition outside the topic.
 	ErrInvalidPartition = errors.New("wal: invalid partition")
 	// ErrInvalidTopicConfig is wrapped when a topic's configuration is out
-	// of range, or shrinks its partition count.
+	// of range, shrinks its partition count or changes its format.
 	ErrInvalidTopicConfig = errors.New("wal: invalid topic configuration")
+	// ErrWrongFormat is returned by an operation of one storage format on
+	// a topic of the other: AppendBatch and ReadBatches need FormatKafka,
+	// Append needs FormatFrames.
+	ErrWrongFormat = errors.New("wal: operation does not match the topic's storage format")
 )
 
 // Errors of appending and reading.
@@ -36,6 +45,20 @@ var (
 	ErrCommit = errors.New("wal: commit failed")
 	// ErrCorrupt is wrapped by CorruptError.
 	ErrCorrupt = errors.New("wal: corrupt record")
+	// ErrInvalidBatch is returned by AppendBatch for bytes that are not
+	// one whole v2 record batch (callers validate with kbatch.Validate;
+	// the log checks only the framing it relies on).
+	ErrInvalidBatch = errors.New("wal: invalid record batch")
+	// ErrTimestampRange is returned for a timestamp outside what Unix
+	// nanoseconds in an int64 hold (before 1678 or after 2262).
+	ErrTimestampRange = errors.New("wal: timestamp out of range")
+)
+
+// Errors of admin operations.
+var (
+	// ErrOffsetOutOfRange is returned by DeleteRecords for an offset past
+	// the partition's visible end.
+	ErrOffsetOutOfRange = errors.New("wal: offset out of range")
 )
 
 // CorruptError reports a stored chunk that failed its CRC or did not

@@ -34,20 +34,3 @@ func FuzzParseFrame(f *testing.F) {
 	})
 }
 
-// FuzzChunkMeta: index entries of any shape never panic the parser.
-func FuzzChunkMeta(f *testing.F) {
-	m := chunkMeta{Count: 3, Bytes: 100, MinTs: 1, MaxTs: 2, Bloom: make([]byte, 8)}
-	f.Add(m.appendTo(nil))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		meta, ok := parseChunkMeta(b)
-		if !ok {
-			return
-		}
-		if !bytes.Equal(meta.appendTo(nil), b) {
-			t.Fatal("round trip differs")
-		}
-		var id [16]byte
-		copy(id[:], b)
-		bloomMayContain(meta.Bloom, &id)
-	})
-}

@@ -2,13 +2,11 @@ package wal
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +40,11 @@ type Log struct {
 	genMu sync.Mutex // protects gen
 	gen   *commitGen // the commit that will pick up what is queued now
 
+	clusterID string // persisted at the first Open of the store
+
+	holdMu sync.Mutex     // protects holds
+	holds  map[string]int // HoldRetention groups, with their hold counts
+
 	curMu            sync.Mutex // protects the group state below (state.go)
 	cursors          map[cursorKey]CursorValue
 	dirtyCursor      map[cursorKey]cursorChange
@@ -67,6 +70,7 @@ type Log struct {
 type topicLog struct {
 	name  string
 	cfg   TopicConfig
+	id    [16]byte // persisted random UUID (Kafka's topic id)
 	parts []*partition
 	dedup dedup
 }
@@ -74,9 +78,15 @@ type topicLog struct {
 type partition struct {
 	topic  string
 	id     int32
+	format Format // the topic's, fixed at creation
 	data   []byte // bucket names
 	index  []byte
 	startK []byte // key of the start offset in bucketMeta
+
+	// floor is the lowest offset a HoldRetention group still needs:
+	// retention never moves start past it. MaxInt64 when nothing holds.
+	// The committer refreshes it; it may lag (be lower), never lead.
+	floor atomic.Int64
 
 	mu         sync.Mutex // protects the fields below
 	retention  Retention  // the topic's, copied here so Append needs no other lock
@@ -87,7 +97,9 @@ type partition struct {
 	startDirty bool       // start changed since the last commit
 	bytes      int64      // bytes of the stored chunks
 	notify     chan struct{}
-	waiters    []waiter // AppendAsync callers under PolicySync
+	waiters    []waiter     // AppendAsync callers under PolicySync
+	watchers   []watchEntry // Watch calls waiting on this partition
+	deleted    bool         // DeleteTopic removed it
 
 	mark appendMark // newest append-time mark (dedup.go); owned by the committer
 }
@@ -173,103 +185,18 @@ func indexBucket(topic string, part int32) []byte {
 	return []byte("i/" + topic + "/" + strconv.Itoa(int(part)))
 }
 
-func newPartition(topic string, id int32) *partition {
-	return &partition{
+func newPartition(topic string, id int32, format Format) *partition {
+	p := &partition{
 		topic:  topic,
 		id:     id,
+		format: format,
 		data:   dataBucket(topic, id),
 		index:  indexBucket(topic, id),
 		startK: []byte("start/" + topic + "/" + strconv.Itoa(int(id))),
 		mark:   noMark,
 	}
-}
-
-func validTopicName(name string) error {
-	if name == "" || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("%w: topic name %q is empty or holds '/' or NUL", ErrInvalidTopicConfig, name)
-	}
-	return nil
-}
-
-func encodeTopicConfig(c TopicConfig) []byte {
-	b := binary.BigEndian.AppendUint32(nil, uint32(c.Partitions))
-	b = binary.BigEndian.AppendUint64(b, uint64(c.Retention.MaxMessages))
-	b = binary.BigEndian.AppendUint64(b, uint64(c.Retention.MaxBytes))
-	return binary.BigEndian.AppendUint64(b, uint64(c.Retention.MaxAge))
-}
-
-func decodeTopicConfig(b []byte) (TopicConfig, bool) {
-	if len(b) != 28 {
-		return TopicConfig{}, false
-	}
-	var c TopicConfig
-	c.Partitions = int32(binary.BigEndian.Uint32(b))
-	c.Retention.MaxMessages = int64(binary.BigEndian.Uint64(b[4:]))
-	c.Retention.MaxBytes = int64(binary.BigEndian.Uint64(b[12:]))
-	c.Retention.MaxAge = timeDuration(binary.BigEndian.Uint64(b[20:]))
-	return c, true
-}
-
-// CreateTopic creates the topic with cfg, or grows an existing topic to
-// cfg.Partitions and sets its retention. It returns true if the topic is
-// new. Shrinking the partition count is an error wrapping
-// ErrInvalidTopicConfig, as in Kafka.
-func (l *Log) CreateTopic(name string, cfg TopicConfig) (bool, error) {
-	if l.closed.Load() {
-		return false, ErrClosed
-	}
-	if err := validTopicName(name); err != nil {
-		return false, err
-	}
-	if err := cfg.validate(); err != nil {
-		return false, fmt.Errorf("wal: create topic %s: %w", name, err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	old := l.topics[name]
-	if old != nil && cfg.Partitions < old.cfg.Partitions {
-		return false, fmt.Errorf("wal: create topic %s: %w: cannot shrink from %d to %d partitions",
-			name, ErrInvalidTopicConfig, old.cfg.Partitions, cfg.Partitions)
-	}
-	if old != nil && old.cfg == cfg {
-		return false, nil
-	}
-	err := l.st.Update(func(tx store.Tx) error {
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		return meta.Put([]byte("topic/"+name), encodeTopicConfig(cfg))
-	})
-	if err != nil {
-		return false, fmt.Errorf("wal: create topic %s: %w", name, err)
-	}
-	l.installTopicLocked(name, cfg)
-	return old == nil, nil
-}
-
-// installTopicLocked adds or updates the in-memory state of a topic whose
-// config is stored. Existing partitions keep their state.
-func (l *Log) installTopicLocked(name string, cfg TopicConfig) *topicLog {
-	t := l.topics[name]
-	if t == nil {
-		t = &topicLog{name: name}
-		l.topics[name] = t
-	}
-	t.cfg = cfg
-	parts := slices.Clone(t.parts)
-	for id := int32(len(parts)); id < cfg.Partitions; id++ {
-		p := newPartition(name, id)
-		parts = append(parts, p)
-		l.parts = append(l.parts, p)
-	}
-	for _, p := range parts {
-		p.mu.Lock()
-		p.retention = cfg.Retention
-		p.mu.Unlock()
-	}
-	t.parts = parts
-	return t
+	p.floor.Store(math.MaxInt64)
+	return p
 }
 
 // Topic returns the configuration of a topic and whether it exists.
@@ -393,18 +320,21 @@ func (l *Log) Close(ctx context.Context) error {
 		l.closeRes = fmt.Errorf("wal: close: %w", ctx.Err())
 		return l.closeRes
 	}
+	var watchers []*watcher
 	l.mu.RLock()
 	for _, p := range l.parts {
 		p.mu.Lock()
 		p.wakeLocked()
 		// Whoever still waits was not stored by the final commit.
 		left := p.takeWaitersLocked(math.MaxInt64)
+		watchers = append(watchers, p.takeWatchersLocked(0, true)...)
 		p.mu.Unlock()
 		for _, w := range left {
 			w.done(ErrClosed)
 		}
 	}
 	l.mu.RUnlock()
+	fireAll(watchers)
 	if l.closeErr != nil {
 		l.closeRes = fmt.Errorf("wal: close: final commit: %w", l.closeErr)
 	}

@@ -66,16 +66,49 @@ type Retention struct {
 	MaxAge time.Duration
 }
 
+// Format is how a topic's records are stored. It is chosen when the topic
+// is created and kept for its life.
+type Format uint8
+
+// Storage formats.
+const (
+	// FormatFrames stores onexbus frames: one CRC'd frame per Record given
+	// to Append, with its message and correlation ids. The default.
+	FormatFrames Format = iota
+	// FormatKafka stores Kafka v2 record batches as AppendBatch receives
+	// them (chunk version 2): what a Kafka producer sent is what
+	// ReadBatches returns, byte for byte, apart from the base offset and
+	// leader epoch the log writes.
+	FormatKafka
+)
+
+// String returns frames or kafka.
+func (f Format) String() string {
+	switch f {
+	case FormatFrames:
+		return "frames"
+	case FormatKafka:
+		return "kafka"
+	}
+	return fmt.Sprintf("Format(%d)", uint8(f))
+}
+
 // TopicConfig configures a topic.
 type TopicConfig struct {
 	// Partitions is the number of partitions, at least 1.
 	Partitions int32
 	// Retention bounds each partition.
 	Retention Retention
+	// Format is the storage format (default FormatFrames). It cannot
+	// change once the topic exists.
+	Format Format
 }
 
 func (c TopicConfig) validate() error {
 	var errs []error
+	if c.Format > FormatKafka {
+		errs = append(errs, fmt.Errorf("format %d unknown", c.Format))
+	}
 	if c.Partitions < 1 || c.Partitions > maxPartitions {
 		errs = append(errs, fmt.Errorf("partitions %d not in [1, %d]", c.Partitions, maxPartitions))
 	}
@@ -190,7 +223,10 @@ func WithChunk(records, bytes int) Option {
 	return func(c *config) { c.chunkRecords, c.chunkBytes = records, bytes }
 }
 
-// WithMaxRecordBytes sets the largest payload Append accepts (default 1 MiB).
+// WithMaxRecordBytes sets the largest payload Append accepts, and the
+// largest batch AppendBatch accepts (default 1 MiB, which holds kgo's
+// default batch of 1,000,012 bytes; a broker's max.message.bytes must not
+// exceed it).
 func WithMaxRecordBytes(n int) Option { return func(c *config) { c.maxRecordBytes = n } }
 
 // WithMaxPendingBytes bounds the bytes queued but not yet committed

@@ -5,21 +5,36 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/onexbus/onexbus/internal/kbatch"
 	"github.com/onexbus/onexbus/store"
 )
 
-// Entry is a record as read back. Payload aliases storage: it is valid only
-// during the callback that receives it.
+// Entry is a record as read back. Payload aliases storage (or the read's
+// decompression buffer): it is valid only during the callback that
+// receives it.
 type Entry struct {
 	// Offset is the record's position in its partition.
 	Offset int64
-	// Timestamp is the record's time in Unix nanoseconds.
+	// Timestamp is the record's time in Unix nanoseconds. For a Kafka
+	// record it is the record's millisecond timestamp (or the batch's
+	// MaxTimestamp under LogAppendTime) times 1e6, saturated to the int64
+	// range; the exact milliseconds are Batch.FirstTimestamp plus the
+	// record's delta.
 	Timestamp int64
-	// MessageID and CorrelationID are as appended.
+	// MessageID and CorrelationID are as appended (FormatFrames; zero for
+	// Kafka records).
 	MessageID     [16]byte
 	CorrelationID [16]byte
-	// Payload is the record body; copy it to keep it.
+	// Payload is the record body; copy it to keep it. For a Kafka record it
+	// is the record as framed in its batch, decompressed: its varint
+	// length first (kbatch.ReadRecord decodes it).
 	Payload []byte
+	// Kafka says the record came from a FormatKafka topic; Batch is then
+	// the header of its batch. Records of control batches are passed too,
+	// with Batch.Control() true: readers that deliver to applications skip
+	// them.
+	Kafka bool
+	Batch kbatch.Header
 }
 
 // Read calls fn with the visible records of a partition from offset from,
@@ -45,9 +60,9 @@ func (l *Log) Read(ctx context.Context, topic string, part int32, from int64, ma
 	for read < max {
 		p.mu.Lock()
 		start, stored, visible := p.start, p.stored, l.visibleLocked(p)
-		var segs [][]byte
+		var chunks []tailChunk
 		if from >= stored {
-			segs = p.tail.snapshot()
+			chunks = p.tail.view()
 		}
 		p.mu.Unlock()
 		from = maxInt64(from, start)
@@ -58,7 +73,7 @@ func (l *Log) Read(ctx context.Context, topic string, part int32, from int64, ma
 		if from < stored {
 			from, n, err = l.readStored(p, from, stored, max-read, fn)
 		} else {
-			from, n, err = readTail(p, segs, stored, from, visible, max-read, fn)
+			from, n, err = readTail(p, chunks, from, visible, max-read, fn)
 		}
 		read += n
 		if err != nil {
@@ -83,6 +98,7 @@ func maxInt64(a, b int64) int64 {
 // readStored reads committed records [from, end) from the store.
 func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
 	read := 0
+	var scratch []byte // decompressed records of Kafka batches
 	err := l.st.View(func(tx store.Tx) error {
 		data := tx.Bucket(p.data)
 		if data == nil {
@@ -104,7 +120,19 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 				// A gap: the records before first were removed.
 				from = first
 			}
-			next, n, err := readFrames(p, v, first, from, end, max-read, fn)
+			var next int64
+			var n int
+			var err error
+			body, reason := checkChunkHeader(v, p.format, first)
+			switch {
+			case reason != "":
+				err = &CorruptError{Topic: p.topic, Partition: p.id, Offset: first, Next: first + 1, Reason: reason, inStore: true}
+				next = from
+			case p.format == FormatKafka:
+				next, n, err = readKafkaRecords(p, body, first, from, end, max-read, fn, &scratch)
+			default:
+				next, n, err = readFrames(p, body, first, from, end, max-read, fn)
+			}
 			read += n
 			if err != nil {
 				var ce *CorruptError
@@ -157,106 +185,6 @@ func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(
 	return from, read, nil
 }
 
-// OffsetForTime returns the first offset of a partition whose timestamp is
-// at or after ts (Unix nanoseconds), or the end offset if there is none,
-// like Kafka's list-offsets by timestamp. Timestamps are assumed to grow
-// with offsets chunk by chunk: each chunk's newest timestamp decides.
-func (l *Log) OffsetForTime(ctx context.Context, topic string, part int32, ts int64) (int64, error) {
-	_, p, err := l.partition(topic, part)
-	if err != nil {
-		return 0, err
-	}
-	p.mu.Lock()
-	start, stored, visible := p.start, p.stored, l.visibleLocked(p)
-	p.mu.Unlock()
-	from := stored
-	err = l.walkIndex(p, func(first int64, meta chunkMeta, ok bool) bool {
-		if ok && meta.MaxTs >= ts && first+meta.Count > start {
-			from = maxInt64(first, start)
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return 0, fmt.Errorf("wal: offset for time in %s/%d: %w", topic, part, err)
-	}
-	found := visible
-	_, err = l.Read(ctx, topic, part, from, int(visible-from)+1, func(e *Entry) error {
-		if e.Timestamp >= ts {
-			found = e.Offset
-			return errFound
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFound) {
-		return 0, err
-	}
-	return found, nil
-}
-
-// walkIndex calls fn with each index entry of p, oldest chunk first, until
-// fn returns false; ok is false for an entry that does not parse (whose
-// meta is then zero). Bloom slices alias the store: fn must not keep them.
-func (l *Log) walkIndex(p *partition, fn func(first int64, meta chunkMeta, ok bool) bool) error {
-	return l.st.View(func(tx store.Tx) error {
-		index := tx.Bucket(p.index)
-		if index == nil {
-			return nil
-		}
-		c := index.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			meta, ok := parseChunkMeta(v)
-			if !fn(keyOffset(k), meta, ok) {
-				return nil
-			}
-		}
-		return nil
-	})
-}
-
-// ReadCorrelation calls fn with every visible record of a partition whose
-// CorrelationID is id, in offset order. Chunks are skipped by their bloom
-// filters, so the cost grows with the number of chunks, not records.
-func (l *Log) ReadCorrelation(ctx context.Context, topic string, part int32, id [16]byte, fn func(*Entry) error) error {
-	_, p, err := l.partition(topic, part)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	start, stored, visible := p.start, p.stored, l.visibleLocked(p)
-	p.mu.Unlock()
-	var ranges [][2]int64
-	err = l.walkIndex(p, func(first int64, meta chunkMeta, ok bool) bool {
-		if !ok || (first+meta.Count > start && bloomMayContain(meta.Bloom, &id)) {
-			ranges = append(ranges, [2]int64{first, first + max(meta.Count, 1)})
-		}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("wal: correlation query in %s/%d: %w", topic, part, err)
-	}
-	if stored < visible {
-		ranges = append(ranges, [2]int64{stored, visible})
-	}
-	next := int64(0) // ranges may overlap where retention cut a chunk
-	match := func(e *Entry) error {
-		if e.Offset < next {
-			return nil
-		}
-		next = e.Offset + 1
-		if e.CorrelationID == id {
-			return fn(e)
-		}
-		return nil
-	}
-	for _, r := range ranges {
-		if _, err := l.Read(ctx, topic, part, r[0], int(r[1]-r[0]), match); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 type sentinel string
 
 func (s sentinel) Error() string { return string(s) }
@@ -264,11 +192,35 @@ func (s sentinel) Error() string { return string(s) }
 const errFound = sentinel("found")
 
 // readTail passes the queued records in [from, end) to fn, at most max.
-func readTail(p *partition, segs [][]byte, base, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
+// Queued batches have their CRC checked like stored ones.
+func readTail(p *partition, chunks []tailChunk, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
+	if p.format == FormatKafka {
+		read := 0
+		var scratch []byte
+		for _, c := range chunks {
+			if c.first+c.count <= from {
+				continue
+			}
+			if read >= max || c.first >= end {
+				break
+			}
+			next, n, err := readKafkaRecords(p, c.b[kafkaHeader:], c.first, from, end, max-read, fn, &scratch)
+			read += n
+			from = next
+			if err != nil {
+				var ce *CorruptError
+				if errors.As(err, &ce) {
+					ce.Reason = "queued batch: " + ce.Reason
+				}
+				return from, read, err
+			}
+		}
+		return from, read, nil
+	}
 	read := 0
 	var ferr error
 	var e Entry
-	at, reason := walkFrames(segs, base, func(off int64, f *frameView) bool {
+	at, reason := walkFrames(chunks, func(off int64, f *frameView) bool {
 		if off >= end || read >= max {
 			return false
 		}
@@ -311,8 +263,8 @@ func (l *Log) BytesFrom(topic string, part int32, from int64) (int64, error) {
 		}
 		c := index.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			meta, ok := parseChunkMeta(v)
-			if !ok || keyOffset(k)+meta.Count <= from {
+			meta, reason := parseChunkMeta(k, v)
+			if reason != "" || keyOffset(k)+meta.Count <= from {
 				break
 			}
 			stored += meta.Bytes

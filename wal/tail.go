@@ -1,76 +1,145 @@
 package wal
 
-import "slices"
+import (
+	"slices"
 
-// tail holds a partition's frames that are appended but not yet committed,
-// in segments of about segmentSize bytes, so that appending never copies
-// what is already queued. Bytes below a segment's length are never written
-// again: a snapshot taken under the partition lock stays valid without it,
-// which is how readers and the committer read the tail.
+	"github.com/onexbus/onexbus/internal/kbatch"
+)
+
+// tail holds a partition's records that are appended but not yet
+// committed, already laid out as the chunks the committer will store: a
+// chunk header, then frames (FormatFrames) or whole batches (FormatKafka).
+// Chunks are cut as they fill (by record count and bytes), so the
+// committer stores each one as it is, without copying.
+//
+// Bytes below a chunk's length are never written again: a copy of the
+// chunk list taken under the partition lock stays valid without it, which
+// is how readers (view) and the committer (take) read the tail. The last
+// chunk grows in place until it is full or the committer takes it.
 type tail struct {
-	segs  [][]byte
-	bytes int
-	grow  int // capacity of the next segment (0: minSegment)
+	chunks []tailChunk
+	buf    []byte // backing array of the open chunk; appends go to its end
+	start  int    // where the open chunk begins in buf
+	bytes  int    // bytes of every chunk, headers included
+	sealed bool   // the last chunk takes no more records (the committer took it)
+	grow   int    // size of the next backing array
 }
 
-// minSegment is the capacity of a partition's first segment. Segments
-// double from it up to the segment size, so a partition that only ever
-// holds a record or two costs 4 KiB, not a whole chunk's worth (the
-// memory store keeps chunks aliasing their segment). Chunks never span
-// segments, so it is also the smallest chunk a busy partition writes
-// after an open.
-const minSegment = 4 << 10
+// tailChunk is one chunk of the tail.
+type tailChunk struct {
+	b     []byte // header and records
+	first int64  // offset of the first record
+	count int64  // offsets spanned
+	n     int    // frames or batches in it
+}
 
-// append adds rec's frame, starting a new segment when the last one is
-// full: twice the previous one's capacity, up to segmentSize (and never
-// smaller than the frame).
-func (t *tail) append(rec *Record, segmentSize int) {
-	n := frameHeaderSize + frameFixedSize + len(rec.Payload)
-	last := len(t.segs) - 1
-	if last < 0 || cap(t.segs[last])-len(t.segs[last]) < n {
-		size := min(max(t.grow, minSegment), segmentSize)
-		t.grow = min(2*size, segmentSize)
-		t.segs = append(t.segs, make([]byte, 0, max(size, n)))
-		last++
+// limits are the chunk bounds the tail cuts by.
+type limits struct {
+	format  Format
+	records int // most frames in a chunk (frames only: a batch is never split)
+	bytes   int // most record bytes in a chunk (a larger batch is its own chunk)
+}
+
+const minTailBuffer = 4 << 10
+
+// open returns the chunk that a record of n bytes at offset off goes into,
+// starting a new one (and a new backing array if needed) when the last is
+// full, sealed or has no room.
+func (t *tail) open(lim limits, off int64, n int) *tailChunk {
+	hdr := chunkHeaderLen(lim.format)
+	if k := len(t.chunks) - 1; k >= 0 && !t.sealed {
+		c := &t.chunks[k]
+		used := len(c.b) - hdr
+		full := used >= lim.bytes || (lim.format == FormatFrames && c.n >= lim.records) ||
+			(lim.format == FormatKafka && used+n > lim.bytes)
+		if !full && cap(t.buf)-len(t.buf) >= n {
+			return c
+		}
 	}
-	t.segs[last] = appendFrame(t.segs[last], rec)
+	if cap(t.buf)-len(t.buf) < hdr+n {
+		size := max(min(t.grow, 4*lim.bytes), minTailBuffer, hdr+n)
+		t.buf = make([]byte, 0, size)
+		// The next array doubles, up to a few chunks' worth: a busy
+		// partition soon cuts whole chunks from one array, an idle one
+		// costs a few KiB.
+		t.grow = min(2*size, 4*lim.bytes)
+	}
+	t.start = len(t.buf)
+	t.buf = appendChunkHeader(t.buf, lim.format, off)
+	t.chunks = append(t.chunks, tailChunk{b: t.buf[t.start:], first: off})
+	t.bytes += hdr
+	t.sealed = false
+	return &t.chunks[len(t.chunks)-1]
+}
+
+// appendFrame adds rec's frame at offset off.
+func (t *tail) appendFrame(lim limits, rec *Record, off int64) {
+	n := frameHeaderSize + frameFixedSize + len(rec.Payload)
+	c := t.open(lim, off, n)
+	t.buf = appendFrame(t.buf, rec)
+	c.b = t.buf[t.start:]
+	c.count++
+	c.n++
 	t.bytes += n
 }
 
-// snapshot returns the segments as they are now.
-func (t *tail) snapshot() [][]byte {
-	if t.bytes == 0 {
-		return nil
-	}
-	return slices.Clone(t.segs)
+// appendBatch copies batch in at base offset base, writing base and leader
+// epoch 0 into the copy, which spans records offsets.
+func (t *tail) appendBatch(lim limits, batch []byte, base int64, records int64) {
+	c := t.open(lim, base, len(batch))
+	at := len(t.buf)
+	t.buf = append(t.buf, batch...)
+	kbatch.SetBaseOffset(t.buf[at:], base)
+	kbatch.SetLeaderEpoch(t.buf[at:], 0)
+	c.b = t.buf[t.start:]
+	c.count += records
+	c.n++
+	t.bytes += len(batch)
 }
 
-// dropPrefix removes the bytes of snap, an earlier snapshot, from the front.
-func (t *tail) dropPrefix(snap [][]byte) {
+// view returns the chunks as they are now, for readers.
+func (t *tail) view() []tailChunk {
+	if len(t.chunks) == 0 {
+		return nil
+	}
+	return slices.Clone(t.chunks)
+}
+
+// take returns the chunks as they are now and seals the last one, so that
+// what the committer stores is never extended.
+func (t *tail) take() []tailChunk {
+	t.sealed = true
+	return t.view()
+}
+
+// dropPrefix removes the chunks of snap, an earlier take, from the front.
+func (t *tail) dropPrefix(snap []tailChunk) {
 	if len(snap) == 0 {
 		return
 	}
-	k := len(snap) - 1
-	for _, s := range snap {
-		t.bytes -= len(s)
+	for _, c := range snap {
+		t.bytes -= len(c.b)
 	}
-	// Segments before k are gone whole; segment k keeps what was appended
-	// after the snapshot and its spare capacity for more.
-	rest := append([][]byte(nil), t.segs[k:]...)
-	rest[0] = rest[0][len(snap[k]):]
-	if len(rest) == 1 && len(rest[0]) == 0 && cap(rest[0]) == 0 {
-		rest = nil
+	t.chunks = slices.Clone(t.chunks[len(snap):])
+	if len(t.chunks) == 0 {
+		t.chunks = nil
+		if t.sealed {
+			// Nothing is open: let the array go (an idle partition keeps
+			// no buffer) and size the next one by what this one held.
+			t.grow = max(minTailBuffer, 2*len(t.buf))
+			t.buf, t.start = nil, 0
+		}
 	}
-	t.segs = rest
 }
 
-// walkFrames calls fn for each frame of segs in order, with its offset
-// (counting from base); fn returns false to stop. It returns the offset
-// after the last frame visited and a non-empty reason if a frame is
-// damaged.
-func walkFrames(segs [][]byte, base int64, fn func(off int64, f *frameView) bool) (int64, string) {
-	off := base
-	for _, b := range segs {
+// walkFrames calls fn for each frame of the frames chunks cs in order,
+// with its offset; fn returns false to stop. It returns the offset after
+// the last frame visited and a non-empty reason if a frame is damaged.
+func walkFrames(cs []tailChunk, fn func(off int64, f *frameView) bool) (int64, string) {
+	var off int64
+	for _, c := range cs {
+		off = c.first
+		b := c.b[framesHeader:]
 		for len(b) > 0 {
 			f, n, reason := parseFrame(b)
 			if reason != "" {
@@ -84,4 +153,13 @@ func walkFrames(segs [][]byte, base int64, fn func(off int64, f *frameView) bool
 		}
 	}
 	return off, ""
+}
+
+// walkStoredFrames is walkFrames over one stored frames chunk v under key
+// first, whose header it checks first.
+func walkStoredFrames(v []byte, first int64, fn func(off int64, f *frameView) bool) (int64, string) {
+	if _, reason := checkChunkHeader(v, FormatFrames, first); reason != "" {
+		return first, reason
+	}
+	return walkFrames([]tailChunk{{b: v, first: first}}, fn)
 }

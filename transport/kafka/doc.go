@@ -12,9 +12,7 @@
 // group name, like a consumer group's cursor) and produces to Kafka. The
 // position moves only after Kafka acknowledged every record before it.
 // Ingest is a Kafka consumer group whose offsets are committed only after
-// the records are in the local store: PublishBatch returned and, for the
-// DurabilityInterval and DurabilityNone policies, under which PublishBatch
-// returns with the records still in memory, Bus.Sync returned too.
+// PublishBatch returned, that is after the records are durable locally.
 //
 // # Guarantees
 //
@@ -50,15 +48,6 @@
 //     and the error, and only once that letter is durable does the
 //     position move past it. Other errors are retried until Kafka takes
 //     the record: the forwarder never drops a message.
-//   - Ingest commits a batch's Kafka offsets only once the batch is in the
-//     local store: under DurabilitySync and DurabilityInterval fsync'd
-//     (Bus.Sync syncs the store under the interval policy), under
-//     DurabilityNone written to the file without an fsync, which survives
-//     a crash of the process but not a power loss. A local append that
-//     fails (a full disk, a budget that refuses) is retried with capped,
-//     jittered backoff for as long as the ingest runs, holding the
-//     partitions and committing nothing; once the bus is closed the member
-//     stops (Err wraps core.ErrClosed) and leaves the group.
 //   - Ingest is at least once: a crash between the local append and the
 //     Kafka commit re-ingests those records, and the bus's message_id
 //     dedup window stores them once. Records without a message_id get one

@@ -1,0 +1,127 @@
+package wal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onexbus/onexbus/internal/kbatch"
+)
+
+// BatchResult is what AppendBatch reports once a batch is durable.
+type BatchResult struct {
+	// BaseOffset is the offset of the batch's first record: the one the log
+	// wrote into it, or for a duplicate, the original's.
+	BaseOffset int64
+	// Duplicate says the batch was an idempotent producer's retry of a
+	// batch already appended: it was not stored again.
+	Duplicate bool
+	// Err is the commit's error (the batch stays queued and may still be
+	// stored, as with Append), or ErrClosed.
+	Err error
+}
+
+// AppendBatch appends one Kafka v2 record batch to a partition of a
+// FormatKafka topic. batch must be one whole batch its caller validated
+// (kbatch.Validate: CRC, record framing, counts); the log checks the
+// framing it relies on, copies the bytes, and writes the partition's next
+// offset as BaseOffset and 0 as PartitionLeaderEpoch into its copy (both
+// outside the CRC). The batch takes LastOffsetDelta+1 offsets.
+//
+// done is called exactly once, never with a lock of the log held, once
+// the batch is durable by the log's policy: after the fsync of the group
+// commit that stored it under PolicySync, once queued otherwise. It runs
+// on the committer's goroutine or before AppendBatch returns, and must not
+// block or call the Log.
+//
+// It blocks only for back-pressure, before queueing anything. When it
+// returns an error, nothing was queued and done is never called: ctx's
+// error, ErrClosed, ErrUnknownTopic, ErrInvalidPartition, ErrWrongFormat
+// (a FormatFrames topic), ErrRecordTooLarge (a batch over the maximum
+// record size), ErrInvalidBatch, or the idempotent producer's errors.
+func (l *Log) AppendBatch(ctx context.Context, topic string, part int32, batch []byte, done func(BatchResult)) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	_, p, err := l.partition(topic, part)
+	if err != nil {
+		return err
+	}
+	if p.format != FormatKafka {
+		return fmt.Errorf("%w: AppendBatch to %s/%d, a %s topic", ErrWrongFormat, topic, part, p.format)
+	}
+	h, err := kbatch.ParseHeader(batch)
+	if err != nil {
+		return fmt.Errorf("%w: %s/%d: %w", ErrInvalidBatch, topic, part, err)
+	}
+	if h.Len() != len(batch) {
+		return fmt.Errorf("%w: %s/%d: header says %d bytes, got %d", ErrInvalidBatch, topic, part, h.Len(), len(batch))
+	}
+	if h.LastOffsetDelta < 0 || h.NumRecords < 1 {
+		return fmt.Errorf("%w: %s/%d: last offset delta %d, %d records", ErrInvalidBatch, topic, part, h.LastOffsetDelta, h.NumRecords)
+	}
+	if len(batch) > l.cfg.maxRecordBytes {
+		return fmt.Errorf("%w: batch of %d bytes in %s/%d, the limit is %d",
+			ErrRecordTooLarge, len(batch), topic, part, l.cfg.maxRecordBytes)
+	}
+	if err := l.waitRoom(ctx, topic, part); err != nil {
+		return err
+	}
+
+	p.mu.Lock()
+	if l.closed.Load() {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.deleted {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
+	}
+	base := p.next
+	original, dup, err := l.admitBatchLocked(p, &h, base)
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("wal: append batch to %s/%d: %w", topic, part, err)
+	}
+	if dup {
+		// The original may still be queued (a retry after a failed
+		// commit): answer once it is durable.
+		end := original + int64(h.Records())
+		p.mu.Unlock()
+		l.answerWhenStored(p, end, BatchResult{BaseOffset: original, Duplicate: true}, done)
+		return nil
+	}
+	span := int64(h.Records())
+	p.tail.appendBatch(l.limits(p), batch, base, span)
+	p.next += span
+	l.retainCountLocked(p)
+	end := p.next
+	queued := p.next - p.stored
+	pending := p.tail.bytes
+	var ready []*watcher
+	if l.cfg.policy != PolicySync {
+		p.wakeLocked()
+		ready = p.takeWatchersLocked(end, false)
+	}
+	p.mu.Unlock()
+	fireAll(ready)
+
+	if l.shouldKick(pending > l.cfg.maxPendingBytes, queued, pending) {
+		l.kickCommitter()
+	}
+	l.answerWhenStored(p, end, BatchResult{BaseOffset: base}, done)
+	return nil
+}
+
+// answerWhenStored calls done with res once offsets below end of p are
+// durable by the log's policy (at once unless PolicySync), with the
+// commit's error in res.Err if one failed to store them.
+func (l *Log) answerWhenStored(p *partition, end int64, res BatchResult, done func(BatchResult)) {
+	if l.cfg.policy != PolicySync {
+		done(res)
+		return
+	}
+	l.whenStored(p, end, func(err error) {
+		res.Err = err
+		done(res)
+	})
+}
