@@ -266,4 +266,3 @@ func putChunk(data store.Bucket, key, chunk []byte) error {
 	}
 	return data.Put(key, chunk)
 }
-

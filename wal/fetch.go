@@ -82,11 +82,11 @@ func (l *Log) ReadBatches(ctx context.Context, topic string, part int32, from in
 // batchFill is the state of one ReadBatches.
 type batchFill struct {
 	dst      []byte
-	base     int    // len(dst) on entry
-	maxBytes int    // budget for what is appended
-	next     int64  // offset after the last batch appended
-	end      int64  // visible end: batches at or past it are not returned
-	stop     bool   // the budget is spent
+	base     int   // len(dst) on entry
+	maxBytes int   // budget for what is appended
+	next     int64 // offset after the last batch appended
+	end      int64 // visible end: batches at or past it are not returned
+	stop     bool  // the budget is spent
 }
 
 func (f *batchFill) full() bool { return f.stop }

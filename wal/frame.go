@@ -68,4 +68,3 @@ func parseFrameCRC(b []byte, verify bool) (f frameView, size int, reason string)
 	f.Payload = body[frameFixedSize:]
 	return f, frameHeaderSize + n, ""
 }
-

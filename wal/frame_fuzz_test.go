@@ -33,4 +33,3 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
-
