@@ -29,6 +29,7 @@ func (l *Log) commitLoop() {
 				l.cfg.logger.Error("sync of the store failed", "error", err)
 			}
 			l.expireDedup()
+			l.expireProducers()
 			continue
 		case <-l.stop:
 			err := l.commitRound()
@@ -107,7 +108,9 @@ func (l *Log) commit() error {
 	var cuts []cut
 	for _, p := range parts {
 		p.mu.Lock()
-		if p.tail.bytes > 0 || p.startDirty {
+		if p.tail.bytes > 0 || p.startDirty || p.prod.dirtyLocked() {
+			// Producer windows are taken with the batches they describe.
+			p.snapshotProducersLocked()
 			cuts = append(cuts, cut{
 				p: p, chunks: p.tail.take(), base: p.stored, count: p.next - p.stored,
 				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
@@ -129,12 +132,18 @@ func (l *Log) commit() error {
 			if err := l.writeCut(tx, &cuts[i], now); err != nil {
 				return err
 			}
+			if err := writeProducers(tx, cuts[i].p); err != nil {
+				return err
+			}
 		}
 		if err := l.writeAppendTimes(tx, cuts, now); err != nil {
 			return err
 		}
 		return l.writeState(tx, state)
 	})
+	for i := range cuts {
+		cuts[i].p.producersCommitted(err == nil)
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrCommit, err)
 		for i := range cuts {

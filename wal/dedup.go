@@ -217,7 +217,13 @@ func pruneAppendTimes(b store.Bucket, prefix []byte, before, horizon int64) erro
 
 // deleteAppendTimes deletes every mark of topic (when the topic goes).
 func deleteAppendTimes(tx store.Tx, topic string) error {
-	b := tx.Bucket(bucketAppendTimes)
+	return deleteTopicKeys(tx, bucketAppendTimes, topic)
+}
+
+// deleteTopicKeys deletes the keys of bucket that start with topic and a
+// NUL: the layout of the per-partition state buckets.
+func deleteTopicKeys(tx store.Tx, bucket []byte, topic string) error {
+	b := tx.Bucket(bucket)
 	if b == nil {
 		return nil
 	}

@@ -86,6 +86,23 @@ func (e *CorruptError) Error() string {
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 
+// Errors of idempotent producers.
+var (
+	// ErrOutOfOrderSequence is wrapped by AppendBatch for a batch whose
+	// first sequence is neither the one after the producer's newest batch
+	// nor that of a batch in its window of 5 (Kafka's
+	// OUT_OF_ORDER_SEQUENCE_NUMBER), or an epoch bump whose first
+	// sequence is not 0. Nothing was appended.
+	ErrOutOfOrderSequence = errors.New("wal: out of order sequence")
+	// ErrInvalidProducerEpoch is wrapped by AppendBatch for a batch of an
+	// epoch older than the partition has seen for its producer (Kafka's
+	// INVALID_PRODUCER_EPOCH). Nothing was appended.
+	ErrInvalidProducerEpoch = errors.New("wal: invalid producer epoch")
+	// ErrProducerIDsExhausted is returned by AllocateProducerID when every
+	// int64 id was handed out.
+	ErrProducerIDsExhausted = errors.New("wal: producer ids exhausted")
+)
+
 // Errors of consumer-group state.
 var (
 	// ErrInvalidCursor is wrapped by CommitCursors for a negative offset,

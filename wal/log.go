@@ -56,7 +56,8 @@ type Log struct {
 	stateVersion     uint64       // bumped by every change
 	committedVersion uint64       // the newest version a commit stored
 
-	durable durableSyncs // store syncs shared by durable state changes (state.go)
+	durable   durableSyncs // store syncs shared by durable state changes (state.go)
+	producers producers    // producer id allocation and expiry (producerid.go)
 
 	kick     chan struct{} // buffer 1: wakes the committer
 	stop     chan struct{} // closed by Close
@@ -102,6 +103,8 @@ type partition struct {
 	deleted    bool         // DeleteTopic removed it
 
 	mark appendMark // newest append-time mark (dedup.go); owned by the committer
+
+	prod producerTable // idempotent producers' windows (producer.go); under mu
 }
 
 // waiter is an AppendAsync caller waiting for its records to be stored.

@@ -134,6 +134,7 @@ type config struct {
 	maxRecordBytes  int
 	maxPendingBytes int
 	now             func() time.Time
+	producerExpiry  time.Duration
 }
 
 func defaultConfig() config {
@@ -148,6 +149,7 @@ func defaultConfig() config {
 		maxRecordBytes:  1 << 20,
 		maxPendingBytes: 64 << 20,
 		now:             time.Now,
+		producerExpiry:  24 * time.Hour,
 	}
 }
 
@@ -173,6 +175,9 @@ func (c *config) validate() error {
 	}
 	if c.maxRecordBytes < 1 || c.maxRecordBytes > 256<<20 {
 		errs = append(errs, fmt.Errorf("max record bytes %d not in [1, 256 MiB]", c.maxRecordBytes))
+	}
+	if c.producerExpiry < time.Minute {
+		errs = append(errs, fmt.Errorf("producer expiry %v below 1m", c.producerExpiry))
 	}
 	if c.maxPendingBytes < c.maxRecordBytes {
 		errs = append(errs, fmt.Errorf("max pending bytes %d below max record bytes %d", c.maxPendingBytes, c.maxRecordBytes))
@@ -235,3 +240,10 @@ func WithMaxPendingBytes(n int) Option { return func(c *config) { c.maxPendingBy
 
 // WithClock sets the clock used for dedup windows and retention by age.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithProducerExpiry sets how long an idempotent producer may stay idle on
+// a partition before the log forgets its sequence window (default 24h,
+// Kafka's producer.id.expiration.ms; at least 1m). A forgotten producer's
+// next batch is accepted with any sequence. Short expiries make clients
+// that pause fail with OutOfOrderSequence-driven resets: keep it long.
+func WithProducerExpiry(d time.Duration) Option { return func(c *config) { c.producerExpiry = d } }

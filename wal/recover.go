@@ -50,6 +50,10 @@ func (l *Log) recover() error {
 		if err := l.loadCursors(tx); err != nil {
 			return err
 		}
+		l.loadProducers(tx)
+		if err := l.loadProducerIDs(tx); err != nil {
+			return err
+		}
 		return l.loadState(tx)
 	})
 	if err != nil {
