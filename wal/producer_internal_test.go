@@ -20,7 +20,7 @@ type windowHarness struct {
 }
 
 func newWindowHarness(t *testing.T) *windowHarness {
-	h := &windowHarness{t: t, p: newPartition("t", 0), now: time.UnixMilli(1_700_000_000_000)}
+	h := &windowHarness{t: t, p: newPartition("t", 0, FormatKafka), now: time.UnixMilli(1_700_000_000_000)}
 	h.l = &Log{cfg: defaultConfig()}
 	h.l.cfg.now = func() time.Time { return h.now }
 	return h
