@@ -61,6 +61,9 @@ var (
 	// and CommitGroupOffsets while it has live embedded members: a group
 	// has members of one kind at a time.
 	ErrGroupInUse = errors.New("onexbus: group in use by members of the other kind")
+	// ErrInvalidOffset is wrapped by CommitGroupOffsets for an offset
+	// outside [0, end] of its partition or metadata over 4096 bytes.
+	ErrInvalidOffset = errors.New("onexbus: invalid offset")
 	// ErrReleased is returned by a handler that gives its message back
 	// unhandled, for instance because its member is shutting down: the
 	// message is delivered again, and no attempt is counted and the

@@ -3,7 +3,9 @@ package core_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/testutil"
@@ -198,4 +200,95 @@ func TestGroupOffsetsSharedWithEmbeddedGroups(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// Offsets carry their leader epoch, metadata and commit time through a
+// restart; invalid ones are refused whole; deletes are durable and refused
+// while embedded members are live.
+func TestGroupOffsetsMetadataDeleteAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := testutil.Context(t)
+	open := func() *core.Bus {
+		t.Helper()
+		b, err := core.New(core.WithDataDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	if _, err := b.CreateTopic(ctx, "t", core.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := b.Publish(ctx, &core.Message{Topic: "t", Key: []byte("k"), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	part := core.KafkaPartition([]byte("k"), 2)
+	when := time.UnixMilli(1_700_000_000_123)
+	durable, err := b.CommitGroupOffsets("g", []core.GroupOffset{
+		{Topic: "t", Partition: part, Offset: 3, LeaderEpoch: 7, Metadata: "md", CommitTime: when},
+		{Topic: "t", Partition: 1 - part, Offset: 0, LeaderEpoch: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := durable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []core.GroupOffset{
+		{Topic: "t", Partition: part, Offset: 4},                                      // past the end
+		{Topic: "t", Partition: part, Offset: -1},                                     // negative
+		{Topic: "t", Partition: part, Offset: 1, Metadata: strings.Repeat("x", 4097)}, // metadata too large
+	} {
+		if _, err := b.CommitGroupOffsets("g", []core.GroupOffset{bad}); !errors.Is(err, core.ErrInvalidOffset) {
+			t.Errorf("commit %+v: %v, want ErrInvalidOffset", bad, err)
+		}
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b = open()
+	defer b.Close(ctx)
+	got, ok, err := b.GroupOffset("g", "t", part)
+	if err != nil || !ok {
+		t.Fatalf("after restart: %v %v", ok, err)
+	}
+	if got.Offset != 3 || got.LeaderEpoch != 7 || got.Metadata != "md" || !got.CommitTime.Equal(when) {
+		t.Fatalf("after restart: %+v, want offset 3 epoch 7 metadata md at %v", got, when)
+	}
+	if offs := b.GroupOffsets("g"); len(offs) != 2 {
+		t.Fatalf("GroupOffsets %+v, want 2", offs)
+	}
+
+	if err := b.DeleteGroupOffset(ctx, "g", "t", 1-part); err != nil {
+		t.Fatal(err)
+	}
+	if offs := b.GroupOffsets("g"); len(offs) != 1 || offs[0].Partition != part {
+		t.Fatalf("after deleting one: %+v", offs)
+	}
+	sub, err := b.Subscribe(ctx, "t", "g", nopHandler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DeleteGroupOffsets(ctx, "g"); !errors.Is(err, core.ErrGroupInUse) {
+		t.Fatalf("delete with an embedded member: %v, want ErrGroupInUse", err)
+	}
+	if err := b.DeleteGroupOffset(ctx, "g", "t", part); !errors.Is(err, core.ErrGroupInUse) {
+		t.Fatalf("delete one with an embedded member: %v, want ErrGroupInUse", err)
+	}
+	if err := sub.Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := b.DeleteGroupOffsets(ctx, "g"); err != nil || !deleted {
+		t.Fatalf("delete: %v %v", deleted, err)
+	}
+	if deleted, err := b.DeleteGroupOffsets(ctx, "g"); err != nil || deleted {
+		t.Fatalf("second delete: %v %v, want false", deleted, err)
+	}
+	if groups := b.OffsetGroups(); len(groups) != 0 {
+		t.Fatalf("OffsetGroups after delete: %v", groups)
+	}
 }
