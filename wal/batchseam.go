@@ -2,8 +2,10 @@ package wal
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/store"
 )
 
 // admitBatchLocked is the idempotent-producer seam of AppendBatch
@@ -13,25 +15,31 @@ import (
 //   - duplicate true and original, the first copy's base offset, for a
 //     retry of a batch in the producer's window (the batch is not stored;
 //     AppendBatch answers once the original is durable);
-//   - an error (ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ...) to
-//     refuse the batch: nothing is queued and done is never called;
+//   - an error (ErrOutOfOrderSequence, ErrInvalidProducerEpoch) to refuse
+//     the batch: nothing is queued and done is never called;
 //   - otherwise base and false: the batch is appended at base.
 //
-// Producer state it records must be written by the commit that stores
-// the batch (a hook in commit, walstate's), so that after a crash stored
-// batches and producer windows agree. Batches with h.ProducerID < 0 carry
-// no sequence. Until walstate lands its window, every batch is admitted.
+// The window (producer.go) advances here; the commit that stores the
+// batch writes it in the same transaction.
 func (l *Log) admitBatchLocked(p *partition, h *kbatch.Header, base int64) (original int64, duplicate bool, err error) {
-	_, _ = p, h
-	return base, false, nil
+	return l.admitProducerLocked(p, h, base)
 }
 
 // forgetTopicState is DeleteTopic's seam into the group state (walstate
-// owns its body): the deleted topic's cursors, failure histories and
-// in-flight marks go, durably, so that a topic created again under the
-// name starts clean. (The append-time marks of dedup.go are keyed by
-// partition too: walstate, drop them here as well.)
+// owns its body): the deleted topic's producer windows and append-time
+// marks go from the store, and its cursors, failure histories and
+// in-flight marks go durably, so that a topic created again under the
+// name starts clean.
 func (l *Log) forgetTopicState(ctx context.Context, name string) error {
+	err := l.st.Update(func(tx store.Tx) error {
+		if err := deleteProducers(tx, name); err != nil {
+			return err
+		}
+		return deleteAppendTimes(tx, name)
+	})
+	if err != nil {
+		return fmt.Errorf("wal: forget producers and append times of %s: %w", name, err)
+	}
 	for _, g := range l.Groups(name) {
 		if err := l.deleteState(ctx, g, func(k cursorKey) bool { return k.topic == name }, false); err != nil {
 			return err

@@ -1,0 +1,165 @@
+package wal_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/store"
+	memstore "github.com/onexbus/onexbus/store/memory"
+	"github.com/onexbus/onexbus/wal"
+)
+
+// producerBatch builds a batch of n records from producer pid at epoch
+// with first sequence seq; the values name the batch.
+func producerBatch(t testing.TB, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	b := kbatch.NewBuilder(kbatch.CodecNone)
+	b.SetProducer(pid, epoch, seq)
+	for i := range n {
+		v := fmt.Sprintf("p%d-e%d-s%d", pid, epoch, int(seq)+i)
+		if err := b.Add(1_700_000_000_000+int64(i), nil, []byte(v), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := b.Finish(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// appendBatchErr appends one batch and returns AppendBatch's refusal or
+// the result it reported.
+func appendBatchErr(l *wal.Log, topic string, part int32, batch []byte) (wal.BatchResult, error) {
+	ch := make(chan wal.BatchResult, 1)
+	if err := l.AppendBatch(context.Background(), topic, part, batch, func(r wal.BatchResult) { ch <- r }); err != nil {
+		return wal.BatchResult{}, err
+	}
+	r := <-ch
+	return r, r.Err
+}
+
+// TestAppendBatchIdempotentAcrossReopen: through AppendBatch, a retry is
+// answered with its original base offset and stored once, before and
+// after a reopen; gaps and stale epochs are refused with the sentinels;
+// producer windows are per partition.
+func TestAppendBatchIdempotentAcrossReopen(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		l := openLog(t, open(t))
+		createKafka(t, l, "k", 2)
+		var bases []int64
+		for i := range 3 {
+			r := appendBatch(t, l, "k", 0, producerBatch(t, 9, 0, int32(i*4), 4))
+			if r.Duplicate {
+				t.Fatalf("batch %d taken for a duplicate", i)
+			}
+			bases = append(bases, r.BaseOffset)
+		}
+		if r := appendBatch(t, l, "k", 0, producerBatch(t, 9, 0, 4, 4)); !r.Duplicate || r.BaseOffset != bases[1] {
+			t.Fatalf("retry of batch 1: %+v; want a duplicate at %d", r, bases[1])
+		}
+		if _, err := appendBatchErr(l, "k", 0, producerBatch(t, 9, 0, 20, 1)); !errors.Is(err, wal.ErrOutOfOrderSequence) {
+			t.Fatalf("a gap: %v; want ErrOutOfOrderSequence", err)
+		}
+		// Another partition does not know producer 9 yet: any sequence.
+		if r := appendBatch(t, l, "k", 1, producerBatch(t, 9, 0, 4, 4)); r.Duplicate || r.BaseOffset != 0 {
+			t.Fatalf("the same sequence on partition 1: %+v; want appended at 0", r)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		l2 := openLog(t, open(t))
+		for i, base := range bases {
+			if r := appendBatch(t, l2, "k", 0, producerBatch(t, 9, 0, int32(i*4), 4)); !r.Duplicate || r.BaseOffset != base {
+				t.Fatalf("retry of batch %d after the reopen: %+v; want a duplicate at %d", i, r, base)
+			}
+		}
+		if r := appendBatch(t, l2, "k", 0, producerBatch(t, 9, 0, 12, 1)); r.Duplicate || r.BaseOffset != 12 {
+			t.Fatalf("the next batch after the reopen: %+v; want appended at 12", r)
+		}
+		if r := appendBatch(t, l2, "k", 0, producerBatch(t, 9, 1, 0, 1)); r.Duplicate || r.BaseOffset != 13 {
+			t.Fatalf("an epoch bump at sequence 0: %+v; want appended at 13", r)
+		}
+		if _, err := appendBatchErr(l2, "k", 0, producerBatch(t, 9, 0, 13, 1)); !errors.Is(err, wal.ErrInvalidProducerEpoch) {
+			t.Fatalf("the old epoch after a bump: %v; want ErrInvalidProducerEpoch", err)
+		}
+		if _, end, _ := l2.Offsets("k", 0); end != 14 {
+			t.Fatalf("end offset %d; want 14 (each batch stored once)", end)
+		}
+	})
+}
+
+// TestProducerStateSurvivesFailedCommit: a commit that fails keeps the
+// batch queued and its window change pending; the next commit stores
+// both, so a retry after a reopen is still a duplicate.
+func TestProducerStateSurvivesFailedCommit(t *testing.T) {
+	ctx := context.Background()
+	fs := &failingStore{Store: memstore.New()}
+	l := openLog(t, fs)
+	createKafka(t, l, "k", 1)
+	appendBatch(t, l, "k", 0, producerBatch(t, 3, 0, 0, 2))
+	fs.mu.Lock()
+	fs.fail = true
+	fs.mu.Unlock()
+	if _, err := appendBatchErr(l, "k", 0, producerBatch(t, 3, 0, 2, 2)); !errors.Is(err, wal.ErrCommit) {
+		t.Fatalf("append while the store fails: %v; want ErrCommit", err)
+	}
+	fs.mu.Lock()
+	fs.fail = false
+	fs.mu.Unlock()
+	// The client retries: the batch is queued already, so it is a duplicate
+	// answered once the original is stored.
+	if r := appendBatch(t, l, "k", 0, producerBatch(t, 3, 0, 2, 2)); !r.Duplicate || r.BaseOffset != 2 {
+		t.Fatalf("retry after the failed commit: %+v; want a duplicate at 2", r)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openLog(t, fs)
+	if r := appendBatch(t, l2, "k", 0, producerBatch(t, 3, 0, 2, 2)); !r.Duplicate || r.BaseOffset != 2 {
+		t.Fatalf("retry after the reopen: %+v; want a duplicate at 2", r)
+	}
+	if _, end, _ := l2.Offsets("k", 0); end != 4 {
+		t.Fatalf("end offset %d; want 4", end)
+	}
+}
+
+// TestDeleteTopicForgetsProducers: a topic deleted and created again
+// under its name does not know the old topic's producers.
+func TestDeleteTopicForgetsProducers(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	l := openLog(t, st)
+	createKafka(t, l, "k", 1)
+	appendBatch(t, l, "k", 0, producerBatch(t, 4, 0, 0, 3))
+	if err := l.DeleteTopic(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	createKafka(t, l, "k", 1)
+	if r := appendBatch(t, l, "k", 0, producerBatch(t, 4, 0, 0, 3)); r.Duplicate {
+		t.Fatalf("the new topic took a batch for a duplicate of the deleted one's: %+v", r)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys := 0
+	if err := st.View(func(tx store.Tx) error {
+		if b := tx.Bucket([]byte("producers")); b != nil {
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				keys++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if keys != 1 {
+		t.Fatalf("%d stored producer windows; want 1 (the new topic's)", keys)
+	}
+}
