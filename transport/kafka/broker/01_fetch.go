@@ -1,0 +1,174 @@
+package broker
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/wal"
+)
+
+// handleFetch returns stored batches as they were produced, whole (a
+// mid-batch offset gets the batch holding it), at least one batch even
+// over MaxBytes (KIP-74), and an empty, non-null record set when there is
+// nothing. Below MinBytes it parks until data arrives, MaxWaitMillis
+// passes, the connection closes or the server shuts down. Only durable
+// records are visible; with no transactions the last stable offset is the
+// high watermark, so read_committed sees the same. Fetch sessions are not
+// kept: SessionID 0 makes clients send full fetches.
+func handleFetch(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
+	req := kreq.(*kmsg.FetchRequest)
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		reply(resp)
+		return
+	}
+	f := &fetch{c: c, req: req, reply: reply, deadline: time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
+	f.run()
+}
+
+// fetch is one Fetch request, possibly parked.
+type fetch struct {
+	c        *conn
+	req      *kmsg.FetchRequest
+	reply    func(kmsg.Response)
+	deadline time.Time
+}
+
+// run reads once and either answers or parks.
+func (f *fetch) run() {
+	resp, n, watch := f.read()
+	if n >= int(f.req.MinBytes) || f.req.MaxWaitMillis <= 0 || len(watch) == 0 || !time.Now().Before(f.deadline) {
+		f.reply(resp)
+		return
+	}
+	f.park(watch)
+}
+
+// park waits for any watched partition to grow, the deadline, the
+// connection's end or the server's Close, then reads again.
+func (f *fetch) park(watch []core.WatchPos) {
+	s := f.c.s
+	wake := make(chan struct{})
+	var once sync.Once
+	fire := func() { once.Do(func() { close(wake) }) }
+	cancel, err := s.kl.Watch(watch, fire)
+	if err != nil {
+		// A partition went away or the bus is closing: answer now.
+		resp, _, _ := f.read()
+		f.reply(resp)
+		return
+	}
+	remove := s.fetches.add(fire)
+	go f.c.guard("fetch wait", func() {
+		timer := time.NewTimer(time.Until(f.deadline))
+		defer timer.Stop()
+		defer remove()
+		defer cancel()
+		select {
+		case <-wake:
+		case <-timer.C:
+		case <-f.c.done:
+			return // nobody to answer
+		}
+		resp, n, watch := f.read()
+		if n >= int(f.req.MinBytes) || len(watch) == 0 || !time.Now().Before(f.deadline) || s.isClosing() {
+			f.reply(resp)
+			return
+		}
+		f.park(watch)
+	})
+}
+
+// read builds a response from what is visible now. It returns the bytes
+// of records in it and the positions to watch if it must wait.
+func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
+	s := f.c.s
+	req := f.req
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1 << 31
+	}
+	total := 0
+	var watch []core.WatchPos
+	for _, rt := range req.Topics {
+		t := kmsg.NewFetchResponseTopic()
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
+		name := rt.Topic
+		if req.Version >= 13 {
+			name, _ = s.kl.TopicByID(rt.TopicID)
+		}
+		_, known := s.kl.Topic(name)
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewFetchResponseTopicPartition()
+			p.Partition = rp.Partition
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
+			p.PreferredReadReplica = -1
+			p.RecordBatches = []byte{}
+			fail := func(e *kerr.Error) {
+				p.ErrorCode = e.Code
+				t.Partitions = append(t.Partitions, p)
+			}
+			if !known {
+				if req.Version >= 13 {
+					fail(kerr.UnknownTopicID)
+				} else {
+					fail(kerr.UnknownTopicOrPartition)
+				}
+				continue
+			}
+			if rp.CurrentLeaderEpoch > 0 {
+				fail(kerr.UnknownLeaderEpoch)
+				continue
+			}
+			start, end, err := s.kl.Offsets(name, rp.Partition)
+			if err != nil {
+				if errors.Is(err, core.ErrClosed) {
+					fail(kerr.NotLeaderForPartition)
+				} else {
+					fail(kerr.UnknownTopicOrPartition)
+				}
+				continue
+			}
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = end, end, start
+			if req.IsolationLevel == 1 {
+				p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			if rp.FetchOffset < start || rp.FetchOffset > end {
+				fail(kerr.OffsetOutOfRange)
+				continue
+			}
+			if rp.FetchOffset < end && (total == 0 || total < budget) {
+				limit := min(int(rp.PartitionMaxBytes), budget-total)
+				if limit <= 0 {
+					limit = 1 // at least one batch (KIP-74)
+				}
+				b, _, err := s.kl.ReadBatches(f.c.ctx, name, rp.Partition, rp.FetchOffset, limit, nil)
+				if err != nil {
+					var ce *wal.CorruptError
+					if errors.As(err, &ce) {
+						s.log.Error("kafka: fetch hit a damaged batch", "topic", name, "partition", rp.Partition,
+							"offset", ce.Offset, "readable_from", ce.Next, "reason", ce.Reason)
+					}
+					fail(kerr.KafkaStorageError)
+					continue
+				}
+				// Only the response's first batch may exceed MaxBytes.
+				if b != nil && (total == 0 || total+len(b) <= budget) {
+					p.RecordBatches = b
+					total += len(b)
+				}
+			}
+			watch = append(watch, core.WatchPos{Topic: name, Part: rp.Partition, After: max(end, rp.FetchOffset)})
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp, total, watch
+}
