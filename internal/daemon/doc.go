@@ -1,0 +1,43 @@
+// Package daemon is onexbusd's wiring: the settings table, the lifecycle
+// of the bus and its listeners, the node events and the doctor. The
+// command line (internal/cli) parses; this package builds, runs and
+// drains, so tests start the daemon in process.
+//
+// # Configuration
+//
+// One table (Settings) holds every setting: its YAML path, environment
+// variable (ONEXBUS_*, and the original system's KAFKA_* names for the
+// upstream section, parsed by transport/kafka), flag, default, range,
+// whether it is secret and whether SIGHUP reloads it. Load merges flags
+// over environment over the YAML file over defaults and records where
+// each value came from (Value.Source); an unknown YAML key is an error
+// with its line, and every problem is reported at once.
+//
+// # Lifecycle
+//
+// Run takes the data directory's lock (a second daemon on it fails with
+// ErrDataDirLocked naming the holder's pid), binds every listener (a
+// taken port fails with ErrAddrInUse naming the setting), serves /livez
+// at once and /readyz as 503, opens and recovers the log (a damaged file
+// fails with ErrCorruptData naming it), then starts the Kafka listener,
+// the HTTP API when one is mounted, the upstream forwarder and ingest,
+// the Setup steps and the node events; only then does /readyz answer
+// 200. When Run's context ends, /readyz turns 503 first, then the Kafka
+// and HTTP listeners stop accepting and drain, the node publishes its
+// shutdown event, the upstream stops, the bus drains its handlers and
+// flushes the log, and the admin listener closes last, all within
+// shutdown.timeout.
+//
+// # Security
+//
+// Every listener binds 127.0.0.1 by default. A non-loopback address is
+// refused (ErrExposed) unless authentication is configured or
+// security.insecure is set explicitly.
+//
+// # Mount points
+//
+// WithKafka sets the Kafka listener (transport/kafka/broker), WithHTTPAPI
+// the HTTP API on http.addr (transport/http), and WithSetup lets an
+// embedding program subscribe handlers or add admin routes (/metrics)
+// before the daemon is ready.
+package daemon

@@ -1,0 +1,73 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// kafkaListener is the running Kafka server and its Serve result.
+type kafkaListener struct {
+	srv  KafkaServer
+	done chan error
+}
+
+// frameOverhead is the room a produce request needs around its largest
+// batch (request header, topic and partition framing).
+const frameOverhead = 64 << 10
+
+// serveKafka builds the Kafka server on bus and serves ln.
+func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *running) error {
+	srv, err := d.opts.kafka(bus, KafkaSettings{
+		AdvertisedAddr:    d.advertised(cfg, ln.Addr()),
+		NodeID:            cfg.KafkaNodeID,
+		MaxFrameBytes:     cfg.MaxMessageBytes + frameOverhead,
+		MaxInFlightBytes:  max(cfg.MaxInFlightBytes, int64(cfg.MaxMessageBytes+frameOverhead)),
+		MaxConnections:    cfg.MaxConnections,
+		IdleTimeout:       cfg.KafkaIdleTimeout,
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		DefaultPartitions: cfg.DefaultPartitions,
+		Logger:            d.log.Named("kafka"),
+	})
+	if err != nil {
+		_ = ln.Close() // not served yet
+		return fmt.Errorf("onexbusd: kafka listener: %w", err)
+	}
+	kl := &kafkaListener{srv: srv, done: make(chan error, 1)}
+	go func() { kl.done <- srv.Serve(ln) }()
+	rt.kafka = kl
+	d.mu.Lock()
+	d.addrs.Kafka = ln.Addr()
+	d.kafkaSrv = srv
+	d.mu.Unlock()
+	return nil
+}
+
+// close stops accepting and drains, then waits for Serve to return.
+func (k *kafkaListener) close(ctx context.Context) error {
+	err := k.srv.Close(ctx)
+	select {
+	case serr := <-k.done:
+		return errors.Join(err, serr)
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("kafka Serve still running: %w", ctx.Err()))
+	}
+}
+
+// inFlighter is the optional capability of a KafkaServer that counts its
+// requests in flight.
+type inFlighter interface{ InFlight() int64 }
+
+// kafkaInFlight is the Kafka requests in flight, when the server counts them.
+func (d *Daemon) kafkaInFlight() int64 {
+	d.mu.Lock()
+	srv := d.kafkaSrv
+	d.mu.Unlock()
+	if f, ok := srv.(inFlighter); ok {
+		return f.InFlight()
+	}
+	return 0
+}

@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// APIFactory builds the HTTP API served on http.addr from the running
+// bus. transport/http provides one; a binary without an API passes none
+// and the HTTP listener is not opened.
+type APIFactory func(bus *core.Bus, log hclog.Logger) (http.Handler, error)
+
+// Setup runs once the bus is recovered and before the daemon reports
+// ready: an embedding program subscribes its handlers or mounts extra
+// admin routes here. Returning an error stops the start-up.
+type Setup func(ctx context.Context, bus *core.Bus, admin *http.ServeMux) error
+
+type options struct {
+	logOutput io.Writer
+	api       APIFactory
+	kafka     KafkaFactory
+	setups    []Setup
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithLogOutput sets where the log goes (default os.Stderr).
+func WithLogOutput(w io.Writer) Option { return func(o *options) { o.logOutput = w } }
+
+// WithHTTPAPI mounts an HTTP API on http.addr: the mount point of
+// transport/http.
+func WithHTTPAPI(f APIFactory) Option { return func(o *options) { o.api = f } }
+
+// WithSetup adds a Setup step; steps run in the order given.
+func WithSetup(s Setup) Option { return func(o *options) { o.setups = append(o.setups, s) } }
+
+// KafkaServer is a Kafka wire protocol server on the bus: what
+// transport/kafka/broker's Server provides.
+type KafkaServer interface {
+	// Serve accepts connections on ln until Close; it returns nil after
+	// Close.
+	Serve(ln net.Listener) error
+	// Close stops accepting, answers parked requests and drains the
+	// connections within ctx; it is idempotent.
+	Close(ctx context.Context) error
+}
+
+// KafkaSettings are the settings a KafkaFactory applies.
+type KafkaSettings struct {
+	// AdvertisedAddr is the host:port given to clients (kafka.advertised_addr,
+	// or the bound address).
+	AdvertisedAddr string
+	// NodeID is the broker id (kafka.node_id).
+	NodeID int32
+	// MaxFrameBytes is the largest request (from limits.max_message_bytes,
+	// plus room for the request around the batch).
+	MaxFrameBytes int
+	// MaxInFlightBytes, MaxConnections and IdleTimeout bound the clients
+	// (limits.max_in_flight_bytes, limits.max_connections,
+	// kafka.idle_timeout).
+	MaxInFlightBytes int64
+	MaxConnections   int
+	IdleTimeout      time.Duration
+	// AutoCreateTopics is topics.auto_create; DefaultPartitions is
+	// topics.default_partitions.
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	// Logger is the listener's logger.
+	Logger hclog.Logger
+}
+
+// KafkaFactory builds the Kafka listener's server. Without one the Kafka
+// listener is not opened.
+type KafkaFactory func(bus *core.Bus, s KafkaSettings) (KafkaServer, error)
+
+// WithKafka sets the Kafka listener's server (default DefaultKafka, when
+// this build has one).
+func WithKafka(f KafkaFactory) Option { return func(o *options) { o.kafka = f } }
