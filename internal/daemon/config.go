@@ -68,6 +68,9 @@ type Config struct {
 	MaxMessageBytes  int
 	MaxConnections   int
 	MaxInFlightBytes int64
+	// MaxRequestBytes (limits.max_request_bytes) is the largest Kafka
+	// request, Kafka's socket.request.max.bytes.
+	MaxRequestBytes int
 
 	// LogLevel (log.level: trace, debug, info, warn, error) and LogJSON
 	// (log.json).

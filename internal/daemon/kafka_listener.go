@@ -15,17 +15,13 @@ type kafkaListener struct {
 	done chan error
 }
 
-// frameOverhead is the room a produce request needs around its largest
-// batch (request header, topic and partition framing).
-const frameOverhead = 64 << 10
-
 // serveKafka builds the Kafka server on bus and serves ln.
 func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *running) error {
 	srv, err := d.opts.kafka(bus, KafkaSettings{
 		AdvertisedAddr:    d.advertised(cfg, ln.Addr()),
 		NodeID:            cfg.KafkaNodeID,
-		MaxFrameBytes:     cfg.MaxMessageBytes + frameOverhead,
-		MaxInFlightBytes:  max(cfg.MaxInFlightBytes, int64(cfg.MaxMessageBytes+frameOverhead)),
+		MaxFrameBytes:     cfg.MaxRequestBytes,
+		MaxInFlightBytes:  cfg.MaxInFlightBytes,
 		MaxConnections:    cfg.MaxConnections,
 		IdleTimeout:       cfg.KafkaIdleTimeout,
 		AutoCreateTopics:  cfg.AutoCreateTopics,

@@ -60,8 +60,7 @@ type KafkaSettings struct {
 	AdvertisedAddr string
 	// NodeID is the broker id (kafka.node_id).
 	NodeID int32
-	// MaxFrameBytes is the largest request (from limits.max_message_bytes,
-	// plus room for the request around the batch).
+	// MaxFrameBytes is the largest request (limits.max_request_bytes).
 	MaxFrameBytes int
 	// MaxInFlightBytes, MaxConnections and IdleTimeout bound the clients
 	// (limits.max_in_flight_bytes, limits.max_connections,
@@ -81,6 +80,6 @@ type KafkaSettings struct {
 // listener is not opened.
 type KafkaFactory func(bus *core.Bus, s KafkaSettings) (KafkaServer, error)
 
-// WithKafka sets the Kafka listener's server (default DefaultKafka, when
-// this build has one).
+// WithKafka sets the Kafka listener's server (default DefaultKafka); nil
+// leaves the Kafka listener closed.
 func WithKafka(f KafkaFactory) Option { return func(o *options) { o.kafka = f } }

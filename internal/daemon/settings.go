@@ -159,6 +159,9 @@ var settings = []setting{
 	{name: "limits.max_in_flight_bytes", env: "ONEXBUS_LIMITS_MAX_IN_FLIGHT_BYTES", flag: "max-in-flight-bytes", def: "256MiB",
 		help: "request bytes the Kafka listener holds at once; 1MiB..64GiB",
 		set:  bytesSetter(func(c *Config, n int64) { c.MaxInFlightBytes = n }, 1<<20, 64<<30)},
+	{name: "limits.max_request_bytes", env: "ONEXBUS_LIMITS_MAX_REQUEST_BYTES", flag: "max-request-bytes", def: "100MiB",
+		help: "largest Kafka request (socket.request.max.bytes); 1KiB..1GiB",
+		set:  bytesSetter(func(c *Config, n int64) { c.MaxRequestBytes = int(n) }, 1<<10, 1<<30)},
 	{name: "log.level", env: "ONEXBUS_LOG_LEVEL", flag: "log-level", def: "info", reloadable: true,
 		help: "trace, debug, info, warn or error",
 		set: func(c *Config, v string) error {

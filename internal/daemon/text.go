@@ -67,6 +67,8 @@ func (c *Config) text(name string) (string, bool) {
 		return i(int64(c.MaxConnections)), true
 	case "limits.max_in_flight_bytes":
 		return i(c.MaxInFlightBytes), true
+	case "limits.max_request_bytes":
+		return i(int64(c.MaxRequestBytes)), true
 	case "log.level":
 		return c.LogLevel, true
 	case "log.json":

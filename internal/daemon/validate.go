@@ -44,6 +44,9 @@ func (c *Config) validate() error {
 	if c.RetryMax < c.RetryBase {
 		bad("retry.max (ONEXBUS_RETRY_MAX) %v is less than retry.base (ONEXBUS_RETRY_BASE) %v", c.RetryMax, c.RetryBase)
 	}
+	if c.MaxInFlightBytes < int64(c.MaxRequestBytes) {
+		bad("limits.max_in_flight_bytes (ONEXBUS_LIMITS_MAX_IN_FLIGHT_BYTES) %d is less than limits.max_request_bytes (ONEXBUS_LIMITS_MAX_REQUEST_BYTES) %d: one request must fit", c.MaxInFlightBytes, c.MaxRequestBytes)
+	}
 	errs = append(errs, c.exposure()...)
 	listeners := map[string]string{}
 	for _, l := range c.listeners() {
