@@ -29,6 +29,10 @@ const (
 	// HeaderReplayGroup, on a replayed message, names the only consumer
 	// group that receives it; the others acknowledge it unseen.
 	HeaderReplayGroup = "dlq_replay_group"
+	// HeaderReplayCount, on a replayed message, counts how many times it
+	// was replayed from the dead-letter queue: a guard against a message
+	// that fails, is replayed and fails again forever.
+	HeaderReplayCount = "dlq_replay_count"
 )
 
 // DefaultDeadLetterTopic receives the dead letters of topics outside the
@@ -66,6 +70,7 @@ func (r republisher) Republish(ctx context.Context, l *dlq.Letter, toGroup strin
 	// message id derived from the letter so a retried replay is deduped.
 	m.Headers.MessageID = derivedID("replay", strconv.FormatUint(l.ID, 10), l.Topic)
 	m.Headers.Extra = append(m.Headers.Extra, provenance(l)...)
+	m.Headers.Extra = append(m.Headers.Extra, Header{Key: HeaderReplayCount, Value: strconv.Itoa(ReplayCount(l) + 1)})
 	if toGroup != "" {
 		m.Headers.Extra = append(m.Headers.Extra, Header{Key: HeaderReplayGroup, Value: toGroup})
 	}
@@ -74,6 +79,21 @@ func (r republisher) Republish(ctx context.Context, l *dlq.Letter, toGroup strin
 	}
 	_, err := r.b.Publish(ctx, m)
 	return err
+}
+
+// ReplayCount is how many times the message of letter l was replayed
+// before it was dead-lettered again: its HeaderReplayCount header, 0 when
+// it has none.
+func ReplayCount(l *dlq.Letter) int {
+	n := 0
+	for _, h := range l.Headers {
+		if h.Key == HeaderReplayCount {
+			if v, err := strconv.Atoi(h.Value); err == nil && v > n {
+				n = v
+			}
+		}
+	}
+	return n
 }
 
 func toRecordHeaders(hs []dlq.Header) []RecordHeader {

@@ -27,6 +27,9 @@ type Filter struct {
 	Since, Until time.Time
 	// IDs, when not empty, selects only letters with these ids.
 	IDs []uint64
+	// AfterID selects only letters with a greater id: the cursor of a
+	// paged listing (the last id of the previous page).
+	AfterID uint64
 	// Limit is the most letters selected. It has no default: 0 selects
 	// none, All selects every match, and a negative limit is an error
 	// (ErrInvalidFilter). This is deliberate: a forgotten limit never

@@ -403,10 +403,16 @@ func (q *Queue) walk(ctx context.Context, f *Filter, decode bool, fn func(id uin
 	var ids []uint64 // candidate ids when f.IDs is set
 	if len(f.IDs) > 0 {
 		ids = f.sortedIDs()
+		for len(ids) > 0 && ids[0] <= f.AfterID {
+			ids = ids[1:]
+		}
+		if len(ids) == 0 {
+			return nil
+		}
 	}
 	var (
-		end   uint64 // ids >= end were added after the walk started
-		after uint64 // the page starts after this id
+		end   uint64      // ids >= end were added after the walk started
+		after = f.AfterID // the page starts after this id
 		page  []entry
 	)
 	for first := true; ; first = false {

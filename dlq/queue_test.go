@@ -500,3 +500,32 @@ func TestAddSameMessageReplacesItsLetter(t *testing.T) {
 		}
 	})
 }
+
+// AfterID pages through the queue: each page starts after the last id of
+// the one before, with and without an id list.
+func TestListAfterID(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		q := open(t, st)
+		ctx := context.Background()
+		var ids []uint64
+		for i := range 5 {
+			id, err := q.Add(ctx, &dlq.Letter{Topic: "t", Offset: int64(i), Group: "g", Error: "e"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		page, err := q.List(ctx, dlq.Filter{AfterID: ids[1], Limit: 2})
+		if err != nil || len(page) != 2 || page[0].ID != ids[2] || page[1].ID != ids[3] {
+			t.Fatalf("page after %d: %v, %v", ids[1], page, err)
+		}
+		page, err = q.List(ctx, dlq.Filter{AfterID: ids[3], IDs: ids, Limit: dlq.All})
+		if err != nil || len(page) != 1 || page[0].ID != ids[4] {
+			t.Fatalf("ids after %d: %v, %v", ids[3], page, err)
+		}
+		page, err = q.List(ctx, dlq.Filter{AfterID: ids[4], IDs: ids[:2], Limit: dlq.All})
+		if err != nil || len(page) != 0 {
+			t.Fatalf("nothing after the last id: %v, %v", page, err)
+		}
+	})
+}
