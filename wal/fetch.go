@@ -97,15 +97,15 @@ func (f *batchFill) full() bool { return f.stop }
 func (f *batchFill) add(p *partition, body []byte, first int64) (bool, error) {
 	at := first
 	for len(body) > 0 && at < f.end {
+		if skip, n, span := skipBatch(body, at, f.next); skip {
+			body, at = body[n:], at+span
+			continue
+		}
 		h, n, reason := checkBatch(body, at)
 		if reason != "" {
 			return false, batchCorrupt(p, body, at, reason)
 		}
 		span := int64(h.Records())
-		if at+span <= f.next {
-			body, at = body[n:], at+span
-			continue
-		}
 		if len(f.dst) > f.base && len(f.dst)-f.base+n > f.maxBytes {
 			f.stop = true
 			return false, nil
@@ -129,7 +129,11 @@ func (l *Log) fillStored(p *partition, f *batchFill, end int64) error {
 	defer func() { f.end = saved }()
 	return l.st.View(func(tx store.Tx) error {
 		data := tx.Bucket(p.data)
+		floor := storedStart(tx, p)
 		if data == nil {
+			if end > max(f.next, floor) {
+				return gapError(p, max(f.next, floor), end)
+			}
 			f.next = end
 			return nil
 		}
@@ -145,17 +149,20 @@ func (l *Log) fillStored(p *partition, f *batchFill, end int64) error {
 		for ; k != nil && f.next < end; k, v = c.Next() {
 			first := keyOffset(k)
 			if first > f.next {
-				f.next = first // a gap: retention removed what was before
+				if first > max(f.next, floor) {
+					return gapError(p, max(f.next, floor), first)
+				}
+				f.next = first // retention removed what was before
 			}
 			body, reason := checkChunkHeader(v, p.format, first)
 			if reason != "" {
-				return l.nextChunkCorrupt(c, end, &CorruptError{Topic: p.topic, Partition: p.id, Offset: first, Reason: reason})
+				return nextChunkCorrupt(c, first, end, &CorruptError{Topic: p.topic, Partition: p.id, Offset: first, Reason: reason})
 			}
 			more, err := f.add(p, body, first)
 			if err != nil {
 				var ce *CorruptError
 				if errors.As(err, &ce) && ce.inStore {
-					return l.nextChunkCorrupt(c, end, ce)
+					return nextChunkCorrupt(c, first, end, ce)
 				}
 				return err
 			}
@@ -164,6 +171,9 @@ func (l *Log) fillStored(p *partition, f *batchFill, end int64) error {
 			}
 		}
 		if k == nil && f.next < end && !f.stop {
+			if end > max(f.next, floor) {
+				return gapError(p, max(f.next, floor), end)
+			}
 			f.next = end
 		}
 		return nil
@@ -171,13 +181,19 @@ func (l *Log) fillStored(p *partition, f *batchFill, end int64) error {
 }
 
 // nextChunkCorrupt sets ce.Next to the key of the chunk after the cursor's
-// (or end) and returns ce.
-func (l *Log) nextChunkCorrupt(c store.Cursor, end int64, ce *CorruptError) *CorruptError {
+// (or end) and returns ce. Damage after a chunk's last record (trailing
+// bytes) has no offset of its own: it is reported at the chunk's key, so
+// that Next is always past Offset.
+func nextChunkCorrupt(c store.Cursor, first, end int64, ce *CorruptError) *CorruptError {
 	if nk, _ := c.Next(); nk != nil {
 		ce.Next = keyOffset(nk)
 	} else {
 		ce.Next = end
 	}
+	if ce.Next <= ce.Offset {
+		ce.Offset = first
+	}
+	ce.Next = max(ce.Next, ce.Offset+1)
 	ce.inStore = false
 	return ce
 }

@@ -33,6 +33,23 @@ func checkBatch(b []byte, want int64) (kbatch.Header, int, string) {
 	return h, n, ""
 }
 
+// skipBatch reports whether the batch at the start of b, which must be the
+// one at offset want, ends at or below from, and its size and span. It
+// checks only the framing (a damaged length or span shows as the next
+// batch's base offset not matching); batches that are read get checkBatch.
+func skipBatch(b []byte, want, from int64) (skip bool, n int, span int64) {
+	n, err := kbatch.BatchLen(b)
+	if err != nil {
+		return false, 0, 0
+	}
+	h, err := kbatch.ParseHeader(b)
+	if err != nil || h.BaseOffset != want || h.LastOffsetDelta < 0 {
+		return false, 0, 0
+	}
+	span = int64(h.Records())
+	return want+span <= from, n, span
+}
+
 // nextBatchOffset is where reading can resume after a damaged batch at
 // offset at whose bytes start b: the base offset of the batch after it in
 // the chunk, if its length field and that batch's header hold up, else
@@ -70,15 +87,15 @@ func readKafkaRecords(p *partition, body []byte, first, from, end int64, max int
 	var rec kbatch.Record
 	var e Entry
 	for len(body) > 0 && at < end && read < max {
+		if skip, n, span := skipBatch(body, at, from); skip {
+			body, at = body[n:], at+span
+			continue
+		}
 		h, n, reason := checkBatch(body, at)
 		if reason != "" {
 			return from, read, batchCorrupt(p, body, at, reason)
 		}
 		span := int64(h.Records())
-		if at+span <= from {
-			body, at = body[n:], at+span
-			continue
-		}
 		records := body[kbatch.HeaderSize:n]
 		if h.Codec() != kbatch.CodecNone {
 			out, err := kbatch.Decompress(h, body[:n], (*scratch)[:0])

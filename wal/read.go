@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -95,6 +96,31 @@ func maxInt64(a, b int64) int64 {
 	return b
 }
 
+// storedStart returns the partition's start offset as the transaction
+// sees it. Chunks cover every offset from there to the committed end
+// (retention deletes chunks and moves the start in one transaction), so
+// a hole above it is damage: a chunk whose key or length was damaged.
+func storedStart(tx store.Tx, p *partition) int64 {
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if v := meta.Get(p.startK); v != nil {
+			if body, ok := checked(p.startK, v); ok && len(body) == 8 {
+				return int64(binary.BigEndian.Uint64(body))
+			}
+			// Damaged (Open rebuilds it): trust what memory says.
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.start
+		}
+	}
+	return 0
+}
+
+// gapError reports offsets [lo, hi) that should be in a chunk and are not.
+func gapError(p *partition, lo, hi int64) *CorruptError {
+	return &CorruptError{Topic: p.topic, Partition: p.id, Offset: lo, Next: hi,
+		Reason: fmt.Sprintf("no chunk holds offsets %d to %d (a damaged chunk key or chunk)", lo, hi-1)}
+}
+
 // readStored reads committed records [from, end) from the store.
 func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
 	read := 0
@@ -102,6 +128,9 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 	err := l.st.View(func(tx store.Tx) error {
 		data := tx.Bucket(p.data)
 		if data == nil {
+			if floor := storedStart(tx, p); end > maxInt64(from, floor) {
+				return gapError(p, maxInt64(from, floor), end)
+			}
 			from = end
 			return nil
 		}
@@ -114,10 +143,14 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 				k, v = c.First()
 			}
 		}
+		floor := storedStart(tx, p)
 		for ; k != nil && read < max && from < end; k, v = c.Next() {
 			first := keyOffset(k)
 			if first > from {
-				// A gap: the records before first were removed.
+				if first > maxInt64(from, floor) {
+					return gapError(p, maxInt64(from, floor), first)
+				}
+				// Retention removed the records before first.
 				from = first
 			}
 			var next int64
@@ -137,11 +170,7 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 			if err != nil {
 				var ce *CorruptError
 				if errors.As(err, &ce) && ce.inStore {
-					if nk, _ := c.Next(); nk != nil {
-						ce.Next = keyOffset(nk)
-					} else {
-						ce.Next = end
-					}
+					nextChunkCorrupt(c, first, end, ce)
 				}
 				from = next
 				return err
@@ -149,6 +178,9 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 			from = next
 		}
 		if k == nil && from < end && read < max {
+			if end > maxInt64(from, floor) {
+				return gapError(p, maxInt64(from, floor), end)
+			}
 			from = end
 		}
 		return nil

@@ -42,6 +42,9 @@ func (l *Log) recover() error {
 				l.installTopicLocked(name, cfg).id = id
 			}
 		}
+		if err := l.checkOrphans(tx); err != nil {
+			return err
+		}
 		for _, p := range l.parts {
 			if err := l.recoverPartition(tx, p, &repairs); err != nil {
 				return err
@@ -151,6 +154,35 @@ func (l *Log) checkFormat() error {
 			return meta.Put(clusterKey, appendChecked(append([]byte(nil), id[:]...), 0, clusterKey))
 		}
 		return nil
+	})
+}
+
+// checkOrphans refuses data or index buckets of partitions that no
+// topic configuration declares. CreateTopic stores the configuration
+// before any record and DeleteTopic removes both in one transaction, so
+// an orphan means a damaged configuration key or bucket name: reading on
+// would make a topic's records vanish without a word.
+func (l *Log) checkOrphans(tx store.Tx) error {
+	return tx.ForEachBucket(func(name []byte) error {
+		if !bytes.HasPrefix(name, []byte("d/")) && !bytes.HasPrefix(name, []byte("i/")) {
+			return nil
+		}
+		rest := name[2:]
+		i := bytes.LastIndexByte(rest, '/')
+		if i < 0 {
+			return fmt.Errorf("%w: bucket %q is not a partition's", ErrCorrupt, name)
+		}
+		topic, part := string(rest[:i]), string(rest[i+1:])
+		t := l.topics[topic]
+		if t != nil {
+			for _, p := range t.parts {
+				if string(p.data) == string(name) || string(p.index) == string(name) {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%w: bucket %q holds records of %s/%s, which no topic configuration declares (a damaged configuration key or bucket name)",
+			ErrCorrupt, name, topic, part)
 	})
 }
 
