@@ -143,6 +143,12 @@ func (b *Bus) deadLetterTopic(topic string) string {
 	return b.cfg.deadLetterTopic
 }
 
+// IsDeadLetterTopic reports whether topic receives the bus's dead letters:
+// the WithDeadLetterTopic topic or any topic of the ONEX dlq category. A
+// publish gate uses it to let dead letters through: holding them would
+// hold the group whose message is being dead-lettered.
+func (b *Bus) IsDeadLetterTopic(topic string) bool { return b.isDeadLetterTopic(topic) }
+
 // isDeadLetterTopic reports whether topic receives dead letters; failures
 // there are queued but not published again, so they cannot loop.
 func (b *Bus) isDeadLetterTopic(topic string) bool {

@@ -29,9 +29,20 @@ type budget struct {
 // does not wait forever. At the budget it returns an error wrapping
 // ErrBacklogFull (reject) or waits for the forwarder's acks (block), until
 // ctx ends. Once the forwarder closes the budget no longer applies.
+//
+// Dead letters (Bus.IsDeadLetterTopic, and the ingest's
+// KAFKA_DEAD_LETTER_TOPIC) are always admitted, and counted: the engine
+// publishes one only to move its group past a failed message, so holding
+// it would hold that group's partition until Kafka returns, and with
+// reject make the dead-letter write fail; dead letters are bounded by the
+// failures, not by the publishers.
 func (bg *budget) gate(ctx context.Context, topic string, _ int, bytes int) error {
 	f := bg.f
 	if !f.forwards(topic) {
+		return nil
+	}
+	if f.bus.IsDeadLetterTopic(topic) || topic == f.cfg.DeadLetterTopic {
+		bg.est.Add(int64(bytes))
 		return nil
 	}
 	add := int64(bytes)

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/dlq"
 )
 
 // padded is a message of about 1 KiB whose value checkPerKeyOrder reads.
@@ -155,4 +156,74 @@ func TestBacklogBudgetBlock(t *testing.T) {
 	}
 	sent++
 	checkPerKeyOrder(t, consumeAll(t, c, topic, sent), sent)
+}
+
+// Issue 9: the budget must not hold the engine's own dead letters. With
+// the upstream cut and the backlog at the budget, a handler's permanent
+// failure is dead-lettered at once (the queue and the dead-letter topic,
+// which is forwarded too) under both policies, instead of holding the
+// group's partition until Kafka returns.
+func TestBacklogBudgetAdmitsDeadLetters(t *testing.T) {
+	for _, policy := range []string{BacklogReject, BacklogBlock} {
+		t.Run(policy, func(t *testing.T) {
+			c, g := newCluster(t)
+			cfg := testConfig(t, c)
+			cfg.BacklogBudget, cfg.BacklogPolicy = 16<<10, policy
+			a := newBus(t)
+			f := startForwarder(t, a, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := a.Publish(ctx, padded(0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.WaitAcked(ctx, topic, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			full := make(chan struct{})
+			if _, err := a.Subscribe(ctx, topic, "g", func(hctx context.Context, m *core.Message) error {
+				if !bytes.HasPrefix(m.Value, []byte("poison")) {
+					return nil
+				}
+				select {
+				case <-full:
+				case <-hctx.Done():
+					return hctx.Err()
+				}
+				return core.Permanent(errors.New("poison"))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			g.cut()
+			t.Cleanup(g.restore)
+			poison := &core.Message{Topic: topic, Key: []byte("p"), Value: []byte("poison")}
+			if _, err := a.Publish(ctx, poison); err != nil {
+				t.Fatal(err)
+			}
+			// Fill the budget.
+			for i := 1; ; i++ {
+				if i == 1000 {
+					t.Fatal("the budget never filled")
+				}
+				pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				_, err := a.Publish(pctx, padded(i))
+				pcancel()
+				if errors.Is(err, ErrBacklogFull) || errors.Is(err, context.DeadlineExceeded) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(full)
+			dlqTopic := "onex.dlq.orders.evt.v1"
+			waitFor(t, 10*time.Second, "the dead letter published while the backlog is full and Kafka is down", func() bool {
+				end, _ := a.EndOffset(dlqTopic, 0)
+				return end == 1
+			})
+			letters, err := a.DeadLetters().List(ctx, dlq.Filter{Limit: 10})
+			if err != nil || len(letters) != 1 || letters[0].Offset != poison.Offset {
+				t.Fatalf("letters %+v, %v", letters, err)
+			}
+		})
+	}
 }

@@ -38,7 +38,10 @@
 //     acknowledged by Kafka, through a publish gate installed in Start and
 //     removed in Close: KAFKA_BACKLOG_POLICY=block waits for the acks that
 //     bring the backlog under the budget (or the publisher's context),
-//     reject fails with ErrBacklogFull.
+//     reject fails with ErrBacklogFull. Dead letters (the bus's
+//     dead-letter topics and KAFKA_DEAD_LETTER_TOPIC) always pass, and
+//     count: holding them would hold the group being moved past a failed
+//     message.
 //   - A record Kafka refuses for what it is (MESSAGE_TOO_LARGE,
 //     RECORD_LIST_TOO_LARGE, INVALID_RECORD, INVALID_TIMESTAMP) does not
 //     stop its partition: it is retried on its own
