@@ -51,6 +51,24 @@
 //     and the error, and only once that letter is durable does the
 //     position move past it. Other errors are retried until Kafka takes
 //     the record: the forwarder never drops a message.
+//   - A topic Kafka refuses as a whole (a name it does not allow, such as
+//     one longer than 249 characters or one colliding with another in
+//     '.' versus '_'; a creation policy; no authorization to write it) is
+//     a permanent error of that topic: logged once at error level, listed
+//     by RefusedTopics (wrapping ErrTopicRefused and Kafka's error), not
+//     asked for again, not counted in the backlog or the budget. Its
+//     messages stay in the local log; every other topic keeps flowing.
+//     Not being allowed to create a topic is no refusal: the topic may
+//     exist, and produce decides.
+//   - Ingest commits a batch's Kafka offsets only once the batch is in the
+//     local store: under DurabilitySync and DurabilityInterval fsync'd
+//     (Bus.Sync syncs the store under the interval policy), under
+//     DurabilityNone written to the file without an fsync, which survives
+//     a crash of the process but not a power loss. A local append that
+//     fails (a full disk, a budget that refuses) is retried with capped,
+//     jittered backoff for as long as the ingest runs, holding the
+//     partitions and committing nothing; once the bus is closed the member
+//     stops (Err wraps core.ErrClosed) and leaves the group.
 //   - Ingest is at least once: a crash between the local append and the
 //     Kafka commit re-ingests those records, and the bus's message_id
 //     dedup window stores them once. Records without a message_id get one

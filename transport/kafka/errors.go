@@ -23,6 +23,13 @@ var (
 	// ErrNotStarted is returned by Forwarder and Ingest methods that need
 	// Start first.
 	ErrNotStarted = errors.New("kafka: not started")
+	// ErrTopicRefused is wrapped by the errors of Forwarder.RefusedTopics:
+	// the upstream refuses a topic for what it is (an invalid or colliding
+	// name, a name longer than Kafka's 249 characters, a creation policy,
+	// no authorization to write it), so the forwarder stops asking and
+	// leaves that topic's messages in the local log; the error wraps
+	// Kafka's.
+	ErrTopicRefused = errors.New("kafka: upstream refuses the topic")
 )
 
 // Errors of ingest.

@@ -30,6 +30,8 @@ type fwdConfig struct {
 	depth        int
 	createTopics bool
 	extraOpts    []kgo.Opt
+	// afterDiscover, if set, runs after each discovery round (tests).
+	afterDiscover func()
 }
 
 // ForwarderOption configures NewForwarder.
@@ -103,11 +105,17 @@ type Forwarder struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex           // protects started, parts, ackWake and removeGate
+	mu         sync.Mutex           // protects started, parts, refused, ackWake and removeGate
 	started    bool                 //
 	parts      map[tpKey]*partState // every partition with a loop
+	refused    map[string]error     // topics the upstream refuses, for good
 	ackWake    chan struct{}        // closed and replaced when any position advances
 	removeGate func()               // removes the budget's publish gate; nil if none
+
+	// createFails counts, per topic, the failed attempts to create it
+	// upstream since the last success; owned by discover (Start's call,
+	// then the watch loop's), so unlocked.
+	createFails map[string]int
 
 	// advanced is set when a forwarded position moved and cleared by the
 	// sync loop, which then makes the bus commit it.
@@ -165,11 +173,13 @@ func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarde
 	log := fc.log.Named("forwarder")
 	return &Forwarder{
 		bus: bus, cfg: cfg, fc: fc, log: log, cl: cl, adm: kadm.NewClient(cl),
-		brk:     newBreaker(cfg, log),
-		ctx:     ctx,
-		cancel:  cancel,
-		parts:   make(map[tpKey]*partState),
-		ackWake: make(chan struct{}),
+		brk:         newBreaker(cfg, log),
+		ctx:         ctx,
+		cancel:      cancel,
+		parts:       make(map[tpKey]*partState),
+		refused:     make(map[string]error),
+		createFails: make(map[string]int),
+		ackWake:     make(chan struct{}),
 	}, nil
 }
 
@@ -224,12 +234,61 @@ func (f *Forwarder) syncLoop() {
 	}
 }
 
-// forwards reports whether topic is forwarded.
+// forwards reports whether topic is forwarded: it matches the pattern
+// and the upstream has not refused it.
 func (f *Forwarder) forwards(topic string) bool {
 	if f.fc.pattern.String() != "" {
-		return f.fc.pattern.Match(topic)
+		if !f.fc.pattern.Match(topic) {
+			return false
+		}
+	} else if strings.HasPrefix(topic, "__") {
+		return false
 	}
-	return !strings.HasPrefix(topic, "__")
+	f.mu.Lock()
+	_, refused := f.refused[topic]
+	f.mu.Unlock()
+	return !refused
+}
+
+// maxKafkaTopicLen is the longest topic name Kafka accepts; the local
+// grammar allows 255.
+const maxKafkaTopicLen = 249
+
+// topicRefused reports whether err is Kafka refusing a topic for good, on
+// creation or on produce, rather than an outage.
+func topicRefused(err error) bool {
+	return errors.Is(err, kerr.InvalidTopicException) || errors.Is(err, kerr.PolicyViolation) ||
+		errors.Is(err, kerr.InvalidPartitions) || errors.Is(err, kerr.InvalidReplicationFactor) ||
+		errors.Is(err, kerr.InvalidConfig) || errors.Is(err, kerr.TopicAuthorizationFailed)
+}
+
+// refuse stops forwarding topic for good, logging why once. Its messages
+// stay in the local log and its forwarded positions where they are.
+func (f *Forwarder) refuse(topic string, cause error) {
+	f.mu.Lock()
+	if _, ok := f.refused[topic]; ok {
+		f.mu.Unlock()
+		return
+	}
+	f.refused[topic] = fmt.Errorf("%w: %s: %w", ErrTopicRefused, topic, cause)
+	f.mu.Unlock()
+	f.log.Error("upstream Kafka refuses the topic: not forwarded (its messages stay in the local log), the other topics go on",
+		"topic", topic, "error", cause)
+}
+
+// RefusedTopics returns the topics the upstream refuses, each with an
+// error wrapping ErrTopicRefused and Kafka's error. They are not
+// forwarded, not counted in Backlog, BacklogBytes or the budget, and not
+// asked for again until the forwarder is built anew (after renaming the
+// topic, or changing the upstream's policy or ACLs).
+func (f *Forwarder) RefusedTopics() map[string]error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]error, len(f.refused))
+	for k, v := range f.refused {
+		out[k] = v
+	}
+	return out
 }
 
 func (f *Forwarder) watch() {
@@ -246,7 +305,12 @@ func (f *Forwarder) watch() {
 }
 
 // discover starts a loop for every forwarded partition without one.
+// A topic the upstream refuses is set aside for good (refuse); one it
+// cannot create for now is tried again next round.
 func (f *Forwarder) discover(ctx context.Context) {
+	if f.fc.afterDiscover != nil {
+		defer f.fc.afterDiscover()
+	}
 	for _, topic := range f.bus.Topics() {
 		if !f.forwards(topic) {
 			continue
@@ -258,12 +322,27 @@ func (f *Forwarder) discover(ctx context.Context) {
 		f.mu.Lock()
 		_, known := f.parts[tpKey{topic, 0}]
 		f.mu.Unlock()
+		if !known && len(topic) > maxKafkaTopicLen {
+			f.refuse(topic, fmt.Errorf("%d characters: Kafka topic names have at most %d", len(topic), maxKafkaTopicLen))
+			continue
+		}
 		if !known && f.fc.createTopics {
 			if err := f.ensureUpstream(ctx, topic, tc.Partitions); err != nil {
-				f.log.Warn("cannot create the upstream topic; will retry", "topic", topic, "error", err)
-				continue
+				if topicRefused(err) && !errors.Is(err, kerr.TopicAuthorizationFailed) {
+					f.refuse(topic, err)
+					continue
+				}
+				if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+					// No right to create is no verdict on writing: the
+					// topic may exist. Produce decides.
+					f.log.Debug("not allowed to create the upstream topic; forwarding to it as it is", "topic", topic, "error", err)
+				} else {
+					f.createFailed(topic, err)
+					continue
+				}
 			}
 		}
+		delete(f.createFails, topic)
 		for p := range tc.Partitions {
 			k := tpKey{topic, p}
 			f.mu.Lock()
@@ -276,6 +355,18 @@ func (f *Forwarder) discover(ctx context.Context) {
 			f.wg.Go(func() { f.runPartition(k, ps) })
 			f.mu.Unlock()
 		}
+	}
+}
+
+// createFailed logs a failed creation of topic: a warning the first
+// time, then at debug level each round, so an outage does not flood the
+// log.
+func (f *Forwarder) createFailed(topic string, err error) {
+	f.createFails[topic]++
+	if n := f.createFails[topic]; n == 1 {
+		f.log.Warn("cannot create the upstream topic; will retry", "topic", topic, "error", err)
+	} else {
+		f.log.Debug("still cannot create the upstream topic; will retry", "topic", topic, "attempts", n, "error", err)
 	}
 }
 
@@ -363,6 +454,12 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			cause := b.err
 			if i < len(b.errs) && b.errs[i] != nil {
 				cause = b.errs[i]
+			}
+			if topicRefused(cause) {
+				// Kafka answered for the whole topic: stop asking.
+				f.brk.success()
+				f.refuse(k.topic, cause)
+				return
 			}
 			if rejected(cause) {
 				// Kafka answered: this is no outage.
