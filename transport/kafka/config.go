@@ -57,9 +57,13 @@ type Config struct {
 	// ack after Timeout opens the forwarder's breaker. Default 30s; 1..3600.
 	Timeout time.Duration
 	// MaxRetryAttempts (KAFKA_MAX_RETRY_ATTEMPTS) is how many times ingest
-	// tries a local append or a Kafka commit before its loop restarts from
-	// the last committed offset. The forwarder never gives up (it never
-	// drops a message); it backs off instead. Default 3; 1..100.
+	// tries a Kafka commit before it goes on without it (the batch is
+	// durable locally; a restart ingests it again and dedup stores it
+	// once), and how many times the forwarder produces a record Kafka
+	// rejects for what it is before dead-lettering it. A failing local
+	// append is retried for as long as the ingest runs, and the forwarder
+	// never drops a record Kafka could take: both back off instead.
+	// Default 3; 1..100.
 	MaxRetryAttempts int
 	// RetryBackoffBase (KAFKA_RETRY_BACKOFF_BASE, seconds, fractions
 	// allowed) is the first retry delay: attempt n waits base*2^n with

@@ -12,7 +12,9 @@
 // group name, like a consumer group's cursor) and produces to Kafka. The
 // position moves only after Kafka acknowledged every record before it.
 // Ingest is a Kafka consumer group whose offsets are committed only after
-// PublishBatch returned, that is after the records are durable locally.
+// the records are in the local store: PublishBatch returned and, for the
+// DurabilityInterval and DurabilityNone policies, under which PublishBatch
+// returns with the records still in memory, Bus.Sync returned too.
 //
 // # Guarantees
 //

@@ -30,6 +30,9 @@ type ingestConfig struct {
 	// before its Kafka commit; an error stops the loop without committing
 	// (tests use it to see the batches and to simulate a crash there).
 	afterAppend func(recs []*kgo.Record) error
+	// afterCommit, if set, runs after a batch's Kafka commit succeeded
+	// (crash tests kill the process there).
+	afterCommit func(recs []*kgo.Record)
 }
 
 // IngestOption configures NewIngest.
@@ -167,18 +170,29 @@ func (in *Ingest) Start(context.Context) error {
 	return nil
 }
 
-// Err returns why the loop stopped, or nil while it runs.
+// Err returns why the loop stopped for good (the bus closed, wrapping
+// core.ErrClosed), or nil while it runs or after Close.
 func (in *Ingest) Err() error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.err
 }
 
-func (in *Ingest) fail(err error) {
+// stop records why the loop stops for good and leaves the group, so
+// that another member takes the partitions at once instead of after the
+// session timeout. A static member (WithInstanceID) keeps its partitions
+// until its session times out, as Kafka defines.
+func (in *Ingest) stop(err error) {
 	in.mu.Lock()
 	in.err = err
 	in.mu.Unlock()
-	in.log.Error("ingest stopped", "error", err)
+	in.log.Error("ingest stopped; leaving the group", "error", err)
+	in.cl.AllowRebalance()
+	ctx, cancel := context.WithTimeout(in.ctx, in.cfg.Timeout)
+	defer cancel()
+	if lerr := in.cl.LeaveGroupContext(ctx); lerr != nil && in.ctx.Err() == nil {
+		in.log.Warn("cannot leave the group; its partitions move after the session timeout", "error", lerr)
+	}
 }
 
 func (in *Ingest) run() {
@@ -197,15 +211,15 @@ func (in *Ingest) run() {
 			in.cl.AllowRebalance()
 			continue
 		}
-		if err := in.appendBatch(recs); err != nil {
+		if err := in.store(recs); err != nil {
 			if in.ctx.Err() == nil {
-				in.fail(err)
+				in.stop(err)
 			}
 			return
 		}
 		if in.ic.afterAppend != nil {
 			if err := in.ic.afterAppend(recs); err != nil {
-				in.fail(err)
+				in.stop(err)
 				return
 			}
 		}
@@ -213,12 +227,65 @@ func (in *Ingest) run() {
 			// The batch is durable locally: after a restart it is
 			// re-ingested and dedup stores it once.
 			in.log.Warn("cannot commit to Kafka; the batch will be ingested again after a restart", "error", err)
+		} else if in.ic.afterCommit != nil {
+			in.ic.afterCommit(recs)
 		}
 		in.cl.AllowRebalance()
 	}
 }
 
-// appendBatch publishes recs to the bus and returns once they are durable.
+// store appends recs to the bus and makes the bus sync them, retrying
+// with capped, jittered backoff for as long as the ingest runs: a full
+// disk or a budget that refuses for a while delays the batch, it does not
+// stop the member while it holds its partitions. It returns nil once the
+// records are in the store, the bus's ErrClosed (nothing can be ingested
+// any more), or the ingest's context error.
+//
+// The sync matters under DurabilityInterval and DurabilityNone, where
+// PublishBatch returns with the records queued in memory: the Kafka commit
+// must wait until they are in the store, or a crash loses them for good.
+// A batch appended again after a failure is stored once (message_id
+// dedup).
+func (in *Ingest) store(recs []*kgo.Record) error {
+	appended := false
+	for attempt := 0; ; attempt++ {
+		var err error
+		if !appended {
+			err = in.appendBatch(recs)
+			appended = err == nil
+		}
+		if appended {
+			if err = in.bus.Sync(in.ctx); err != nil {
+				err = fmt.Errorf("kafka: ingest: sync %d records: %w", len(recs), err)
+			}
+		}
+		if err == nil {
+			if attempt > 0 {
+				in.log.Info("local append recovered", "records", len(recs), "attempts", attempt+1)
+			}
+			return nil
+		}
+		if in.ctx.Err() != nil {
+			return in.ctx.Err()
+		}
+		if errors.Is(err, core.ErrClosed) {
+			return err
+		}
+		wait := backoff(in.cfg.RetryBackoffBase, attempt, in.cfg.CircuitBreakerResetTimeout)
+		if attempt == 0 {
+			in.log.Warn("cannot append to the local log; retrying until it takes the batch (nothing is committed to Kafka meanwhile)",
+				"records", len(recs), "error", err)
+		} else {
+			in.log.Debug("local append still failing", "attempt", attempt+1, "backoff", wait, "error", err)
+		}
+		if !sleepCtx(in.ctx, wait) {
+			return in.ctx.Err()
+		}
+	}
+}
+
+// appendBatch publishes recs to the bus once; records the bus refuses for
+// what they are go to the dead-letter topic.
 func (in *Ingest) appendBatch(recs []*kgo.Record) error {
 	msgs := make([]*core.Message, len(recs))
 	rh := make([]core.RecordHeader, 0, 32)
@@ -241,20 +308,14 @@ func (in *Ingest) appendBatch(recs []*kgo.Record) error {
 		}
 		msgs[i] = m
 	}
-	var err error
-	for attempt := range in.cfg.MaxRetryAttempts {
-		if err = in.bus.PublishBatch(in.ctx, msgs); err == nil {
-			return nil
-		}
-		if errors.Is(err, core.ErrClosed) || in.ctx.Err() != nil {
-			return err
-		}
-		if isPermanent(err) {
-			return in.appendOneByOne(msgs, recs)
-		}
-		sleepCtx(in.ctx, backoff(in.cfg.RetryBackoffBase, attempt, in.cfg.CircuitBreakerResetTimeout))
+	err := in.bus.PublishBatch(in.ctx, msgs)
+	if err != nil && isPermanent(err) {
+		return in.appendOneByOne(msgs, recs)
 	}
-	return fmt.Errorf("kafka: ingest: append %d records: %w", len(msgs), err)
+	if err != nil {
+		return fmt.Errorf("kafka: ingest: append %d records: %w", len(msgs), err)
+	}
+	return nil
 }
 
 // isPermanent reports whether a publish error is about the message itself.

@@ -241,3 +241,70 @@ func TestGroupID(t *testing.T) {
 		}
 	})
 }
+
+// Issue 9: a local append that fails for a while (here a publish gate
+// refusing the first appends, well past KAFKA_MAX_RETRY_ATTEMPTS) must not
+// stop the ingest for good while it holds its Kafka partitions: it retries
+// with capped backoff until the bus takes the records, and every record
+// arrives, none lost, none twice.
+func TestIngestRetriesFailingAppends(t *testing.T) {
+	c, _ := newCluster(t, kfake.SeedTopics(2, topic))
+	cfg := testConfig(t, c)
+	cfg.CircuitBreakerResetTimeout = 50 * time.Millisecond // the backoff's cap
+	const n, refusals = 200, 12
+	produceDirect(t, c.ListenAddrs(), topic, n, true)
+	b := newBus(t)
+	var refused atomic.Int32
+	outage := errors.New("disk full (simulated)")
+	b.AddPublishGate(func(_ context.Context, tp string, _, _ int) error {
+		if tp == topic && refused.Load() < refusals {
+			refused.Add(1)
+			return outage
+		}
+		return nil
+	})
+	in := startIngest(t, b, cfg, []string{topic}, WithIngestGroup("g"))
+	waitFor(t, 30*time.Second, "every record ingested after the outage", func() bool {
+		total, _ := localCount(t, b, topic)
+		return total >= n || in.Err() != nil
+	})
+	if err := in.Err(); err != nil {
+		t.Fatalf("ingest stopped after %d refusals: %v", refused.Load(), err)
+	}
+	if got := refused.Load(); got != refusals {
+		t.Fatalf("%d refusals, want %d", got, refusals)
+	}
+	total, ids := localCount(t, b, topic)
+	if total != n || len(ids) != n {
+		t.Fatalf("%d messages, %d distinct ids; want %d of each", total, len(ids), n)
+	}
+}
+
+// Issue 9: once the bus is closed nothing can be ingested: the member
+// stops with an error wrapping core.ErrClosed and leaves the group, so
+// another member takes its partitions instead of the group waiting for a
+// session timeout.
+func TestIngestLeavesGroupWhenBusCloses(t *testing.T) {
+	c, _ := newCluster(t, kfake.SeedTopics(2, topic))
+	cfg := testConfig(t, c)
+	cfg.SessionTimeout = time.Minute // a member that stays would hold its partitions this long
+	cfg.MaxPollInterval = time.Minute
+	b1 := newBus(t)
+	in1 := startIngest(t, b1, cfg, []string{topic}, WithIngestGroup("g"))
+	produceSeq(t, c.ListenAddrs(), topic, 0, 16)
+	waitFor(t, 30*time.Second, "first member ingests", func() bool { n, _ := localCount(t, b1, topic); return n == 16 })
+	if err := b1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	produceSeq(t, c.ListenAddrs(), topic, 16, 64)
+	waitFor(t, 30*time.Second, "first member stops", func() bool { return in1.Err() != nil })
+	if !errors.Is(in1.Err(), core.ErrClosed) {
+		t.Fatalf("stopped with %v, want core.ErrClosed", in1.Err())
+	}
+	b2 := newBus(t)
+	startIngest(t, b2, cfg, []string{topic}, WithIngestGroup("g"))
+	waitFor(t, 30*time.Second, "second member ingests what the first did not commit", func() bool {
+		n, _ := localCount(t, b2, topic)
+		return n >= 48
+	})
+}

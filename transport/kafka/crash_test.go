@@ -1,0 +1,207 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// Environment of a crash child: the data directory, the durability policy
+// (interval or none), the brokers and what to run (ingest or forward).
+const (
+	crashDirEnv     = "ONEXBUS_KAFKA_CRASH_DIR"
+	crashPolicyEnv  = "ONEXBUS_KAFKA_CRASH_POLICY"
+	crashBrokersEnv = "ONEXBUS_KAFKA_CRASH_BROKERS"
+	crashRoleEnv    = "ONEXBUS_KAFKA_CRASH_ROLE"
+
+	// crashChildLifetime bounds a child the parent never killed.
+	crashChildLifetime = time.Minute
+)
+
+// crashBus opens the bbolt bus of a crash child or of the parent's check.
+// The flush interval is an hour: nothing reaches the file unless someone
+// asks the bus to sync (or a chunk fills, which the small batches avoid).
+func crashBus(dir, policy string) (*core.Bus, error) {
+	p := core.DurabilityInterval
+	if policy == "none" {
+		p = core.DurabilityNone
+	}
+	return core.New(core.WithDataDir(dir), core.WithDurability(p, time.Hour), core.WithEnforcement(core.EnforceOff))
+}
+
+// startCrashChild runs this test binary as a child with role on dir and
+// returns it with a reader of its stdout lines.
+func startCrashChild(t *testing.T, test, role, dir, policy string, c *kfake.Cluster) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashPolicyEnv+"="+policy,
+		crashBrokersEnv+"="+strings.Join(c.ListenAddrs(), ","), crashRoleEnv+"="+role)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
+}
+
+// awaitLine reads the child's lines until one starts with prefix, failing
+// on an error line or on the child's exit.
+func awaitLine(t *testing.T, sc *bufio.Scanner, prefix string) string {
+	t.Helper()
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "error ") {
+			t.Fatalf("child: %s", line)
+		}
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("child exited before %q: %v", prefix, sc.Err())
+	return ""
+}
+
+func kill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+}
+
+// Issue 9: under DurabilityInterval and DurabilityNone, PublishBatch
+// returns while the records are only queued in memory. Ingest must make
+// the bus sync them before it commits their Kafka offsets: a child
+// process ingests, prints a line right after its Kafka commit and is
+// SIGKILLed there; after a reopen every record below the committed
+// offsets is in the local log.
+func TestIngestCrashAfterKafkaCommit(t *testing.T) {
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		if os.Getenv(crashRoleEnv) == "ingest" {
+			if err := ingestCrashChild(dir, os.Getenv(crashPolicyEnv), os.Getenv(crashBrokersEnv)); err != nil {
+				fmt.Fprintf(os.Stdout, "error %v\n", err)
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	for _, policy := range []string{"interval", "none"} {
+		t.Run(policy, func(t *testing.T) {
+			const n = 40 // under one chunk: nothing is written unless synced
+			c, _ := newCluster(t, kfake.SeedTopics(2, topic))
+			produceDirect(t, c.ListenAddrs(), topic, n, true)
+			dir := t.TempDir()
+			cmd, sc := startCrashChild(t, "TestIngestCrashAfterKafkaCommit", "ingest", dir, policy, c)
+			awaitLine(t, sc, "committed")
+			kill(t, cmd)
+
+			// What Kafka holds as committed for the group.
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "crash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			committed := map[int32]int64{}
+			offs.Each(func(o kadm.OffsetResponse) {
+				if o.Topic == topic && o.Err == nil {
+					committed[o.Partition] = o.At
+				}
+			})
+			if len(committed) == 0 {
+				t.Fatal("the child committed nothing")
+			}
+			upstream := consumeAll(t, c, topic, n)
+
+			b, err := crashBus(dir, policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close(context.Background())
+			_, local := localCount(t, b, topic)
+			missing := 0
+			for _, r := range upstream {
+				if r.Offset >= committed[r.Partition] {
+					continue
+				}
+				id, err := uuid.Parse(string(r.Headers[0].Value))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if local[id] == 0 {
+					missing++
+				}
+			}
+			if missing > 0 {
+				t.Fatalf("%d records committed to Kafka (%v) are not in the local log after the crash", missing, committed)
+			}
+		})
+	}
+}
+
+// ingestCrashChild ingests topic into the bus on dir and, after its first
+// Kafka commit, prints "committed" and waits to be killed.
+func ingestCrashChild(dir, policy, brokers string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), crashChildLifetime)
+	defer cancel()
+	b, err := crashBus(dir, policy)
+	if err != nil {
+		return err
+	}
+	cfg, err := crashConfig(brokers)
+	if err != nil {
+		return err
+	}
+	in, err := NewIngest(b, cfg, []string{topic}, WithIngestGroup("crash"))
+	if err != nil {
+		return err
+	}
+	in.ic.afterCommit = func([]*kgo.Record) {
+		io.WriteString(os.Stdout, "committed\n")
+		<-ctx.Done()
+	}
+	if err := in.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return fmt.Errorf("not killed within %v", crashChildLifetime)
+}
+
+// crashConfig is the configuration of a crash child.
+func crashConfig(brokers string) (Config, error) {
+	cfg := Defaults()
+	cfg.BootstrapServers = strings.Split(brokers, ",")
+	cfg.Timeout = 5 * time.Second
+	cfg.RetryBackoffBase = 20 * time.Millisecond
+	cfg.ReconnectBackoffMax = 100 * time.Millisecond
+	cfg.ConsumerSleepInterval = 10 * time.Millisecond
+	cfg.Linger = time.Millisecond
+	return cfg, cfg.Validate()
+}
