@@ -123,9 +123,9 @@ func (d *dedup) expire(now, window int64) {
 // window/resolution + 1 marks (9 with the defaults).
 //
 // Records below a partition's first mark are past the window. A
-// partition with no marks at all was written before marks existed; its
-// window is measured on record timestamps, as it used to be, until its
-// first commit.
+// partition with data but no marks at all (its marks were damaged or
+// deleted) has its window measured on record timestamps, the best guess
+// left, until its next commit.
 
 var bucketAppendTimes = []byte("appendtimes")
 
@@ -279,8 +279,8 @@ func appendTimeOf(marks []appendMark, off int64) (int64, bool) {
 
 // recoverDedup remembers the ids of the partition's newest records
 // appended within the window, at most the dedup limit of them, with the
-// append times marks give them (record timestamps for a partition written
-// before marks existed). It walks chunks from the newest back, so a large
+// append times marks give them (record timestamps for a partition without
+// marks). It walks chunks from the newest back, so a large
 // window on a large log costs no more than the limit.
 func (l *Log) recoverDedup(tx store.Tx, p *partition, marks []appendMark) error {
 	index, data := tx.Bucket(p.index), tx.Bucket(p.data)

@@ -275,9 +275,9 @@ func TestAppendTimeMarksStayBounded(t *testing.T) {
 	}
 }
 
-// TestDedupAfterRestartWithoutMarks: a log written before append-time
-// marks existed (no appendtimes bucket) rebuilds its window on record
-// timestamps, as it used to.
+// TestDedupAfterRestartWithoutMarks: a log whose append-time marks are
+// gone (no appendtimes bucket) rebuilds its window on record timestamps,
+// the best guess left.
 func TestDedupAfterRestartWithoutMarks(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { return now }

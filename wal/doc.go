@@ -19,9 +19,38 @@
 // commit). Under PolicySync, Append returns after that transaction
 // committed and readers only see committed records; under PolicyInterval
 // and PolicyNone it returns once the record is queued, and readers see it
-// at once. Consumer-group cursors ride along with the next commit. Every
+// at once. Consumer-group cursors ride along with the next commit unless
+// the caller asks for a durable commit (CommitCursors with durable,
+// DeleteGroup, DeleteCursor), which waits for the next group commit (or,
+// under PolicyInterval, a store sync shared by the callers waiting). Every
 // transaction is atomic, so recovery after a crash only reads: the end of
 // each partition is the end of its last indexed chunk.
+//
+// # Consumer groups
+//
+// A cursor is (group, topic, partition) -> CursorValue: the offset of the
+// next record to deliver, the committer's leader epoch and metadata, and
+// the commit time. Embedded groups and Kafka consumer groups share them:
+// one offset space. CommitCursor only moves forward (the delivery
+// engine's); CommitCursors may move backward (a Kafka seek).
+//
+// # Idempotent producers
+//
+// AppendBatch checks a batch with a producer id against that producer's
+// window on the partition (its epoch and last 5 batches) under the
+// partition lock, before offsets are assigned: a retry is answered with
+// the original base offset and not stored; gaps and stale epochs are
+// refused (ErrOutOfOrderSequence, ErrInvalidProducerEpoch). A window is
+// written by the commit that stores its batches, in the same transaction,
+// so after a crash stored batches and windows agree. AllocateProducerID
+// reserves ids in the store before handing them out. See producer.go.
+//
+// # Dedup
+//
+// Append drops a record whose message id the topic saw within the dedup
+// window (measured on append time, after a restart too: every commit
+// stores per-partition append-time marks). Memory grows with the ids
+// seen, about 65 B an id. See dedup.go.
 //
 // # Retention
 //
@@ -32,7 +61,7 @@
 // # Locks
 //
 // Log.mu, then partition.mu, then topicLog.dedup.mu, then Log.genMu;
-// Log.curMu is never held with another. The committer reads queued frames
-// without the partition lock: tail bytes below a segment's length are
-// never rewritten.
+// Log.curMu, Log.durable's locks and Log.producers.mu are never held with
+// another. The committer reads queued frames without the partition lock:
+// tail bytes below a segment's length are never rewritten.
 package wal
