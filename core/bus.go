@@ -38,6 +38,12 @@ type Bus struct {
 	cancelCalls context.CancelFunc // cancels handlers when Close's context ends
 	loops       sync.WaitGroup
 
+	// handlerGoroutines maps the id of each goroutine that calls handlers
+	// to its *handlerSlot (see inhandler.go).
+	handlerGoroutines sync.Map
+	handlerExits      atomic.Int64 // handler calls ended by runtime.Goexit
+	damage            damageLog    // damaged stretches of the log met by delivery
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeDone chan struct{}
@@ -223,7 +229,14 @@ func (b *Bus) Sync(ctx context.Context) error {
 // before the handlers return, their contexts are cancelled and Close
 // returns ctx's error once they have exited. Close is idempotent and safe
 // to call concurrently; every call returns the first call's result.
+//
+// Called from inside a handler (with any context), Close cannot wait for
+// the handler that called it: it begins the shutdown, which completes in
+// the background once that handler returns, and returns nil at once (or
+// the first call's result, if the shutdown is already over). A failure
+// of that background shutdown is logged and returned by later calls.
 func (b *Bus) Close(ctx context.Context) error {
+	_, inside := b.callerSlot()
 	b.closeOnce.Do(func() {
 		// Under mu, so no Subscribe or topic creation starts a loop
 		// after the loops are counted out.
@@ -236,9 +249,27 @@ func (b *Bus) Close(ctx context.Context) error {
 			}
 		}
 		b.mu.Unlock()
+		if inside {
+			go func() {
+				b.closeErr = b.shutdown(ctx)
+				if b.closeErr != nil {
+					b.cfg.logger.Error("close begun by a handler failed", "error", b.closeErr)
+				}
+				close(b.closeDone)
+			}()
+			return
+		}
 		b.closeErr = b.shutdown(ctx)
 		close(b.closeDone)
 	})
+	if inside {
+		select {
+		case <-b.closeDone:
+			return b.closeErr
+		default:
+			return nil
+		}
+	}
 	<-b.closeDone
 	return b.closeErr
 }

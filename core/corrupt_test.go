@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/dlq"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -69,15 +72,56 @@ func TestCorruptRecordInBoltFile(t *testing.T) {
 	if err != nil || len(after) != 100-int(ce.Next) || after[len(after)-1].Offset != 99 {
 		t.Fatalf("after the damage (from %d): %d, %v", ce.Next, len(after), err)
 	}
-	// A consumer group skips the damaged record, says so, and goes on.
-	h, got := collector(100)
-	if _, err := b.Subscribe(ctx, "t1", "g", h, core.SubscribeStart(core.StartEarliest)); err != nil {
-		t.Fatal(err)
-	}
-	for range 99 {
-		m := <-got
-		if m.Offset == 50 {
-			t.Fatal("the damaged record was delivered")
+	// Every consumer group, in every ordering, delivers the intact records
+	// around the damage, dead-letters the damaged stretch with its
+	// location (never skips it in silence) and moves on; Health counts the
+	// damage once.
+	for _, o := range orderings {
+		group := "g-" + o.name
+		h, got := collector(100)
+		if _, err := b.Subscribe(ctx, "t1", group, h, core.SubscribeStart(core.StartEarliest), o.opt); err != nil {
+			t.Fatal(err)
 		}
+		for range 99 {
+			select {
+			case m := <-got:
+				if m.Offset == 50 {
+					t.Fatalf("%s: the damaged record was delivered", group)
+				}
+			case <-time.After(wait):
+				t.Fatalf("%s: the intact records were not all delivered", group)
+			}
+		}
+		waitCursor(t, b, group, "t1", 0, 100)
+		letters, err := b.DeadLetters().List(ctx, dlq.Filter{Group: group, Limit: dlq.All})
+		if err != nil || len(letters) != 1 {
+			t.Fatalf("%s: dead letters %+v, %v; want the damaged record", group, letters, err)
+		}
+		if l := letters[0]; l.Topic != "t1" || l.Partition != 0 || l.Offset != 50 ||
+			!strings.Contains(l.Error, "offsets 50 to 50") || !strings.Contains(l.Error, "damaged") {
+			t.Fatalf("%s: dead letter %+v; want t1/0 offset 50 with the damage in its error", group, l)
+		}
+	}
+	if n := b.Health().DamagedRecords; n != 1 {
+		t.Fatalf("Health.DamagedRecords = %d, want 1", n)
+	}
+}
+
+// waitCursor waits until group's committed cursor on topic/part is want.
+func waitCursor(t *testing.T, b *core.Bus, group, topic string, part int32, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		off, _, err := b.CommittedOffset(group, topic, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cursor on %s/%d is %d, want %d", group, topic, part, off, want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,9 +13,10 @@ import (
 	"github.com/onexbus/onexbus/wal"
 )
 
-// loop delivers one topic-partition to one consumer group, in order. It is
-// the only goroutine that moves the group's cursor on that partition, so
-// its own state needs no lock.
+// loop delivers one topic-partition to one consumer group. It is the only
+// goroutine that moves the group's cursor on that partition, so its own
+// state needs no lock (a loop that a handler's runtime.Goexit ended hands
+// that state to the goroutine it starts to carry on).
 type loop struct {
 	bus      *Bus
 	group    *group
@@ -39,15 +40,28 @@ type loop struct {
 	prev *loop
 	done chan struct{}
 
+	// The group's settings, fixed when the loop starts (see groupSettings).
 	ordering    Ordering
 	concurrency int
+	retry       RetryPolicy
 
+	// ready is set once run has read the cursor and the in-flight mark; a
+	// goroutine that carries on after a handler's runtime.Goexit skips it.
+	ready bool
+	// cursor is the first offset not yet delivered (and not committed
+	// yet, perhaps).
+	cursor int64
 	// suspectEnd is the end of the range that was in flight when the
 	// process last stopped: a record below it may have crashed the
 	// process, so its attempt is recorded durably before each call.
 	suspectEnd int64
-	// marked is the end of the range this loop last marked in flight.
+	// marked is the end of the range covered by the durable in-flight
+	// mark.
 	marked int64
+
+	exitMu    sync.Mutex       // protects exits
+	exits     map[int64]string // offset -> why a handler call never returned (runtime.Goexit)
+	exitCount atomic.Int32     // len(exits), read without the lock
 }
 
 // inFlightAhead is how far past the cursor a mark reaches. Marking ahead
@@ -56,6 +70,14 @@ type loop struct {
 // a crash up to this many records are delivered one durable attempt at a
 // time.
 const inFlightAhead = 256
+
+// deliveryBatch is how many records a loop reads at a time.
+const deliveryBatch = 64
+
+// storeRetry paces the retries of a read, a mark or a dead-letter write
+// that failed: the log or the store is in trouble, and nothing is skipped
+// meanwhile.
+var storeRetry = RetryPolicy{MaxAttempts: 1, Base: 50 * time.Millisecond, Max: 5 * time.Second}
 
 // markInFlight makes sure records [cursor, end) are marked in flight
 // before a handler sees them, marking ahead when it must write.
@@ -69,6 +91,38 @@ func (l *loop) markInFlight(cursor, end int64) error {
 	}
 	l.marked = to
 	return nil
+}
+
+// mark is markInFlight retried until it succeeds; false when the loop
+// must exit.
+func (l *loop) mark(end int64, log logger) bool {
+	for n := 0; ; n++ {
+		err := l.markInFlight(l.cursor, end)
+		if err == nil {
+			return true
+		}
+		if l.exiting(err) {
+			return false
+		}
+		log.Error("cannot mark deliveries in flight; retrying", "error", err)
+		if !l.sleep(retryDelay(storeRetry, n)) {
+			return false
+		}
+	}
+}
+
+// clearInFlight removes the in-flight mark once no handler of the loop
+// runs any more (the loop exits cleanly), so that the next life of the
+// process has no suspects: marks are for crashes only.
+func (l *loop) clearInFlight() {
+	if !l.ready || l.marked <= 0 && l.suspectEnd < 0 {
+		return
+	}
+	err := l.bus.log.MarkInFlight(context.Background(), l.group.name, l.topic, l.part, l.cursor, -1)
+	if err != nil && !errors.Is(err, wal.ErrClosed) {
+		l.bus.cfg.logger.Error("cannot clear the in-flight mark; the next start counts those deliveries as suspects",
+			"group", l.group.name, "topic", l.topic, "partition", l.part, "error", err)
+	}
 }
 
 // retireLocked tells the loop to exit after the message in hand.
@@ -87,117 +141,175 @@ func (l *loop) wake() {
 	}
 }
 
-const deliveryBatch = 64
+// isStopped reports whether the loop was told to exit.
+func (l *loop) isStopped() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
+}
 
+// exiting reports whether err means the loop must exit (the log closed,
+// or the loop's context ended because it was told to stop).
+func (l *loop) exiting(err error) bool {
+	return errors.Is(err, wal.ErrClosed) || l.ctx.Err() != nil || l.isStopped()
+}
+
+// run is the loop's goroutine. A handler that calls runtime.Goexit
+// unwinds it; the deferred function then starts a new goroutine that
+// carries on where this one stopped, so the partition is never left
+// without a loop.
 func (l *loop) run() {
 	b := l.bus
-	defer b.loops.Done()
-	defer close(l.done)
-	if l.prev != nil {
-		select {
-		case <-l.prev.done:
-			l.prev = nil
-		case <-l.stop:
+	slot := b.enterHandlerGoroutine()
+	clean := false
+	defer func() {
+		b.leaveHandlerGoroutine(slot)
+		if !clean {
+			go l.run()
 			return
 		}
-	}
+		l.clearInFlight()
+		close(l.done)
+		b.loops.Done()
+	}()
 	log := b.cfg.logger.With("group", l.group.name, "topic", l.topic, "partition", l.part)
-	cursor, _, err := b.log.Cursor(l.group.name, l.topic, l.part)
-	if err != nil {
-		log.Error("cannot read cursor; delivery stopped", "error", err)
-		return
-	}
-	l.suspectEnd = b.log.InFlight(l.group.name, l.topic, l.part)
-	if l.ordering != OrderPartition {
-		l.runParallel(cursor, log)
-		return
-	}
-	batch := make([]*item, 0, deliveryBatch)
-	for {
-		select {
-		case <-l.stop:
-			return
-		default:
+	if !l.ready {
+		if l.prev != nil {
+			select {
+			case <-l.prev.done:
+				l.prev = nil
+			case <-l.stop:
+				clean = true
+				return
+			}
 		}
+		cursor, _, err := b.log.Cursor(l.group.name, l.topic, l.part)
+		if err != nil {
+			log.Error("cannot read cursor; delivery stopped", "error", err)
+			clean = true
+			return
+		}
+		l.cursor = cursor
+		l.suspectEnd = b.log.InFlight(l.group.name, l.topic, l.part)
+		// The mark of the last life still covers [cursor, suspectEnd):
+		// nothing needs marking again below it.
+		l.marked = max(l.suspectEnd, 0)
+		l.ready = true
+	}
+	if l.ordering == OrderPartition {
+		l.runSequential(slot, log)
+	} else {
+		l.runParallel(log)
+	}
+	clean = true
+}
+
+// runSequential delivers the partition one message at a time, in order.
+func (l *loop) runSequential(slot *handlerSlot, log logger) {
+	batch := make([]*item, 0, deliveryBatch)
+	for !l.isStopped() {
 		if l.assigned.Load() == nil {
 			if !l.waitFor(nil) {
 				return
 			}
 			continue
 		}
-		batch = batch[:0]
-		next, err := b.log.Read(l.ctx, l.topic, l.part, cursor, deliveryBatch, func(e *wal.Entry) error {
-			batch = append(batch, l.decode(e))
-			return nil
-		})
-		var corrupt *wal.CorruptError
-		switch {
-		case errors.As(err, &corrupt) && len(batch) == 0:
-			// Nothing can be delivered from a damaged record; say where
-			// it is and go on past it so the rest of the log still flows.
-			log.Error("skipping corrupt records", "offset", corrupt.Offset, "resume", corrupt.Next, "reason", corrupt.Reason)
-			cursor = corrupt.Next
-			l.commit(cursor)
-			continue
-		case errors.Is(err, wal.ErrClosed):
+		var next int64
+		var ok bool
+		batch, next, ok = l.read(batch[:0], l.cursor, deliveryBatch, log)
+		if !ok {
 			return
-		case err != nil && len(batch) == 0:
-			log.Error("read failed; retrying", "error", err)
-			if !l.sleep(time.Second) {
-				return
-			}
-			continue
 		}
 		if len(batch) == 0 {
-			if next > cursor {
-				log.Warn("messages removed by retention before delivery", "from", cursor, "to", next)
-				cursor = next
-				l.commit(cursor)
+			if next > l.cursor {
+				log.Warn("messages removed by retention before delivery", "from", l.cursor, "to", next)
+				l.cursor = next
+				l.commit(l.cursor)
 				continue
 			}
-			ch, err := b.log.Notify(l.topic, l.part, cursor)
-			if err != nil {
-				return
-			}
-			if !l.waitFor(ch) {
+			if !l.waitData(l.cursor) {
 				return
 			}
 			continue
 		}
-		if first := batch[0].Offset; first > cursor {
-			log.Warn("messages removed by retention before delivery", "from", cursor, "to", first)
+		if first := batch[0].Offset; first > l.cursor {
+			log.Warn("messages removed by retention before delivery", "from", l.cursor, "to", first)
 		}
 		// Mark the batch in flight before any handler sees it: if one
 		// of them crashes the process, the restart knows where to look.
-		end := batch[len(batch)-1].Offset + 1
-		if err := l.markInFlight(cursor, end); err != nil {
-			if errors.Is(err, wal.ErrClosed) {
-				return
-			}
-			log.Error("cannot mark deliveries in flight; retrying", "error", err)
-			if !l.sleep(time.Second) {
-				return
-			}
-			continue
+		if !l.mark(batch[len(batch)-1].end(), log) {
+			return
 		}
 		// The cursor is committed once per batch: on a crash the group
 		// redelivers at most one batch. Records that may have crashed
 		// the process before commit one by one, so that the durable
 		// attempt of the next one never blames one that passed.
-		start := cursor
-		for _, m := range batch {
-			if !l.deliver(m, log) {
+		start := l.cursor
+		for _, it := range batch {
+			if !l.deliver(it, slot, log) {
 				break
 			}
-			cursor = m.Offset + 1
-			if m.Offset < l.suspectEnd {
-				l.commit(cursor)
+			l.cursor = it.end()
+			if it.Offset < l.suspectEnd {
+				l.commit(l.cursor)
 			}
 		}
-		if cursor > start {
-			l.commit(cursor)
+		if l.cursor > start {
+			l.commit(l.cursor)
 		}
 	}
+}
+
+// read is the one read path of both loops: it appends to dst the items of
+// up to max records from pos and returns the position after them. A
+// damaged stretch of the log becomes one item, which deliver dead-letters
+// with its location, so damage is never skipped in silence; records read
+// before the damage are returned first. A failed read is logged and
+// retried with backoff (woken early when the assignment changes); ok is
+// false only when the loop must exit.
+func (l *loop) read(dst []*item, pos int64, max int, log logger) (items []*item, next int64, ok bool) {
+	for n := 0; ; n++ {
+		items = dst
+		next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
+			items = append(items, l.decode(e))
+			return nil
+		})
+		var corrupt *wal.CorruptError
+		switch {
+		case len(items) > len(dst):
+			return items, next, true
+		case errors.As(err, &corrupt):
+			return append(items, l.damaged(pos, corrupt)), max64(corrupt.Next, pos+1), true
+		case err == nil:
+			return items, next, true
+		case l.exiting(err):
+			return items, pos, false
+		}
+		log.Error("read failed; retrying", "offset", pos, "error", err)
+		if !l.sleep(retryDelay(storeRetry, n)) {
+			return items, pos, false
+		}
+	}
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// waitData waits until the partition holds a record at pos, the
+// assignment changes or the loop must exit (false).
+func (l *loop) waitData(pos int64) bool {
+	ch, err := l.bus.log.Notify(l.topic, l.part, pos)
+	if err != nil {
+		return false
+	}
+	return l.waitFor(ch)
 }
 
 func (l *loop) commit(cursor int64) {
@@ -244,133 +356,22 @@ type logger interface {
 	Error(msg string, args ...any)
 }
 
-// deliver hands m to the assigned member until it succeeds or is
-// dead-lettered, retrying failures with backoff and waiting while the
-// subscriber's breaker is open. It returns true when the cursor may move
-// past m, and false, leaving the cursor where it is, when the bus stops or
-// no member is assigned. The handler owns m; a retry hands over a fresh
-// copy read back from the log, so a handler that changed m before failing
-// sees the message as published.
-func (l *loop) deliver(it *item, log logger) bool {
-	m := it.Message
-	b := l.bus
-	attempt, _ := b.log.Attempts(l.group.name, l.topic, l.part, m.Offset)
-	var lastErr error
-	for {
-		select {
-		case <-l.stop:
-			return false
-		default:
-		}
-		sub := l.assigned.Load()
-		if sub == nil {
-			return false
-		}
-		if it.undecodable != nil {
-			// Intact on disk (its CRC passed) but not a message this
-			// version can read: no handler can take it, so it goes to the
-			// dead-letter queue as raw bytes, never skipped.
-			return l.deadLetter(m, attempt, it.undecodable, log)
-		}
-		if replayedElsewhere(m, l.group.name) {
-			return true // a replay for one other group: acknowledged unseen
-		}
-		policy := sub.cfg.retry
-		if attempt.Count >= policy.MaxAttempts {
-			// The attempts ran out, here or in an earlier life of the
-			// process (a handler that crashes it is never called again).
-			if lastErr == nil {
-				lastErr = fmt.Errorf("%d deliveries started without an outcome: the process stopped in the handler", attempt.Count)
-			}
-			return l.deadLetter(m, attempt, lastErr, log)
-		}
-		grant, changed, wait := l.breaker.Acquire()
-		if !grant.OK() {
-			// Open: the message waits and no attempt is spent.
-			if !l.waitBreaker(changed, wait) {
-				return false
-			}
-			continue
-		}
-		if attempt.Count > 0 {
-			if fresh, err := b.Fetch(l.ctx, l.topic, l.part, m.Offset, 1); err == nil && len(fresh) == 1 && fresh[0].Offset == m.Offset {
-				m = fresh[0]
-			}
-		}
-		counted := false
-		if m.Offset < l.suspectEnd {
-			// This record may have crashed the process before: count the
-			// attempt durably before the handler can do it again.
-			attempt = l.countAttempt(attempt, nil)
-			if err := b.log.RecordAttempt(l.ctx, l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil {
-				l.breaker.Cancel(grant)
-				if errors.Is(err, wal.ErrClosed) {
-					return false
-				}
-				log.Error("cannot record delivery attempt; retrying", "offset", m.Offset, "error", err)
-				if !l.sleep(time.Second) {
-					return false
-				}
-				continue
-			}
-			counted = true
-		}
-		n := attempt.Count + 1
-		if counted {
-			n = attempt.Count
-		}
-		err := sub.call(m, DeliveryInfo{Group: l.group.name, Attempt: n})
-		if errors.Is(err, errNotActive) {
-			l.breaker.Cancel(grant)
-			continue
-		}
-		if errors.Is(err, ErrReleased) {
-			// Given back, not failed: try again once the member set
-			// changes, or shortly, without spending an attempt.
-			l.breaker.Cancel(grant)
-			if !l.sleep(releasedRetry) {
-				return false
-			}
-			continue
-		}
-		l.breaker.Release(grant, err == nil, err)
-		if err == nil {
-			return true
-		}
-		lastErr = err
-		if !counted {
-			attempt = l.countAttempt(attempt, err)
-		} else {
-			attempt.Last = b.cfg.now()
-		}
-		if IsPermanent(err) {
-			return l.deadLetter(m, attempt, err, log)
-		}
-		if err := b.log.RecordAttempt(l.ctx, l.group.name, l.topic, l.part, m.Offset, attempt, true); err != nil && !errors.Is(err, wal.ErrClosed) {
-			log.Error("cannot record delivery attempt", "offset", m.Offset, "error", err)
-		}
-		if attempt.Count >= policy.MaxAttempts {
-			continue
-		}
-		log.Warn("handler failed; will retry", "offset", m.Offset, "attempt", attempt.Count, "error", err)
-		if l.breaker.State() == breaker.Open {
-			continue // the breaker's wait replaces the backoff
-		}
-		if !l.sleep(max(retryDelay(policy, attempt.Count-1), retryFloor(err))) {
-			return false
-		}
-	}
-}
-
-// releasedRetry is how soon a released message is offered again when
-// the group's members do not change.
-const releasedRetry = 100 * time.Millisecond
-
-// item is one record a loop delivers: its message, and why its stored
-// bytes did not decode when they did not (Value then holds them raw).
+// item is one thing a loop delivers: a message, a record whose stored
+// bytes did not decode (Value then holds them raw), or a damaged stretch
+// of the log [Offset, next) that nothing can read.
 type item struct {
 	*Message
 	undecodable error
+	damage      *wal.CorruptError
+	next        int64 // for damage: the first offset past it
+}
+
+// end is the offset after the item.
+func (it *item) end() int64 {
+	if it.damage != nil {
+		return it.next
+	}
+	return it.Offset + 1
 }
 
 // decode turns an entry into the item to deliver. One that does not
@@ -385,57 +386,11 @@ func (l *loop) decode(e *wal.Entry) *item {
 	return &item{Message: m}
 }
 
-// countAttempt adds one attempt to a, with its failure time.
-func (l *loop) countAttempt(a wal.Attempt, _ error) wal.Attempt {
-	now := l.bus.cfg.now()
-	a.Count++
-	if a.First.IsZero() {
-		a.First = now
-	}
-	a.Last = now
-	return a
-}
-
-// waitBreaker waits until an open breaker may half-open or changes state;
-// false when the bus stops.
-func (l *loop) waitBreaker(changed <-chan struct{}, wait time.Duration) bool {
-	var timer <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		timer = t.C
-	}
-	select {
-	case <-changed:
-	case <-timer:
-	case <-l.kick:
-	case <-l.stop:
-		return false
-	}
-	return true
-}
-
-// deadLetter hands m to the dead-letter queue and returns true once the
-// queue confirmed it. A failed write holds the cursor: it is retried with
-// backoff until it succeeds or the bus stops (then false).
-func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bool {
-	var st deadLetterState
-	for n := 0; ; n++ {
-		err := l.bus.deadLetter(l.ctx, &st, m, l.group.name, a, cause)
-		if err == nil {
-			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", cause)
-			return true
-		}
-		log.Error("dead-letter write failed; the message is held and retried", "offset", m.Offset, "error", err)
-		sub := l.assigned.Load()
-		policy := l.bus.cfg.retry
-		if sub != nil {
-			policy = sub.cfg.retry
-		}
-		if !l.sleep(retryDelay(policy, n)) {
-			return false
-		}
-	}
+// damaged is the item for damage met reading from pos.
+func (l *loop) damaged(pos int64, ce *wal.CorruptError) *item {
+	off := max64(ce.Offset, pos)
+	return &item{Message: &Message{Topic: l.topic, Partition: l.part, Offset: off},
+		damage: ce, next: max64(ce.Next, off+1)}
 }
 
 // retryDelay is the delay before retry n (from 0): Base * 2^n scaled by

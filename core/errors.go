@@ -52,6 +52,9 @@ var (
 	// ErrInvalidGroup is returned by Subscribe for an empty or malformed
 	// group name.
 	ErrInvalidGroup = errors.New("onexbus: invalid group")
+	// ErrGroupSettings is wrapped by Subscribe when a member asks for a
+	// retry policy or ordering other than its group's.
+	ErrGroupSettings = errors.New("onexbus: member settings conflict with its group's")
 	// ErrNilHandler is returned by Subscribe without a handler.
 	ErrNilHandler = errors.New("onexbus: nil handler")
 	// ErrInvalidLimit is returned by History and Query for a negative limit.

@@ -15,6 +15,23 @@ type group struct {
 	loops    map[topicPartition]*loop
 	retired  map[topicPartition]*loop    // retired loops, until a successor takes over
 	breakers map[string]*breaker.Breaker // by topic: one per (topic, group) subscriber
+	// settings are the group's, set by its first member; every member
+	// has the same (Subscribe refuses a conflicting one).
+	settings groupSettings
+}
+
+// groupSettings are the settings of a consumer group that its members
+// must share: one partition is delivered by whichever member is assigned,
+// so the retry policy and ordering cannot depend on which one that is.
+type groupSettings struct {
+	retry       RetryPolicy
+	ordering    Ordering
+	concurrency int
+}
+
+func (s groupSettings) String() string {
+	return fmt.Sprintf("retry %d attempts from %v to %v, ordering %v with concurrency %d",
+		s.retry.MaxAttempts, s.retry.Base, s.retry.Max, s.ordering, s.concurrency)
 }
 
 func newGroup(name string) *group {
@@ -69,7 +86,7 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 	}
 	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,
 		stop: make(chan struct{}), done: make(chan struct{}), prev: g.retired[tp],
-		ordering: first.cfg.ordering, concurrency: first.cfg.concurrency}
+		ordering: g.settings.ordering, concurrency: g.settings.concurrency, retry: g.settings.retry}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	delete(g.retired, tp)
 	g.loops[tp] = l

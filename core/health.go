@@ -22,11 +22,20 @@ type Health struct {
 	// Breakers has one entry per (topic, group) subscriber, sorted by
 	// topic then group, each in its real state.
 	Breakers []BreakerHealth
+	// DamagedRecords counts the damaged stretches of the log (records
+	// that fail their checksum) that delivery met since New, each once
+	// whichever groups met it. Each group dead-letters such a stretch
+	// with its location rather than skip it in silence.
+	DamagedRecords int64
+	// HandlerExits counts handler calls that never returned because the
+	// handler called runtime.Goexit (t.Fatal in a test handler); each
+	// counts as a failed attempt.
+	HandlerExits int64
 }
 
 // Health returns the bus's state. It works after Close too.
 func (b *Bus) Health() Health {
-	h := Health{Status: "started"}
+	h := Health{Status: "started", DamagedRecords: b.damage.count.Load(), HandlerExits: b.handlerExits.Load()}
 	if b.closed.Load() {
 		h.Status = "stopped"
 	}

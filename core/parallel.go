@@ -1,10 +1,7 @@
 package core
 
 import (
-	"errors"
-	"time"
-
-	"github.com/onexbus/onexbus/wal"
+	"sync"
 )
 
 // windowLimit bounds how far past the cursor a parallel loop reads: a
@@ -12,91 +9,104 @@ import (
 // later messages are taken on meanwhile.
 const windowLimit = 4096
 
-// pending is one message a parallel loop has read and not yet finished.
+// pending is one offset of a parallel loop's window: an item read and not
+// yet finished, or (msg nil) an offset with nothing to deliver.
 type pending struct {
 	msg  *item
 	done bool
 }
 
-// result is a worker's report on one message.
+// result is a worker's report on one item.
 type result struct {
 	offset int64
 	ok     bool
 }
 
 // runParallel delivers a partition with OrderKey or OrderNone: up to
-// l.concurrency handler calls at once, per-key order for OrderKey. The
-// cursor is the first offset not finished, so a restart redelivers what
-// was in flight (at least once) and never skips.
-func (l *loop) runParallel(cursor int64, log logger) {
-	b := l.bus
+// l.concurrency handler calls at once on as many worker goroutines, per-key
+// order for OrderKey. The cursor is the first offset not finished, so a
+// restart redelivers what was in flight (at least once) and never skips.
+// It reads through the same path as the sequential loop (read), so a
+// failed read is retried and damage is dead-lettered here too.
+func (l *loop) runParallel(log logger) {
 	var (
-		readPos = cursor
-		window  []pending              // offsets [cursor, readPos), in order
+		readPos = l.cursor
+		window  []pending              // offsets [l.cursor, readPos), in order
 		waiting = map[string][]*item{} // by key: in flight (present) and queued behind it
 		active  int
+		workers int
+		jobs    = make(chan *item, l.concurrency)
 		results = make(chan result, l.concurrency)
 		retry   []*item // not delivered: no member was assigned
+		wg      sync.WaitGroup
+		batch   []*item
 	)
-	start := func(m *item) {
+	start := func(it *item) {
 		active++
-		go func() { results <- result{m.Offset, l.deliver(m, log)} }()
+		if active > workers {
+			workers++
+			wg.Add(1)
+			go l.work(jobs, results, &wg, log)
+		}
+		jobs <- it // never blocks: at most l.concurrency are active
 	}
-	// dispatch starts m now, or queues it behind its key.
-	dispatch := func(m *item) {
-		if l.ordering == OrderKey && len(m.Key) > 0 {
-			k := string(m.Key)
+	// dispatch starts it now, or queues it behind its key.
+	dispatch := func(it *item) {
+		if l.ordering == OrderKey && len(it.Key) > 0 {
+			k := string(it.Key)
 			if q, busy := waiting[k]; busy {
-				waiting[k] = append(q, m)
+				waiting[k] = append(q, it)
 				return
 			}
 			waiting[k] = nil
 		}
-		start(m)
+		start(it)
 	}
-	finish := func(r result) {
-		active--
-		i := int(r.offset - cursor)
-		m := window[i].msg
-		if !r.ok {
-			retry = append(retry, m)
-			return
-		}
-		window[i].done = true
-		if l.ordering == OrderKey && len(m.Key) > 0 {
-			k := string(m.Key)
-			if q := waiting[k]; len(q) > 0 {
-				waiting[k] = q[1:]
-				start(q[0])
-			} else {
-				delete(waiting, k)
-			}
-		}
+	// advance moves the cursor over the finished offsets at the head of
+	// the window.
+	advance := func() {
 		n := 0
 		for n < len(window) && window[n].done {
 			n++
 		}
 		if n > 0 {
 			window = window[n:]
-			cursor += int64(n)
-			l.commit(cursor)
+			l.cursor += int64(n)
+			l.commit(l.cursor)
 		}
 	}
-	stopped := func() bool {
-		select {
-		case <-l.stop:
-			return true
-		default:
-			return false
+	draining := false
+	finish := func(r result) {
+		active--
+		i := int(r.offset - l.cursor)
+		it := window[i].msg
+		if !r.ok {
+			retry = append(retry, it)
+			return
 		}
+		window[i].done = true
+		if l.ordering == OrderKey && len(it.Key) > 0 {
+			k := string(it.Key)
+			if q := waiting[k]; len(q) > 0 && !draining {
+				waiting[k] = q[1:]
+				start(q[0])
+			} else {
+				delete(waiting, k)
+			}
+		}
+		advance()
 	}
 	defer func() {
+		// Every item handed out reports once: wait for them, then let the
+		// workers go. No handler of the loop runs after this.
+		draining = true
 		for active > 0 {
-			<-results
-			active--
+			finish(<-results)
 		}
+		close(jobs)
+		wg.Wait()
 	}()
-	for !stopped() {
+	for !l.isStopped() {
 		if len(retry) > 0 && l.assigned.Load() != nil {
 			n := 0
 			for n < len(retry) && active < l.concurrency {
@@ -107,31 +117,29 @@ func (l *loop) runParallel(cursor int64, log logger) {
 		}
 		var ch <-chan struct{}
 		if active < l.concurrency && len(window) < windowLimit && l.assigned.Load() != nil {
-			batch, next, err := l.readBatch(readPos, min(deliveryBatch, l.concurrency-active, windowLimit-len(window)), log)
-			if errors.Is(err, wal.ErrClosed) {
+			var next int64
+			var ok bool
+			batch, next, ok = l.read(batch[:0], readPos, min(deliveryBatch, l.concurrency-active, windowLimit-len(window)), log)
+			if !ok {
 				return
 			}
 			if len(batch) > 0 {
-				if err := l.markInFlight(cursor, batch[len(batch)-1].Offset+1); err != nil {
-					if errors.Is(err, wal.ErrClosed) {
-						return
-					}
-					log.Error("cannot mark deliveries in flight; retrying", "error", err)
-					if !l.sleep(time.Second) {
-						return
-					}
-					continue
+				if !l.mark(batch[len(batch)-1].end(), log) {
+					return
 				}
-				for _, m := range batch {
-					if gap := m.Offset - (cursor + int64(len(window))); gap > 0 {
-						// Records removed by retention or damage: nothing to
-						// deliver for them.
-						for range gap {
-							window = append(window, pending{done: true})
-						}
+				for _, it := range batch {
+					// Offsets with nothing to deliver (removed by
+					// retention) are done at once.
+					for range it.Offset - (l.cursor + int64(len(window))) {
+						window = append(window, pending{done: true})
 					}
-					window = append(window, pending{msg: m})
-					dispatch(m)
+					window = append(window, pending{msg: it})
+					for range it.end() - it.Offset - 1 {
+						// The rest of a damaged stretch: done once its
+						// dead letter (the item at its start) is.
+						window = append(window, pending{done: true})
+					}
+					dispatch(it)
 				}
 				readPos = next
 				continue
@@ -141,10 +149,12 @@ func (l *loop) runParallel(cursor int64, log logger) {
 					window = append(window, pending{done: true})
 				}
 				readPos = next
+				advance()
 				continue
 			}
-			if err == nil {
-				ch, _ = b.log.Notify(l.topic, l.part, readPos)
+			var err error
+			if ch, err = l.bus.log.Notify(l.topic, l.part, readPos); err != nil {
+				return
 			}
 		}
 		select {
@@ -158,25 +168,26 @@ func (l *loop) runParallel(cursor int64, log logger) {
 	}
 }
 
-// readBatch reads up to max messages from pos. It returns them, the next
-// position, and an error only when nothing could be read; damaged records
-// are skipped (and logged) by moving the position past them.
-func (l *loop) readBatch(pos int64, max int, log logger) ([]*item, int64, error) {
-	var batch []*item
-	next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
-		batch = append(batch, l.decode(e))
-		return nil
-	})
-	var corrupt *wal.CorruptError
-	switch {
-	case len(batch) > 0:
-		return batch, next, nil
-	case errors.As(err, &corrupt):
-		log.Error("skipping corrupt records", "offset", corrupt.Offset, "resume", corrupt.Next, "reason", corrupt.Reason)
-		return nil, corrupt.Next, nil
-	case err != nil && !errors.Is(err, wal.ErrClosed):
-		log.Error("read failed; retrying", "error", err)
-		l.sleep(time.Second)
+// work runs deliveries handed out on jobs until jobs is closed. If a
+// handler ends the goroutine with runtime.Goexit, the deferred function
+// reports the delivery as not done (it is offered again; call recorded
+// the failed attempt) and starts a replacement, so the loop never waits
+// for a result that cannot come.
+func (l *loop) work(jobs <-chan *item, results chan<- result, wg *sync.WaitGroup, log logger) {
+	slot := l.bus.enterHandlerGoroutine()
+	var it *item
+	clean := false
+	defer func() {
+		l.bus.leaveHandlerGoroutine(slot)
+		if !clean {
+			results <- result{offset: it.Offset, ok: false}
+			go l.work(jobs, results, wg, log)
+			return
+		}
+		wg.Done()
+	}()
+	for it = range jobs {
+		results <- result{offset: it.Offset, ok: l.deliver(it, slot, log)}
 	}
-	return nil, next, err
+	clean = true
 }

@@ -76,8 +76,8 @@ func (o Ordering) String() string {
 
 // SubscribeOrdering sets the ordering of the group's deliveries and, for
 // OrderKey and OrderNone, how many handler calls of one partition may run
-// at once (default 16). A group's loops use the ordering of the member
-// that first subscribed to the partition.
+// at once (default 16). Ordering is a setting of the group: every member
+// must give the same (see Subscribe).
 func SubscribeOrdering(o Ordering, concurrency int) SubscribeOption {
 	return func(c *subConfig) { c.ordering, c.concurrency = o, concurrency }
 }
@@ -89,7 +89,9 @@ type SubscribeOption func(*subConfig)
 // (default: the bus's WithStartPosition).
 func SubscribeStart(s StartPosition) SubscribeOption { return func(c *subConfig) { c.start = s } }
 
-// SubscribeRetry sets the retry policy of this subscription's deliveries.
+// SubscribeRetry sets the retry policy of the group's deliveries
+// (default: the bus's WithRetry). It is a setting of the group: every
+// member must give the same (see Subscribe).
 func SubscribeRetry(r RetryPolicy) SubscribeOption { return func(c *subConfig) { c.retry = r } }
 
 // SubscribeHandlerTimeout bounds each call of the handler (default: the
@@ -107,10 +109,11 @@ type Subscription struct {
 	cfg     subConfig
 	ctx     context.Context // the bus's handler context, marked with s
 
-	mu     sync.Mutex    // protects active, calls and idle
+	mu     sync.Mutex    // protects active, calls, idle and idleAt
 	active bool          // false once unsubscribed
 	calls  int           // handler calls under way
-	idle   chan struct{} // closed when calls drops to 0; made by a waiting Unsubscribe
+	idle   chan struct{} // closed when calls drops to idleAt; made by a waiting Unsubscribe
+	idleAt int           // 1 when Unsubscribe runs inside one of the calls, else 0
 }
 
 type subscriptionKey struct{}
@@ -131,9 +134,20 @@ func (s *Subscription) Pattern() string { return s.pattern.String() }
 // (SubscribeStart); partitions of topics created after the group
 // subscribed begin at their first message.
 //
+// The retry policy and the ordering (with its concurrency) are settings
+// of the group, not of a member: the first member of a group sets them,
+// and a member joining with different ones is refused with an error
+// wrapping ErrGroupSettings. Once the last member has left, the next one
+// sets them anew. The start position and the handler timeout are the
+// member's own.
+//
+// ctx bounds only the call: the subscription lives until Unsubscribe or
+// Close, whatever happens to ctx afterwards.
+//
 // It returns ErrClosed, ErrNilHandler, an error wrapping
-// ErrInvalidPattern or ErrInvalidGroup, ErrInvalidConfig for bad
-// options, or ErrGroupInUse while Kafka-protocol members hold the group.
+// ErrInvalidPattern, ErrInvalidGroup or ErrGroupSettings,
+// ErrInvalidConfig for bad options, or ErrGroupInUse while Kafka-protocol
+// members hold the group.
 func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -153,6 +167,9 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 	}
 	cfg := subConfig{start: b.cfg.start, retry: b.cfg.retry, timeout: b.cfg.handlerTimeout, concurrency: 16}
 	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil SubscribeOption", ErrInvalidConfig)
+		}
 		o(&cfg)
 	}
 	if err := cfg.retry.validate(); err != nil {
@@ -178,6 +195,11 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 		g = newGroup(groupName)
 		b.groups[groupName] = g
 	}
+	settings := groupSettings{retry: cfg.retry, ordering: cfg.ordering, concurrency: cfg.concurrency}
+	if len(g.members) > 0 && g.settings != settings {
+		return nil, fmt.Errorf("%w: group %s has %s, this member asks for %s", ErrGroupSettings, groupName, g.settings, settings)
+	}
+	g.settings = settings
 	s := &Subscription{bus: b, group: g, pattern: p, handler: h, cfg: cfg, active: true}
 	s.ctx = context.WithValue(b.handlerCtx, subscriptionKey{}, s)
 	g.members = append(g.members, s)
@@ -221,14 +243,21 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	if !wasActive || ctx.Value(subscriptionKey{}) == s {
 		return nil
 	}
-	// No call starts once inactive: wait for the count to drop to 0.
+	// No call starts once inactive: wait for the count to drop to 0, or
+	// to 1 when this goroutine is inside one of the calls (whatever ctx
+	// it passed): that one cannot end while we wait.
+	own := 0
+	if slot, ok := b.callerSlot(); ok && slot.calling.Load() == s {
+		own = 1
+	}
 	s.mu.Lock()
-	if s.calls == 0 {
+	if s.calls <= own {
 		s.mu.Unlock()
 		return nil
 	}
 	if s.idle == nil {
 		s.idle = make(chan struct{})
+		s.idleAt = own
 	}
 	idle := s.idle
 	s.mu.Unlock()
@@ -242,8 +271,9 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 
 var errNotActive = errors.New("onexbus: subscription not active")
 
-// call runs the handler once for msg, turning a panic into an error.
-func (s *Subscription) call(msg *Message, d DeliveryInfo) (err error) {
+// call runs the handler once for msg on the handler goroutine of slot,
+// turning a panic into an error.
+func (s *Subscription) call(msg *Message, d DeliveryInfo, slot *handlerSlot) (err error) {
 	s.mu.Lock()
 	if !s.active {
 		s.mu.Unlock()
@@ -251,9 +281,11 @@ func (s *Subscription) call(msg *Message, d DeliveryInfo) (err error) {
 	}
 	s.calls++
 	s.mu.Unlock()
+	slot.calling.Store(s)
 	defer func() {
+		slot.calling.Store(nil)
 		s.mu.Lock()
-		if s.calls--; s.calls == 0 && s.idle != nil {
+		if s.calls--; s.calls <= s.idleAt && s.idle != nil {
 			close(s.idle)
 			s.idle = nil
 		}
