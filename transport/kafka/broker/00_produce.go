@@ -175,6 +175,10 @@ func batchErrorCode(err error) *kerr.Error {
 // appendErrorCode maps an AppendBatch refusal (nothing was queued).
 func appendErrorCode(err error) (*kerr.Error, string) {
 	switch {
+	case errors.Is(err, wal.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber, err.Error()
+	case errors.Is(err, wal.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch, err.Error()
 	case errors.Is(err, core.ErrMessageTooLarge):
 		return kerr.MessageTooLarge, err.Error()
 	case errors.Is(err, core.ErrUnknownTopic), errors.Is(err, core.ErrInvalidPartition):

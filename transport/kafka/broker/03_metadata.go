@@ -28,6 +28,9 @@ func handleMetadata(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Res
 		for _, name := range s.kl.Topics() {
 			resp.Topics = append(resp.Topics, s.metadataTopic(name))
 		}
+		if s.groups != nil {
+			resp.Topics = append(resp.Topics, s.offsetsTopic())
+		}
 		reply(resp)
 		return
 	}
@@ -53,6 +56,10 @@ func handleMetadata(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Res
 			resp.Topics = append(resp.Topics, t)
 			continue
 		}
+		if name == offsetsTopicName && s.groups != nil {
+			resp.Topics = append(resp.Topics, s.offsetsTopic())
+			continue
+		}
 		if _, ok := s.kl.Topic(name); !ok {
 			if code := s.autoCreate(c, name, autoCreate); code != 0 {
 				t := kmsg.NewMetadataResponseTopic()
@@ -70,6 +77,9 @@ func handleMetadata(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Res
 // autoCreate creates a missing topic if allowed, and returns the error
 // code for the client otherwise (0 once the topic exists).
 func (s *Server) autoCreate(c *conn, name string, allowed bool) int16 {
+	if name == offsetsTopicName {
+		return kerr.InvalidTopicException.Code
+	}
 	if err := s.kl.CheckTopic(name); err != nil {
 		return kerr.InvalidTopicException.Code
 	}
@@ -87,6 +97,26 @@ func (s *Server) autoCreate(c *conn, name string, allowed bool) int16 {
 		return kerr.UnknownTopicOrPartition.Code
 	}
 	return 0
+}
+
+// offsetsTopicName is Kafka's internal topic of committed offsets. Here
+// offsets live in the log's cursor store, but clients and tools expect the
+// topic to exist (and to be internal, so regex consumers skip it), so
+// Metadata lists it with one partition. It cannot be created, deleted,
+// produced to or fetched from.
+const offsetsTopicName = "__consumer_offsets"
+
+// offsetsTopicID is its fixed topic id (a version-4 UUID shape).
+var offsetsTopicID = [16]byte{0x6f, 0x6e, 0x65, 0x78, 0x62, 0x75, 0x73, 0x2d, 0x80, 0x6f, 0x66, 0x66, 0x73, 0x65, 0x74, 0x73}
+
+func (s *Server) offsetsTopic() kmsg.MetadataResponseTopic {
+	t := kmsg.NewMetadataResponseTopic()
+	name := offsetsTopicName
+	t.Topic, t.TopicID, t.IsInternal = &name, offsetsTopicID, true
+	p := kmsg.NewMetadataResponseTopicPartition()
+	p.Leader, p.Replicas, p.ISR, p.OfflineReplicas = s.cfg.nodeID, []int32{s.cfg.nodeID}, []int32{s.cfg.nodeID}, []int32{}
+	t.Partitions = []kmsg.MetadataResponseTopicPartition{p}
+	return t
 }
 
 func (s *Server) metadataTopic(name string) kmsg.MetadataResponseTopic {

@@ -81,6 +81,9 @@ func (s *Server) planTopic(rt kmsg.CreateTopicsRequestTopic, copies int) (int32,
 	if err := s.kl.CheckTopic(rt.Topic); err != nil {
 		return 0, st, kerr.InvalidTopicException, err.Error()
 	}
+	if rt.Topic == offsetsTopicName {
+		return 0, st, kerr.TopicAlreadyExists, "__consumer_offsets is internal"
+	}
 	parts := rt.NumPartitions
 	switch {
 	case len(rt.ReplicaAssignment) > 0:

@@ -47,6 +47,9 @@ func handleDeleteTopics(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg
 				}
 				return kerr.InvalidTopicException
 			}
+			if name == offsetsTopicName {
+				return kerr.InvalidRequest
+			}
 			if _, ok := s.kl.Topic(name); !ok {
 				return kerr.UnknownTopicOrPartition
 			}

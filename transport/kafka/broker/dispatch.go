@@ -22,6 +22,7 @@ func (s *Server) buildHandlers() map[int16]handler {
 		19: handleCreateTopics,
 		20: handleDeleteTopics,
 		21: handleDeleteRecords,
+		22: handleInitProducerId,
 		32: handleDescribeConfigs,
 		36: handleSaslAuthenticate,
 		37: handleCreatePartitions,

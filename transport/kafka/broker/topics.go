@@ -117,19 +117,29 @@ func (s *Server) loadTopicSettings(name string, tc core.TopicConfig) (topicSetti
 	return st, nil
 }
 
+// kafkaDefaultMaxMessageBytes is Kafka's message.max.bytes default, the
+// max.message.bytes of a topic that does not set it (capped by the bus's
+// maximum message size, which bounds what a topic may set).
+const kafkaDefaultMaxMessageBytes = 1048588
+
+// defaultMaxMessageBytes is max.message.bytes for a topic without its own.
+func (s *Server) defaultMaxMessageBytes() int {
+	return min(s.kl.MaxMessageBytes(), kafkaDefaultMaxMessageBytes)
+}
+
 // maxMessageBytes is the largest batch a topic accepts.
 func (s *Server) maxMessageBytes(topic string) int {
 	busMax := s.kl.MaxMessageBytes()
 	m, err := s.kl.TopicSettings(topic)
 	if err != nil {
-		return busMax
+		return s.defaultMaxMessageBytes()
 	}
 	if v, ok := m[cfgMaxMessageBytes]; ok {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 && n < busMax {
-			return n
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			return min(n, busMax)
 		}
 	}
-	return busMax
+	return s.defaultMaxMessageBytes()
 }
 
 // describeTopicConfigs lists every topic config with its value and source.
@@ -173,7 +183,7 @@ func (s *Server) describeTopicConfigs(st topicSettings) []kmsg.DescribeConfigsRe
 			}
 			add(name, strconv.FormatInt(v, 10), src(st.retention.MaxMessages != dflt.MaxMessages), false)
 		case cfgMaxMessageBytes:
-			v := s.kl.MaxMessageBytes()
+			v := s.defaultMaxMessageBytes()
 			if st.maxMessageSet {
 				v = st.maxMessageBytes
 			}
