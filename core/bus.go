@@ -72,9 +72,11 @@ func New(opts ...Option) (*Bus, error) {
 	}
 	if cfg.store == nil {
 		path := filepath.Join(cfg.dataDir, "onexbus.db")
-		// Under the sync policy every commit fsyncs; otherwise the log
-		// decides when to sync (interval) or never does (none).
-		st, err := bolt.Open(path, bolt.WithNoSync(cfg.durability != wal.PolicySync))
+		// Every commit fsyncs except under the none policy: bbolt's NoSync
+		// can lose the whole file on a power loss, not just the unsynced
+		// commits (store/bolt TestNoSyncPowerLossCanCorrupt), so the
+		// interval policy has the log commit once an interval instead.
+		st, err := bolt.Open(path, bolt.WithNoSync(cfg.durability == wal.PolicyNone))
 		if err != nil {
 			return nil, fmt.Errorf("onexbus: open data dir %s: %w", cfg.dataDir, err)
 		}

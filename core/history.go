@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -113,19 +114,20 @@ func (b *Bus) partitionHistory(ctx context.Context, topic string, part int32, li
 	if q.to >= 0 {
 		hi = min(hi, q.to)
 	}
+	timed := !q.since.IsZero() || !q.until.IsZero()
+	since, until := int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.since.IsZero() {
-		off, err := b.log.OffsetForTime(ctx, topic, part, q.since.UnixNano())
+		since = saturatedNanos(q.since)
+		// Nothing before the first record at or after since matches. No
+		// such bound holds for until: timestamps need not follow offsets.
+		off, err := b.log.OffsetForTime(ctx, topic, part, since)
 		if err != nil {
 			return nil, b.wrapLogErr(err)
 		}
 		lo = max(lo, off)
 	}
 	if !q.until.IsZero() {
-		off, err := b.log.OffsetForTime(ctx, topic, part, q.until.UnixNano())
-		if err != nil {
-			return nil, b.wrapLogErr(err)
-		}
-		hi = min(hi, off)
+		until = saturatedNanos(q.until)
 	}
 	if lo >= hi {
 		return nil, nil
@@ -148,9 +150,13 @@ func (b *Bus) partitionHistory(ctx context.Context, topic string, part int32, li
 		}
 		return nil
 	}
-	if q.hasCorrelation {
+	switch {
+	case q.hasCorrelation:
 		err = b.log.ReadCorrelation(ctx, topic, part, q.correlationID, keep)
-	} else {
+	case timed:
+		// Every record in the range, skipping chunks by their time range.
+		err = b.log.ReadTime(ctx, topic, part, since, until, keep)
+	default:
 		from := max(lo, hi-int64(limit))
 		_, err = b.log.Read(ctx, topic, part, from, int(hi-from), keep)
 	}
@@ -158,6 +164,18 @@ func (b *Bus) partitionHistory(ctx context.Context, topic string, part int32, li
 		return nil, fmt.Errorf("onexbus: history of %s/%d: %w", topic, part, b.wrapLogErr(err))
 	}
 	return out, nil
+}
+
+// saturatedNanos is t in Unix nanoseconds, clamped to the int64 range
+// (UnixNano is undefined outside years 1678-2262).
+func saturatedNanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 func decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {

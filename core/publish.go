@@ -141,6 +141,11 @@ func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
 	if m.Timestamp.IsZero() {
 		m.Timestamp = now
 	}
+	if _, err := wal.UnixNano(m.Timestamp); err != nil {
+		// The log keeps nanoseconds: a time it cannot hold would be stored
+		// overflowed and found at the wrong place by time queries.
+		return false, fmt.Errorf("onexbus: publish to %s: %w: message timestamp: %w", m.Topic, ErrInvalidHeaders, err)
+	}
 	m.Headers.ApplyDefaults(m.Topic, b.cfg.source, m.Timestamp)
 	if err := m.Headers.Validate(); err != nil {
 		return false, fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)

@@ -4,27 +4,67 @@
 // # Model
 //
 // Each partition has dense offsets from 0. Records are stored in chunks of
-// consecutive records (at most 100 records or 64 KiB by default) keyed by
-// their first offset, as Kafka stores record batches: a store's cost is per
-// key and per page, so chunks go several times further than a key per
-// record. Each record frame carries a CRC-32C checked on every read. An
-// index entry per chunk holds its count, size, time range and a bloom
+// consecutive records keyed by their first offset, as Kafka stores record
+// batches: a store's cost is per key and per page, so chunks go several
+// times further than a key per record. An index entry per chunk holds its
+// offset span, size, smallest and largest record timestamp and a bloom
 // filter of its correlation ids, for retention, time lookups and
 // correlation queries without reading the chunk.
+//
+// # Formats
+//
+// A topic's storage format is chosen when it is created (TopicConfig.Format)
+// and kept for its life; both sit behind the same Read, retention, time
+// and admin calls.
+//
+//   - FormatFrames: the bus's own records (Append), one frame per record
+//     with a CRC-32C, its message and correlation ids; chunks of at most
+//     ChunkRecords records or ChunkBytes bytes (chunk version 3).
+//   - FormatKafka: Kafka v2 record batches as a producer sent them
+//     (AppendBatch), whole, back to back (chunk version 2): a chunk's bytes
+//     after its version byte are a valid Fetch record set, and ReadBatches
+//     returns them without decoding. The log writes only the base offset
+//     and leader epoch 0, both outside the batch CRC, which every read
+//     checks. A batch is never split; one larger than ChunkBytes is its own
+//     chunk (the record limit does not apply). Read walks the records
+//     inside batches (decompressing) for embedded readers. Kafka chunks
+//     keep no correlation filter, and message-id dedup does not apply to
+//     them: Kafka producers get sequence-based idempotence instead.
+//
+// Two formats rather than one because the bus's own publishes keep their
+// speed as frames while the Kafka listener needs the producer's bytes;
+// the bus chooses per topic which it writes.
+//
+// # Damage
+//
+// Every chunk carries its first offset (the frames header, the first
+// batch's base offset) and every read checks it against its key; index
+// entries, topic configurations, start offsets, the format marker and the
+// cluster id carry a CRC-32C over key and value. Chunks cover every offset
+// from the stored start to the end, so a read that meets a hole reports
+// it. Damage is a *CorruptError with its topic, partition, offset and the
+// offset where reading can resume; nothing damaged is read as records.
+// Open rebuilds a damaged index entry or start offset from the chunks
+// when they vouch for themselves (their CRCs), refuses buckets no topic
+// declares, and refuses a store of another log format (format 1 wrote
+// chunks without a version byte) with ErrFormatVersion naming it.
 //
 // # Durability
 //
 // One committer goroutine writes every queued record of every partition in
 // one store transaction: many concurrent appenders share one fsync (group
-// commit). Under PolicySync, Append returns after that transaction
-// committed and readers only see committed records; under PolicyInterval
-// and PolicyNone it returns once the record is queued, and readers see it
-// at once. Consumer-group cursors ride along with the next commit unless
-// the caller asks for a durable commit (CommitCursors with durable,
-// DeleteGroup, DeleteCursor), which waits for the next group commit (or,
-// under PolicyInterval, a store sync shared by the callers waiting). Every
-// transaction is atomic, so recovery after a crash only reads: the end of
-// each partition is the end of its last indexed chunk.
+// commit). Under PolicySync, Append and AppendBatch answer after that
+// transaction committed and readers only see committed records; under
+// PolicyInterval and PolicyNone they answer once the record is queued, and
+// readers see it at once. PolicyInterval commits once an interval on a
+// store that fsyncs every commit (bbolt's NoSync risks the whole file on
+// a power loss, see store/bolt WithNoSync). Consumer-group cursors ride
+// along with the next commit unless the caller asks for a durable commit
+// (CommitCursors with durable, DeleteGroup, DeleteCursor), which waits for
+// the next group commit (or, under PolicyInterval, a store sync shared by
+// the callers waiting). Every transaction is atomic, so recovery after a
+// crash only reads: the end of each partition is the end of its last
+// indexed chunk.
 //
 // # Consumer groups
 //
@@ -55,13 +95,18 @@
 // # Retention
 //
 // Per partition: MaxMessages is exact (the start offset moves with each
-// append); MaxBytes and MaxAge drop whole chunks and never the newest.
-// The store reuses freed pages; compaction is the store's (store.Compacter).
+// append, inside a chunk or a batch if need be); MaxBytes and MaxAge drop
+// whole chunks and never the newest. DeleteRecords moves the start like
+// Kafka's. HoldRetention keeps every record a group (the Kafka forwarder)
+// has not consumed, whatever the limits say. The store reuses freed pages;
+// compaction is the store's (store.Compacter).
 //
 // # Locks
 //
-// Log.mu, then partition.mu, then topicLog.dedup.mu, then Log.genMu;
-// Log.curMu, Log.durable's locks and Log.producers.mu are never held with
-// another. The committer reads queued frames without the partition lock:
-// tail bytes below a segment's length are never rewritten.
+// Log.closeMu, then Log.mu, then partition.mu, then topicLog.dedup.mu,
+// then Log.genMu; Log.curMu, Log.holdMu, Log.durable's locks and
+// Log.producers.mu are never held with another, nor is a watcher's mu
+// (Watch callbacks and AppendBatch's done run with no lock held). The
+// committer and readers read queued chunks without the partition lock:
+// tail bytes below a chunk's length are never rewritten.
 package wal

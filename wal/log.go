@@ -28,7 +28,8 @@ var (
 // safe for concurrent use.
 //
 // Lock order: Log.closeMu, then Log.mu, then partition.mu, then
-// topicLog.dedup.mu, then Log.genMu; Log.curMu is never held with another.
+// topicLog.dedup.mu, then Log.genMu; Log.curMu and Log.holdMu are never
+// held with another (see the package doc).
 type Log struct {
 	st  store.Store
 	cfg config

@@ -18,12 +18,17 @@ const (
 	// committed records. The default.
 	PolicySync Policy = iota
 	// PolicyInterval makes Append return once the records are queued; the
-	// log commits them as chunks fill and syncs the store every interval.
-	// A crash loses at most the last interval.
+	// log commits them once every interval (and sooner when a partition
+	// queues 16 chunks' worth, or for back-pressure), then syncs the store.
+	// A crash loses at most the last interval. Run it on a store that
+	// fsyncs every commit (bolt without WithNoSync): with bbolt's NoSync a
+	// power loss can damage the whole file, not just lose an interval.
 	PolicyInterval
-	// PolicyNone makes Append return once the records are queued and never
-	// asks the store to sync; for memory stores, and for data that may be
-	// lost on a crash.
+	// PolicyNone makes Append return once the records are queued; the log
+	// commits as chunks fill and never asks the store to sync. For memory
+	// stores, and for data that may be lost on a crash; on a bolt store
+	// opened WithNoSync a power loss (not a process crash) can damage the
+	// whole file.
 	PolicyNone
 )
 

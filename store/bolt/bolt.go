@@ -60,24 +60,59 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	// A compaction that crashed before its rename left only garbage.
-	if err := os.Remove(compactPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("bolt: open %s: remove stale compaction file: %w", path, err)
+	// A compaction or a creation that crashed before its rename left only
+	// garbage.
+	for _, stale := range []string{compactPath(path), initPath(path)} {
+		if err := os.Remove(stale); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("bolt: open %s: remove stale file %s: %w", path, stale, err)
+		}
 	}
-	_, statErr := os.Stat(path)
-	created := errors.Is(statErr, fs.ErrNotExist)
 	s := &Store{path: path, cfg: cfg}
+	fi, statErr := os.Stat(path)
+	switch {
+	case errors.Is(statErr, fs.ErrNotExist):
+		if err := s.create(path); err != nil {
+			return nil, err
+		}
+	case statErr != nil:
+		return nil, fmt.Errorf("bolt: open %s: %w", path, statErr)
+	case fi.Size() == 0:
+		// Open never leaves an empty file (see create): an empty file is
+		// a truncated store or someone else's file, not a new store.
+		return nil, fmt.Errorf("bolt: open %s: %w: the file is empty (0 bytes), not a bbolt file; "+
+			"it was truncated or is not a store: move it away to start a new store", path, store.ErrCorrupt)
+	}
 	db, err := s.openDB(path, cfg.noSync)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), closeDB(db, path))
-		}
-	}
 	s.db = db
 	return s, nil
+}
+
+// initPath is where create builds a new file before renaming it.
+func initPath(path string) string { return path + ".init" }
+
+// create makes a new, initialised bbolt file at path: bbolt writes and
+// fsyncs its first pages into a file next to it, which is then renamed
+// into place and the directory fsync'd. So no crash can leave an empty
+// or half-written file at path, and Open can refuse an empty file.
+func (s *Store) create(path string) error {
+	tmp := initPath(path)
+	db, err := bbolt.Open(tmp, s.cfg.mode, &bbolt.Options{Timeout: time.Nanosecond})
+	if err != nil {
+		return errors.Join(fmt.Errorf("bolt: create %s: %w", path, err), os.Remove(tmp))
+	}
+	if err := db.Close(); err != nil {
+		return errors.Join(fmt.Errorf("bolt: create %s: %w", path, err), os.Remove(tmp))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return errors.Join(fmt.Errorf("bolt: create %s: %w", path, err), os.Remove(tmp))
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("bolt: create %s: %w", path, err)
+	}
+	return nil
 }
 
 // openDB opens path with bbolt after verify passed, converting any panic

@@ -15,9 +15,13 @@
 //
 // Durability: a commit is fsync'd (fdatasync) before Update returns,
 // unless the store was opened WithNoSync(true); then Sync makes every
-// committed transaction durable and Close syncs before closing. A file
-// Open creates has its directory fsync'd. Compact fsyncs the new file and
-// the directory around its atomic rename.
+// committed transaction durable and Close syncs before closing, and a
+// power loss can damage the file (see WithNoSync). Open creates a new
+// file beside the path (".init"), lets bbolt initialise and fsync it, and
+// renames it into place with a directory fsync, so no crash leaves an
+// empty file behind; an existing empty file is refused as damaged, never
+// opened as a new store. Compact fsyncs the new file and the directory
+// around its atomic rename.
 //
 // Isolation: bbolt is MVCC. Views see the snapshot of their start and run
 // alongside each other and the one Update.

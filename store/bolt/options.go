@@ -62,7 +62,13 @@ func (c config) validate() error {
 
 // WithNoSync turns off the fsync of every commit when on (default off).
 // Committed transactions are then durable only after Store.Sync, which
-// the caller runs on its own schedule (interval flush, group commit).
+// the caller runs on its own schedule. It is safe against a process crash
+// (the kernel keeps the writes) but not against a power loss or an OS
+// crash: without the fsync between a commit's pages and its meta page,
+// the disk can end up with the new meta page and not its pages, a damaged
+// file rather than the loss of the unsynced commits
+// (TestNoSyncPowerLossCanCorrupt). For periodic durability, keep it off
+// and commit less often instead.
 func WithNoSync(on bool) Option { return func(c *config) { c.noSync = on } }
 
 // WithFileMode sets the permissions of a file Open creates (default
