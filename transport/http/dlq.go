@@ -93,7 +93,7 @@ type LetterFilter struct {
 // "all" for every match, so that a forgotten limit never empties the
 // queue.
 type DLQActionBody struct {
-	Filter  LetterFilter    `json:"filter"`
+	Filter  LetterFilter    `json:"filter,omitzero" required:"false"`
 	Limit   json.RawMessage `json:"limit" doc:"The most letters: a number >= 0, or \"all\". Required."`
 	ToGroup string          `json:"to_group,omitempty" doc:"Replay to this consumer group only (replay)."`
 	Rate    float64         `json:"rate,omitempty" minimum:"0" doc:"Letters per second (replay); 0 is unlimited."`
@@ -109,14 +109,17 @@ type DryRunResult struct {
 
 type dlqActionInput struct{ Body DLQActionBody }
 
-// dlqActionOutput is a dry run's answer (200) or a started operation (202).
+// DLQActionResult is a dry run's answer (200) or a started operation
+// (202).
+type DLQActionResult struct {
+	DryRun    *DryRunResult `json:"dry_run,omitempty"`
+	Operation *Operation    `json:"operation,omitempty"`
+}
+
 type dlqActionOutput struct {
 	Location string `header:"Location"`
 	Status   int
-	Body     struct {
-		DryRun    *DryRunResult `json:"dry_run,omitempty"`
-		Operation *Operation    `json:"operation,omitempty"`
-	}
+	Body     DLQActionResult
 }
 
 func (s *Server) registerDLQ() {
@@ -157,13 +160,16 @@ func (s *Server) registerDLQ() {
 		Description: "Re-publishes the letters that match, oldest first, to their topic or to one group, at a rate; each leaves the " +
 			"queue only once re-published. A letter replayed too often already (loop guard) is skipped. 202 with the operation, " +
 			"or 200 with a count and a sample when dry_run.",
-		Tags: []string{"dlq"},
+		Tags:      []string{"dlq"},
+		Responses: alsoStatus[DLQActionResult](s, stdhttp.StatusAccepted, "The operation started: follow Location."),
 	}, func(ctx context.Context, in *dlqActionInput) (*dlqActionOutput, error) {
 		return s.dlqAction(ctx, "dlq_replay", &in.Body)
 	})
 	huma.Register(s.api, huma.Operation{
 		OperationID: "purge-letters", Method: stdhttp.MethodPost, Path: "/v1/dlq:purge",
 		Summary: "Purge dead letters (a long-running operation)", Tags: []string{"dlq"},
+		Description: "Deletes the letters that match, oldest first. 202 with the operation, or 200 with a count and a sample when dry_run.",
+		Responses:   alsoStatus[DLQActionResult](s, stdhttp.StatusAccepted, "The operation started: follow Location."),
 	}, func(ctx context.Context, in *dlqActionInput) (*dlqActionOutput, error) {
 		return s.dlqAction(ctx, "dlq_purge", &in.Body)
 	})
@@ -345,6 +351,7 @@ func (s *Server) registerStorage() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "compact-storage", Method: stdhttp.MethodPost, Path: "/v1/storage:compact",
 		Summary: "Compact the store (a long-running operation)", Tags: []string{"storage"},
+		DefaultStatus: stdhttp.StatusAccepted,
 	}, func(ctx context.Context, _ *struct{}) (*operationOutput, error) {
 		op := s.startOperation("compact", 1, 0, func(ctx context.Context, o *operation) error {
 			_, err := s.bus.Compact(ctx)

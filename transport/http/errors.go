@@ -13,6 +13,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
+	"github.com/onexbus/onexbus/wal"
 )
 
 // Errors returned by New and by the Server's methods.
@@ -165,7 +166,7 @@ func toProblem(err error) *Problem {
 		return newProblem(stdhttp.StatusBadRequest, "invalid_group", err.Error())
 	case errors.Is(err, core.ErrInvalidLimit):
 		return newProblem(stdhttp.StatusBadRequest, "invalid_limit", err.Error())
-	case errors.Is(err, core.ErrInvalidConfig):
+	case errors.Is(err, core.ErrInvalidConfig), errors.Is(err, wal.ErrInvalidTopicConfig):
 		return newProblem(stdhttp.StatusBadRequest, "invalid_config", err.Error())
 	case errors.Is(err, dlq.ErrInvalidFilter), errors.Is(err, dlq.ErrInvalidOption):
 		return newProblem(stdhttp.StatusBadRequest, "invalid_filter", err.Error())

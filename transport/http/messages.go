@@ -208,7 +208,7 @@ func publishResult(m *core.Message) PublishResult {
 	}
 }
 
-// errMessage is a result for a message that was not published.
+// errResult is the result of a message that was not published.
 func errResult(topic string, err error) PublishResult {
 	return PublishResult{Topic: topic, Partition: -1, Offset: -1, Error: toProblem(err)}
 }

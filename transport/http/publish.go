@@ -5,9 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"mime"
 	stdhttp "net/http"
 	"reflect"
@@ -102,6 +99,8 @@ func (s *Server) registerPublish() {
 			"and Content-Type is kept as the content_type header.",
 		Tags:         []string{"publish"},
 		MaxBodyBytes: s.cfg.maxBodyBytes,
+		// The body is parsed here by its content type: JSON, NDJSON or raw.
+		SkipValidateBody: true,
 		RequestBody: &huma.RequestBody{
 			Required: true,
 			Content: map[string]*huma.MediaType{
@@ -114,10 +113,11 @@ func (s *Server) registerPublish() {
 				Content: map[string]*huma.MediaType{contentJSON: {Schema: resultSchema}}},
 			"200": {Description: "A batch's results, or an NDJSON stream of results.",
 				Content: map[string]*huma.MediaType{contentJSON: {Schema: batchSchema}, contentNDJSON: {Schema: resultSchema}}},
-			"400": {Description: "Bad request.", Content: problems()},
-			"413": {Description: "Too large.", Content: problems()},
-			"422": {Description: "Not an ONEX topic (reject mode).", Content: problems()},
-			"503": {Description: "Closed or backlog full.", Content: problems()},
+			"400":     {Description: "Bad request.", Content: problems()},
+			"413":     {Description: "Too large.", Content: problems()},
+			"422":     {Description: "Not an ONEX topic (reject mode).", Content: problems()},
+			"503":     {Description: "Closed or backlog full.", Content: problems()},
+			"default": problemResponse(registry),
 		},
 	}
 	huma.Register(s.api, op, s.publish)
@@ -366,16 +366,4 @@ func jsonResponse(status int, v any) *huma.StreamResponse {
 		ctx.SetStatus(status)
 		_, _ = ctx.BodyWriter().Write(b)
 	}}
-}
-
-// readAllLimited reads r up to n bytes; more is ErrBodyTooLarge.
-func readAllLimited(r io.Reader, n int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, n+1))
-	if err != nil {
-		return nil, fmt.Errorf("http: read body: %w", err)
-	}
-	if int64(len(b)) > n {
-		return nil, errors.New("http: body too large")
-	}
-	return b, nil
 }

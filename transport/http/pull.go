@@ -380,6 +380,7 @@ func (s *Server) registerPull() {
 		Summary:     "Declare a pull group",
 		Description: "Idempotent: 201 when declared, 200 when it exists with the same settings, 409 when it exists with others.",
 		Tags:        []string{"consume"}, DefaultStatus: stdhttp.StatusCreated,
+		Responses: alsoStatus[PullConfig](s, stdhttp.StatusOK, "It exists with the same settings."),
 	}, s.putPull)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-pull-group", Method: stdhttp.MethodGet, Path: "/v1/groups/{group}/pull",

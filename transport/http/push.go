@@ -121,6 +121,7 @@ func (s *Server) registerPush() {
 		Summary:     "Declare a webhook push group",
 		Description: "Idempotent: 201 when declared, 200 when it exists with the same settings, 409 when it exists with others.",
 		Tags:        []string{"consume"}, DefaultStatus: stdhttp.StatusCreated,
+		Responses: alsoStatus[PushConfig](s, stdhttp.StatusOK, "It exists with the same settings."),
 	}, s.putPush)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-push-group", Method: stdhttp.MethodGet, Path: "/v1/groups/{group}/push",

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	stdhttp "net/http"
+	"reflect"
+	"strconv"
 	"sync"
 	"time"
 
@@ -270,4 +272,25 @@ func (s *Server) parseWait(v string) (time.Duration, error) {
 		return 0, problemf(stdhttp.StatusBadRequest, "invalid_duration", "%q is not a duration such as 500ms or 5s", v)
 	}
 	return min(d, s.cfg.maxWait), nil
+}
+
+// alsoStatus documents a second success status of an operation whose
+// body is of type T (huma documents only the default one).
+func alsoStatus[T any](s *Server, status int, description string) map[string]*huma.Response {
+	registry := s.api.OpenAPI().Components.Schemas
+	schema := registry.Schema(reflect.TypeFor[T](), true, "")
+	return map[string]*huma.Response{
+		strconv.Itoa(status): {Description: description, Content: map[string]*huma.MediaType{contentJSON: {Schema: schema}}},
+		"default":            problemResponse(registry),
+	}
+}
+
+// problemResponse documents the problem+json body of every error.
+func problemResponse(registry huma.Registry) *huma.Response {
+	return &huma.Response{
+		Description: "A problem (RFC 9457).",
+		Content: map[string]*huma.MediaType{
+			"application/problem+json": {Schema: registry.Schema(reflect.TypeFor[Problem](), true, "")},
+		},
+	}
 }

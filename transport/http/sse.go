@@ -92,6 +92,7 @@ func sseResponses(api huma.API, events map[string]reflect.Type) map[string]*huma
 		})
 	}
 	return map[string]*huma.Response{
+		"default": problemResponse(registry),
 		"200": {
 			Description: "An event stream (text/event-stream), with keep-alive comments.",
 			Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "array", Items: &huma.Schema{OneOf: oneOf}}}},

@@ -20,8 +20,8 @@ const (
 
 // RetentionJSON bounds each partition of a topic; zero is no bound.
 type RetentionJSON struct {
-	MaxMessages int64  `json:"max_messages" minimum:"0" doc:"Keep at most this many messages per partition (exact)."`
-	MaxBytes    int64  `json:"max_bytes" minimum:"0" doc:"Keep about this many bytes per partition (whole chunks)."`
+	MaxMessages int64  `json:"max_messages,omitempty" minimum:"0" doc:"Keep at most this many messages per partition (exact)."`
+	MaxBytes    int64  `json:"max_bytes,omitempty" minimum:"0" doc:"Keep about this many bytes per partition (whole chunks)."`
 	MaxAge      string `json:"max_age,omitempty" doc:"Drop chunks older than this Go duration (e.g. 168h)."`
 }
 
@@ -114,6 +114,7 @@ func (s *Server) registerTopics() {
 		OperationID: "create-topic", Method: stdhttp.MethodPost, Path: "/v1/topics",
 		Summary: "Create a topic", Description: "201 when created, 200 when it exists (its configuration is unchanged).",
 		Tags: []string{"topics"}, DefaultStatus: stdhttp.StatusCreated,
+		Responses: alsoStatus[TopicDetail](s, stdhttp.StatusOK, "It exists: its configuration is unchanged."),
 	}, s.createTopic)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-topic", Method: stdhttp.MethodGet, Path: "/v1/topics/{topic}",
@@ -229,6 +230,16 @@ func (s *Server) topicDetail(name string) (TopicDetail, error) {
 }
 
 func (s *Server) createTopic(ctx context.Context, in *createTopicInput) (*topicOutput, error) {
+	if err := core.ValidateTopic(in.Body.Name); err != nil {
+		return nil, s.problem(err)
+	}
+	if _, ok := s.bus.TopicConfig(in.Body.Name); ok {
+		d, err := s.topicDetail(in.Body.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &topicOutput{Status: stdhttp.StatusOK, Body: d}, nil
+	}
 	tc := s.defaultTopicConfig()
 	if in.Body.Partitions > 0 {
 		tc.Partitions = in.Body.Partitions
