@@ -60,12 +60,19 @@ type topicState struct {
 // New builds a bus, recovers its log and starts it. Its store is the one
 // given by WithStore or, by default, a bbolt file in the data directory
 // (WithDataDir). Every option problem is reported at once, wrapped in
-// ErrInvalidConfig. The bus owns the store from then on and closes it in
-// Close.
+// ErrInvalidConfig, before anything is created or written. The bus owns
+// the store from then on and closes it in Close.
 func New(opts ...Option) (*Bus, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
+		if o == nil {
+			cfg.nilOptions++
+			continue
+		}
 		o(&cfg)
+	}
+	if cfg.enforcement == EnforceReject && !cfg.deadLetterSet {
+		cfg.deadLetterTopic = DefaultRejectDeadLetterTopic
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -87,6 +94,7 @@ func New(opts ...Option) (*Bus, error) {
 		wal.WithLogger(cfg.logger.Named("wal")),
 		wal.WithDedup(cfg.dedupWindow, cfg.dedupMax),
 		wal.WithMaxRecordBytes(cfg.maxMessageBytes),
+		wal.WithMaxPendingBytes(max(defaultPendingBytes, cfg.maxMessageBytes)),
 		wal.WithClock(cfg.now),
 	}
 	log, err := wal.Open(cfg.store, walOpts...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -36,8 +37,15 @@ const (
 )
 
 // DefaultDeadLetterTopic receives the dead letters of topics outside the
-// ONEX grammar; ONEX topics use onex.dlq.<domain>.<evt|cmd|intent>.v1.
+// ONEX grammars; ONEX topics (the legacy forms too) use
+// onex.dlq.<domain>.<evt|cmd|intent>.v1.
 const DefaultDeadLetterTopic = "onexbus.dlq"
+
+// DefaultRejectDeadLetterTopic replaces DefaultDeadLetterTopic under
+// EnforceReject, which refuses names outside the ONEX grammar: it follows
+// the grammar, so dead letters of topics without a domain still have a
+// topic the mode accepts.
+const DefaultRejectDeadLetterTopic = "onex.dlq.onexbus.undeliverable.v1"
 
 // DeadLetters returns the dead-letter queue: list, inspect and purge
 // letters there; replay them with ReplayDeadLetters.
@@ -66,12 +74,18 @@ type republisher struct{ b *Bus }
 func (r republisher) Republish(ctx context.Context, l *dlq.Letter, toGroup string) error {
 	m := &Message{Topic: l.Topic, Key: l.Key, Value: l.Value, Partition: l.Partition, ExplicitPartition: true}
 	m.Headers = HeadersFromRecord(toRecordHeaders(l.Headers), r.b.cfg.logger)
+	// A letter that was replayed before carries that replay's provenance
+	// and target group: drop them, this replay says its own.
+	m.Headers.Extra = slices.DeleteFunc(m.Headers.Extra, func(h Header) bool { return isDLQHeader(h.Key) })
 	// A replay is a new message of the same flow: same correlation id, a
 	// message id derived from the letter so a retried replay is deduped.
 	m.Headers.MessageID = derivedID("replay", strconv.FormatUint(l.ID, 10), l.Topic)
 	m.Headers.Extra = append(m.Headers.Extra, provenance(l)...)
 	m.Headers.Extra = append(m.Headers.Extra, Header{Key: HeaderReplayCount, Value: strconv.Itoa(ReplayCount(l) + 1)})
 	if toGroup != "" {
+		if !r.b.groupKnows(toGroup, l.Topic) {
+			return fmt.Errorf("%w: group %s has no member on %s and no committed offset there; the letter stays queued", ErrUnknownGroup, toGroup, l.Topic)
+		}
 		m.Headers.Extra = append(m.Headers.Extra, Header{Key: HeaderReplayGroup, Value: toGroup})
 	}
 	if tc, ok := r.b.log.Topic(l.Topic); !ok || l.Partition >= tc.Partitions {
@@ -94,6 +108,34 @@ func ReplayCount(l *dlq.Letter) int {
 		}
 	}
 	return n
+}
+
+// isDLQHeader reports whether k is one of the headers a dead letter or a
+// replay adds.
+func isDLQHeader(k string) bool {
+	switch k {
+	case HeaderDLQOriginalTopic, HeaderDLQOriginalPartition, HeaderDLQOriginalOffset, HeaderDLQGroup,
+		HeaderDLQAttempts, HeaderDLQError, HeaderDLQID, HeaderReplayGroup:
+		return true
+	}
+	return false
+}
+
+// groupKnows reports whether group has a live member whose pattern
+// matches topic or a committed offset on topic: a replay to it reaches
+// someone.
+func (b *Bus) groupKnows(group, topic string) bool {
+	b.mu.Lock()
+	if g := b.groups[group]; g != nil {
+		for _, m := range g.members {
+			if m.pattern.Match(topic) {
+				b.mu.Unlock()
+				return true
+			}
+		}
+	}
+	b.mu.Unlock()
+	return slices.Contains(b.log.Groups(topic), group)
 }
 
 func toRecordHeaders(hs []dlq.Header) []RecordHeader {
@@ -134,7 +176,7 @@ func derivedID(parts ...string) uuid.UUID {
 // deadLetterTopic is where the dead letters of topic are published.
 func (b *Bus) deadLetterTopic(topic string) string {
 	t, err := ParseTopic(topic)
-	if err == nil && t.Grammar == GrammarONEX && t.Category != CategoryDeadLetter {
+	if err == nil && t.Conforms() && t.Domain != "" && t.Category != CategoryDeadLetter {
 		kind := map[Category]string{CategoryEvent: "evt", CategoryCommand: "cmd", CategoryIntent: "intent"}[t.Category]
 		if kind != "" {
 			return "onex.dlq." + t.Domain + "." + kind + ".v1"

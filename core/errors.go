@@ -47,6 +47,9 @@ var (
 	ErrCorruptMessage = message.ErrCorruptMessage
 )
 
+// ErrNilCallback is returned by PublishAsync without a callback.
+var ErrNilCallback = errors.New("onexbus: nil callback")
+
 // Errors of subscriptions and queries.
 var (
 	// ErrInvalidGroup is returned by Subscribe for an empty or malformed
@@ -57,6 +60,10 @@ var (
 	ErrGroupSettings = errors.New("onexbus: member settings conflict with its group's")
 	// ErrNilHandler is returned by Subscribe without a handler.
 	ErrNilHandler = errors.New("onexbus: nil handler")
+	// ErrUnknownGroup is wrapped by ReplayDeadLetters when the target
+	// group has neither a member on the letter's topic nor a committed
+	// offset there; the letter stays queued.
+	ErrUnknownGroup = errors.New("onexbus: unknown consumer group")
 	// ErrInvalidLimit is returned by History and Query for a negative limit.
 	ErrInvalidLimit = errors.New("onexbus: invalid limit")
 	// ErrGroupInUse is returned by Subscribe while Kafka-protocol members
@@ -64,8 +71,9 @@ var (
 	// and CommitGroupOffsets while it has live embedded members: a group
 	// has members of one kind at a time.
 	ErrGroupInUse = errors.New("onexbus: group in use by members of the other kind")
-	// ErrInvalidOffset is wrapped by CommitGroupOffsets for an offset
-	// outside [0, end] of its partition or metadata over 4096 bytes.
+	// ErrInvalidOffset is wrapped by CommitOffset and CommitGroupOffsets
+	// for an offset outside [0, end] of its partition (and by
+	// CommitGroupOffsets for metadata over 4096 bytes).
 	ErrInvalidOffset = errors.New("onexbus: invalid offset")
 	// ErrReleased is returned by a handler that gives its message back
 	// unhandled, for instance because its member is shutting down: the

@@ -14,7 +14,8 @@ import (
 )
 
 type historyQuery struct {
-	partition      int32 // -1: all
+	onePartition   bool // InPartition was given
+	partition      int32
 	from, to       int64 // offsets, [from, to); to < 0: unbounded
 	since, until   time.Time
 	correlationID  uuid.UUID
@@ -24,8 +25,12 @@ type historyQuery struct {
 // HistoryOption narrows a History query.
 type HistoryOption func(*historyQuery)
 
-// InPartition limits the query to one partition (default: all).
-func InPartition(p int32) HistoryOption { return func(q *historyQuery) { q.partition = p } }
+// InPartition limits the query to partition p (default: all). A p
+// outside the topic, negative included, makes History fail with an error
+// wrapping ErrInvalidPartition.
+func InPartition(p int32) HistoryOption {
+	return func(q *historyQuery) { q.onePartition, q.partition = true, p }
+}
 
 // OffsetRange limits the query to offsets in [from, to); to < 0 means no
 // upper bound. Offsets are per partition: combine with InPartition for
@@ -48,8 +53,9 @@ func WithCorrelationID(id uuid.UUID) HistoryOption {
 // History returns the newest limit messages of topic that match opts,
 // oldest first (by timestamp across partitions, by offset within one).
 // limit 0 returns none; a negative limit is an error wrapping
-// ErrInvalidLimit. An unknown topic has no history. Retention decides how
-// far back history goes.
+// ErrInvalidLimit. A name that breaks Kafka's topic rules is an error
+// wrapping ErrInvalidTopic; an unknown (valid) topic has no history.
+// Retention decides how far back history goes.
 func (b *Bus) History(ctx context.Context, topic string, limit int, opts ...HistoryOption) ([]*Message, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("%w: %d (0 returns none; there is no 'all')", ErrInvalidLimit, limit)
@@ -57,9 +63,18 @@ func (b *Bus) History(ctx context.Context, topic string, limit int, opts ...Hist
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
-	q := historyQuery{partition: -1, to: -1}
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
+	}
+	q := historyQuery{to: -1}
 	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil HistoryOption", ErrInvalidConfig)
+		}
 		o(&q)
+	}
+	if q.onePartition && q.partition < 0 {
+		return nil, fmt.Errorf("%w: %s/%d", ErrInvalidPartition, topic, q.partition)
 	}
 	if limit == 0 {
 		return []*Message{}, nil
@@ -69,7 +84,7 @@ func (b *Bus) History(ctx context.Context, topic string, limit int, opts ...Hist
 		return []*Message{}, nil
 	}
 	parts := []int32{}
-	if q.partition >= 0 {
+	if q.onePartition {
 		if q.partition >= tc.Partitions {
 			return nil, fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, topic, q.partition, tc.Partitions)
 		}

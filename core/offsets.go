@@ -49,10 +49,24 @@ func (b *Bus) CommittedOffset(group, topic string, part int32) (int64, bool, err
 
 // CommitOffset sets group's position in a partition to off, the next
 // offset to read; positions only move forward. It is written with the
-// next group commit; Sync waits for it.
+// next group commit; Sync waits for it. The topic must exist (an error
+// wrapping ErrUnknownTopic), the partition must be one of its
+// (ErrInvalidPartition) and off must be in [0, end] (ErrInvalidOffset): a
+// position past the end would make the group skip messages published
+// later.
 func (b *Bus) CommitOffset(group, topic string, part int32, off int64) error {
 	if b.closed.Load() {
 		return ErrClosed
+	}
+	if _, ok := b.log.Topic(topic); !ok {
+		return fmt.Errorf("onexbus: commit offset of %s on %s/%d: %w", group, topic, part, ErrUnknownTopic)
+	}
+	_, end, err := b.log.Offsets(topic, part)
+	if err != nil {
+		return fmt.Errorf("onexbus: commit offset of %s on %s/%d: %w", group, topic, part, b.wrapLogErr(err))
+	}
+	if off < 0 || off > end {
+		return fmt.Errorf("onexbus: commit offset of %s on %s/%d: %w: %d not in [0, %d]", group, topic, part, ErrInvalidOffset, off, end)
 	}
 	if err := b.log.CommitCursor(group, topic, part, off, false); err != nil {
 		return fmt.Errorf("onexbus: commit offset of %s on %s/%d: %w", group, topic, part, b.wrapLogErr(err))

@@ -3,6 +3,8 @@ package core
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -110,6 +112,10 @@ type config struct {
 	maxMessageBytes int
 	handlerTimeout  time.Duration
 	now             func() time.Time
+	// nilOptions counts nil Options given to New, reported by validate.
+	nilOptions int
+	// deadLetterSet is true when WithDeadLetterTopic was given.
+	deadLetterSet bool
 }
 
 func defaultConfig() config {
@@ -131,18 +137,63 @@ func defaultConfig() config {
 	}
 }
 
+// Limits that New checks itself, so that every problem is reported at
+// once and before anything is written (the log checks them again).
+const (
+	// MaxMessageBytes is the largest WithMaxMessageBytes accepts.
+	MaxMessageBytes = 256 << 20
+	// MaxPartitions is the most partitions a topic can have.
+	MaxPartitions = 1 << 16
+	// MaxFlushInterval is the longest WithDurability interval.
+	MaxFlushInterval = time.Hour
+	// defaultPendingBytes is the log's default bound on bytes queued
+	// and not yet committed; raised to fit one message when the maximum
+	// message is larger.
+	defaultPendingBytes = 64 << 20
+)
+
 func (c *config) validate() error {
 	var errs []error
+	if c.nilOptions > 0 {
+		errs = append(errs, fmt.Errorf("%d nil Option(s)", c.nilOptions))
+	}
 	if c.store == nil && c.dataDir == "" {
 		errs = append(errs, errors.New("data dir is empty"))
 	}
-	if c.defaultTopic.Partitions < 1 {
-		errs = append(errs, fmt.Errorf("default partitions %d below 1", c.defaultTopic.Partitions))
+	if err := validateTopicConfig(c.defaultTopic); err != nil {
+		errs = append(errs, fmt.Errorf("default topic config: %w", err))
 	}
-	for name := range c.topics {
+	if c.enforcement > EnforceOff {
+		errs = append(errs, fmt.Errorf("enforcement %d unknown", uint8(c.enforcement)))
+	}
+	if c.start > StartEarliest {
+		errs = append(errs, fmt.Errorf("start position %d unknown", uint8(c.start)))
+	}
+	if c.durability > DurabilityNone {
+		errs = append(errs, fmt.Errorf("durability policy %d unknown", uint8(c.durability)))
+	}
+	if c.flushInterval < 0 || c.flushInterval > MaxFlushInterval {
+		errs = append(errs, fmt.Errorf("flush interval %v not in [0 (default), %v]", c.flushInterval, MaxFlushInterval))
+	}
+	if c.dedupWindow < 0 {
+		errs = append(errs, fmt.Errorf("dedup window %v is negative", c.dedupWindow))
+	}
+	if c.dedupMax < 0 {
+		errs = append(errs, fmt.Errorf("dedup max ids %d is negative", c.dedupMax))
+	}
+	if c.now == nil {
+		errs = append(errs, errors.New("clock is nil"))
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.topics)) {
 		if _, err := c.enforcement.Check(name); err != nil {
 			errs = append(errs, err)
 		}
+		if err := validateTopicConfig(c.topics[name]); err != nil {
+			errs = append(errs, fmt.Errorf("topic %s: %w", name, err))
+		}
+	}
+	if _, err := c.enforcement.Check(c.deadLetterTopic); err != nil {
+		errs = append(errs, fmt.Errorf("dead-letter topic (under enforcement %v): %w", c.enforcement, err))
 	}
 	if err := c.retry.validate(); err != nil {
 		errs = append(errs, err)
@@ -150,10 +201,7 @@ func (c *config) validate() error {
 	if err := c.breaker.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := ValidateTopic(c.deadLetterTopic); err != nil {
-		errs = append(errs, fmt.Errorf("dead-letter topic: %w", err))
-	}
-	if c.maxMessageBytes < 1 || c.maxMessageBytes > 256<<20 {
+	if c.maxMessageBytes < 1 || c.maxMessageBytes > MaxMessageBytes {
 		errs = append(errs, fmt.Errorf("max message bytes %d not in [1, 256 MiB]", c.maxMessageBytes))
 	}
 	if c.handlerTimeout < 0 {
@@ -166,6 +214,21 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
 	return nil
+}
+
+// validateTopicConfig checks what the log would refuse of tc.
+func validateTopicConfig(tc TopicConfig) error {
+	var errs []error
+	if tc.Partitions < 1 || tc.Partitions > MaxPartitions {
+		errs = append(errs, fmt.Errorf("partitions %d not in [1, %d]", tc.Partitions, MaxPartitions))
+	}
+	if r := tc.Retention; r.MaxMessages < 0 || r.MaxBytes < 0 || r.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("retention %+v has a negative bound", r))
+	}
+	if tc.Format > wal.FormatKafka {
+		errs = append(errs, fmt.Errorf("format %d unknown", tc.Format))
+	}
+	return errors.Join(errs...)
 }
 
 // Option configures New.
@@ -235,14 +298,19 @@ func WithBreaker(p BreakerPolicy) Option { return func(c *config) { c.breaker = 
 
 // WithDeadLetterTopic sets the topic that receives the dead letters of
 // topics outside the ONEX grammar (default DefaultDeadLetterTopic).
-func WithDeadLetterTopic(topic string) Option { return func(c *config) { c.deadLetterTopic = topic } }
+//
+// Under EnforceReject the default is DefaultRejectDeadLetterTopic, and a
+// topic given here must follow the ONEX grammar.
+func WithDeadLetterTopic(topic string) Option {
+	return func(c *config) { c.deadLetterTopic, c.deadLetterSet = topic, true }
+}
 
 // WithStartPosition sets where new consumer groups begin (default
 // StartLatest).
 func WithStartPosition(s StartPosition) Option { return func(c *config) { c.start = s } }
 
-// WithMaxMessageBytes sets the largest encoded message Publish accepts
-// (default 1 MiB, Kafka's default).
+// WithMaxMessageBytes sets the largest encoded message Publish accepts:
+// 1 to MaxMessageBytes (256 MiB), default 1 MiB, Kafka's default.
 func WithMaxMessageBytes(n int) Option { return func(c *config) { c.maxMessageBytes = n } }
 
 // WithHandlerTimeout bounds each handler call; a call that runs past it
@@ -250,5 +318,6 @@ func WithMaxMessageBytes(n int) Option { return func(c *config) { c.maxMessageBy
 // means no bound.
 func WithHandlerTimeout(d time.Duration) Option { return func(c *config) { c.handlerTimeout = d } }
 
-// WithClock sets the clock used for timestamps and retention.
+// WithClock sets the clock used for timestamps and retention; nil is an
+// error.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

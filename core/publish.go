@@ -172,7 +172,12 @@ func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
 // PublishAsync returns, when the policy does not wait for the disk); it
 // must not block or call the Bus. PublishAsync itself blocks only while
 // too much is queued, and when it returns an error done is never called.
+// A nil done is refused with ErrNilCallback; a done that panics is
+// recovered (and logged), as a handler's panic is.
 func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message, error)) error {
+	if done == nil {
+		return ErrNilCallback
+	}
 	if b.closed.Load() {
 		return ErrClosed
 	}
@@ -204,7 +209,7 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 		if err != nil {
 			err = fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
 		}
-		done(msg, err)
+		b.callDone(done, msg, err)
 	})
 	if err != nil {
 		return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
