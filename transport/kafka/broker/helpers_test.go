@@ -82,3 +82,5 @@ func testCtx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func topicCfg(parts int32) core.TopicConfig { return core.TopicConfig{Partitions: parts} }
