@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/dlq"
 )
 
 // Crash test knobs and shape; see TestCrash.
@@ -37,9 +38,42 @@ const (
 	// that died without it): it stops publishing and exits.
 	crashChildLifetime = time.Minute
 	// crashReadyTimeout bounds how long the parent waits for a child to
-	// open the bus; it only fires in a broken test.
+	// open the bus, and for every group to deliver once; it only fires in
+	// a broken test (or an engine that makes no progress after a crash).
 	crashReadyTimeout = 30 * time.Second
+
+	// crashFailEvery: a message whose seq is crashFailAt modulo it always
+	// fails its handler, so it is dead-lettered after crashAttempts.
+	crashFailEvery = 13
+	crashFailAt    = 5
+	crashAttempts  = 3
 )
+
+// crashGroups consume both topics while the child publishes, one group per
+// ordering mode, with the dead-letter queue in play.
+var crashGroups = []struct {
+	name     string
+	ordering core.Ordering
+}{
+	{"c-partition", core.OrderPartition},
+	{"c-key", core.OrderKey},
+	{"c-none", core.OrderNone},
+}
+
+// crashOK is one line of the child: a handler of group returned nil (it
+// prints the line just before) for the message at this position.
+type crashOK struct {
+	life      int
+	group     string
+	topic     string
+	partition int32
+	offset    int64
+	key       string
+}
+
+// crashFails reports whether the message "<p>-<seq>" is one whose handler
+// always fails.
+func crashFails(seq int) bool { return seq%crashFailEvery == crashFailAt }
 
 // crashAck is one line of the child: Publish of value returned nil with
 // this position.
@@ -59,7 +93,16 @@ type crashRecord struct {
 }
 
 // TestCrash checks ACCEPTANCE 29 end to end: a message whose Publish
-// returned is readable after kill -9 of the process and a reopen.
+// returned is readable after kill -9 of the process and a reopen. It also
+// checks delivery through the same kills, in every ordering mode with the
+// dead-letter queue in play: one group per mode consumes while the child
+// publishes, and some messages always fail their handler. After every
+// kill: no group's cursor passed a message that was neither handled nor
+// dead-lettered by that group; only failing messages were dead-lettered
+// (a healthy one only with the text of a delivery cut short by a kill, at
+// the limit of attempts); messages of one key (OrderPartition: of one
+// partition) were handled in offset order within each life; and in every
+// life that was not killed during start-up every group delivered.
 //
 // The test binary runs itself as a child process (crashChildEnv names the
 // data directory) that publishes from crashPublishers goroutines and prints
@@ -70,7 +113,9 @@ type crashRecord struct {
 //
 // Environment:
 //
-//	ONEXBUS_CRASH_CYCLES  number of cycles (default 30; 5 with -short or CI=true)
+//	ONEXBUS_CRASH_CYCLES  number of cycles (default 30; 5 with -short or CI=true).
+//	                      The run time grows with the cycles (the log
+//	                      accumulates): give long runs a -timeout to match.
 //	ONEXBUS_CRASH_SEED    seed of the kill delays (default: the clock; logged)
 //	ONEXBUS_CRASH_CHILD   set by the parent: run as the child on that directory
 func TestCrash(t *testing.T) {
@@ -111,6 +156,7 @@ func TestCrash(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var acks []crashAck                  // every ack of every cycle
+	var oks []crashOK                    // every handled message of every cycle
 	next := make([]int, crashPublishers) // next sequence number per publisher
 	for cycle := range cycles {
 		delay := time.Duration(20+rng.IntN(281)) * time.Millisecond
@@ -118,16 +164,21 @@ func TestCrash(t *testing.T) {
 		// land among publishes; one in four from the process start, so
 		// that some land in open, recovery and topic creation.
 		fromStart := rng.IntN(4) == 0
-		got := runCrashChild(t, exe, dir, delay, fromStart, next)
+		got, handled := runCrashChild(t, exe, dir, delay, fromStart, next)
+		for i := range handled {
+			handled[i].life = cycle
+		}
 		acks = append(acks, got...)
+		oks = append(oks, handled...)
+		checkCrashOrder(t, cycle, handled)
 		before := next
-		next = verifyCrashLog(t, dir, acks, before)
+		next = verifyCrashLog(t, dir, acks, before, oks)
 		total := 0
 		for _, n := range next {
 			total += n
 		}
-		t.Logf("cycle %d: killed after %v (from start: %v), %d acks, %d messages in the log",
-			cycle, delay, fromStart, len(got), total)
+		t.Logf("cycle %d: killed after %v (from start: %v), %d acks, %d handled, %d messages in the log",
+			cycle, delay, fromStart, len(got), len(handled), total)
 		if t.Failed() {
 			t.Fatalf("cycle %d failed (seed %d)", cycle, seed)
 		}
@@ -140,11 +191,21 @@ func crashChild(dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), crashChildLifetime)
 	defer cancel()
 	bus, err := core.New(core.WithDataDir(dir),
-		core.WithTopic(crashTopicKeyed, core.TopicConfig{Partitions: crashKeyedParts}))
+		core.WithTopic(crashTopicKeyed, core.TopicConfig{Partitions: crashKeyedParts}),
+		core.WithRetry(core.RetryPolicy{MaxAttempts: crashAttempts, Base: time.Millisecond, Max: 2 * time.Millisecond}),
+		core.WithBreaker(core.BreakerPolicy{Threshold: 0}))
 	if err != nil {
 		return err
 	}
 	defer bus.Close(context.Background())
+	for _, g := range crashGroups {
+		for _, topic := range []string{crashTopicOne, crashTopicKeyed} {
+			if _, err := bus.Subscribe(ctx, topic, g.name, crashHandler(g.name),
+				core.SubscribeStart(core.StartEarliest), core.SubscribeOrdering(g.ordering, 8)); err != nil {
+				return err
+			}
+		}
+	}
 	recs, err := readCrashLog(ctx, bus)
 	if err != nil {
 		return err
@@ -174,6 +235,24 @@ func crashChild(dir string) error {
 		}
 	}
 	return nil
+}
+
+// crashHandler prints "ok <group> <topic> <partition> <offset> <key>" and
+// succeeds, except for the messages crashFails picks, which always fail.
+func crashHandler(group string) core.Handler {
+	return func(_ context.Context, m *core.Message) error {
+		_, s, _ := strings.Cut(string(m.Value), "-")
+		if seq, err := strconv.Atoi(s); err == nil && crashFails(seq) {
+			return errors.New("this message always fails")
+		}
+		key := string(m.Key)
+		if key == "" {
+			key = "-"
+		}
+		line := fmt.Appendf(nil, "ok %s %s %d %d %s\n", group, m.Topic, m.Partition, m.Offset, key)
+		_, err := os.Stdout.Write(line)
+		return err
+	}
 }
 
 // crashPublish publishes "<p>-<seq>" from seq on, one at a time, and
@@ -206,7 +285,7 @@ func crashPublish(ctx context.Context, bus *core.Bus, p, seq int) error {
 // runCrashChild starts a child on dir, kills it with SIGKILL delay after
 // its start (fromStart) or after its ready line, and returns its acks. It
 // checks that the child resumed each publisher at next.
-func runCrashChild(t *testing.T, exe, dir string, delay time.Duration, fromStart bool, next []int) []crashAck {
+func runCrashChild(t *testing.T, exe, dir string, delay time.Duration, fromStart bool, next []int) ([]crashAck, []crashOK) {
 	t.Helper()
 	cmd := exec.Command(exe, "-test.run=^TestCrash$", "-test.count=1", "-test.timeout=5m")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
@@ -223,11 +302,14 @@ func runCrashChild(t *testing.T, exe, dir string, delay time.Duration, fromStart
 	// The reader owns acks, other and readyLine until it closes done.
 	var (
 		acks      []crashAck
+		oks       []crashOK
 		other     []string
 		readyLine string
 		parseErr  error
+		delivered = map[string]bool{} // groups that handled a message
 	)
 	ready := make(chan struct{})
+	progress := make(chan struct{}) // closed once every group handled one
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -241,6 +323,18 @@ func runCrashChild(t *testing.T, exe, dir string, delay time.Duration, fromStart
 					parseErr = err
 				}
 				acks = append(acks, a)
+			case strings.HasPrefix(line, "ok "):
+				o, err := parseCrashOK(line)
+				if err != nil && parseErr == nil {
+					parseErr = err
+				}
+				oks = append(oks, o)
+				if !delivered[o.group] {
+					delivered[o.group] = true
+					if len(delivered) == len(crashGroups) {
+						close(progress)
+					}
+				}
 			case strings.HasPrefix(line, "ready") && readyLine == "":
 				readyLine = line
 				close(ready)
@@ -269,6 +363,15 @@ func runCrashChild(t *testing.T, exe, dir string, delay time.Duration, fromStart
 			fail("child exited before its ready line")
 		case <-time.After(crashReadyTimeout):
 			fail("child not ready within %v", crashReadyTimeout)
+		}
+		// Recovery must make progress in every life: every group delivers
+		// before the kill is timed.
+		select {
+		case <-progress:
+		case <-done:
+			fail("child exited before every group delivered")
+		case <-time.After(crashReadyTimeout):
+			fail("a group delivered nothing within %v of the child's start", crashReadyTimeout)
 		}
 		started = time.Now()
 	}
@@ -305,7 +408,47 @@ func runCrashChild(t *testing.T, exe, dir string, delay time.Duration, fromStart
 			t.Errorf("child resumed at %q, the log says %q", readyLine, want)
 		}
 	}
-	return acks
+	return acks, oks
+}
+
+func parseCrashOK(line string) (crashOK, error) {
+	f := strings.Fields(line)
+	if len(f) != 6 {
+		return crashOK{}, fmt.Errorf("malformed ok %q", line)
+	}
+	part, err1 := strconv.ParseInt(f[3], 10, 32)
+	off, err2 := strconv.ParseInt(f[4], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return crashOK{}, fmt.Errorf("malformed ok %q: %w", line, err)
+	}
+	return crashOK{group: f[1], topic: f[2], partition: int32(part), offset: off, key: f[5]}, nil
+}
+
+// checkCrashOrder checks one life's handled messages: per key (for the
+// key-ordered group, keyed topic) and per partition (for the
+// partition-ordered group), offsets increase.
+func checkCrashOrder(t *testing.T, life int, oks []crashOK) {
+	t.Helper()
+	type chain struct {
+		group, topic, key string
+		partition         int32
+	}
+	last := map[chain]int64{}
+	for _, o := range oks {
+		var c chain
+		switch {
+		case o.group == "c-partition":
+			c = chain{group: o.group, topic: o.topic, partition: o.partition}
+		case o.group == "c-key" && o.key != "-":
+			c = chain{group: o.group, topic: o.topic, partition: o.partition, key: o.key}
+		default:
+			continue
+		}
+		if prev, ok := last[c]; ok && o.offset <= prev {
+			t.Errorf("life %d: %s handled %s/%d offset %d after %d (key %s): out of order", life, o.group, o.topic, o.partition, o.offset, prev, o.key)
+		}
+		last[c] = o.offset
+	}
 }
 
 func parseCrashAck(line string) (crashAck, error) {
@@ -330,6 +473,9 @@ func readCrashLog(ctx context.Context, bus *core.Bus) ([]crashRecord, error) {
 	for _, topic := range bus.Topics() {
 		tc, _ := bus.TopicConfig(topic)
 		for part := range tc.Partitions {
+			if bus.IsDeadLetterTopic(topic) {
+				break // the dead letters' topic, checked with the queue
+			}
 			start, err := bus.StartOffset(topic, part)
 			if err != nil {
 				return nil, err
@@ -405,7 +551,7 @@ func crashDecode(m *core.Message, parts int32) (crashRecord, error) {
 // means a lost message); and of what this cycle's child published, the
 // log holds at most one unacked message per publisher, its last, the
 // Publish the kill interrupted.
-func verifyCrashLog(t *testing.T, dir string, acks []crashAck, prev []int) []int {
+func verifyCrashLog(t *testing.T, dir string, acks []crashAck, prev []int, oks []crashOK) []int {
 	t.Helper()
 	// A broken log breaks thousands of acks: report the first few.
 	const maxReports = 20
@@ -493,6 +639,58 @@ func verifyCrashLog(t *testing.T, dir string, acks []crashAck, prev []int) []int
 		for s := prev[p]; s < next[p]; s++ {
 			if !acked[[2]int{p, s}] && s != next[p]-1 {
 				errorf("publisher %d: seq %d is in the log unacked but seq %d came after it", p, s, next[p]-1)
+			}
+		}
+	}
+
+	// Delivery: below each group's cursor, every message was handled by
+	// the group or dead-lettered by it; only failing messages were
+	// dead-lettered, a healthy one only at the limit of attempts cut short
+	// by kills (its delivery was under way, outcome not stored, at each).
+	type gpos struct {
+		group string
+		pos   pos
+	}
+	handled := make(map[gpos]bool, len(oks))
+	for _, o := range oks {
+		handled[gpos{o.group, pos{o.topic, o.partition, o.offset}}] = true
+	}
+	letters, err := bus.DeadLetters().List(ctx, dlq.Filter{Limit: dlq.All})
+	if err != nil {
+		t.Fatalf("dead letters after kill: %v", err)
+	}
+	lettered := make(map[gpos]bool, len(letters))
+	for _, l := range letters {
+		p := pos{l.Topic, l.Partition, l.Offset}
+		lettered[gpos{l.Group, p}] = true
+		r, ok := at[p]
+		switch {
+		case !ok:
+			errorf("dead letter %d of %s at %v: no such message", l.ID, l.Group, p)
+		case !crashFails(r.seq) && !strings.Contains(l.Error, "before this run of the process"):
+			errorf("healthy message %d-%d at %v dead-lettered by %s: %s", r.pub, r.seq, p, l.Group, l.Error)
+		case !crashFails(r.seq):
+			t.Logf("healthy message %d-%d at %v dead-lettered by %s after kills in its handler: %s", r.pub, r.seq, p, l.Group, l.Error)
+		}
+	}
+	for _, g := range crashGroups {
+		for _, topic := range []string{crashTopicOne, crashTopicKeyed} {
+			tc, _ := bus.TopicConfig(topic)
+			for part := range tc.Partitions {
+				cur, _, err := bus.CommittedOffset(g.name, topic, part)
+				if err != nil {
+					t.Fatal(err)
+				}
+				end, _ := bus.EndOffset(topic, part)
+				if cur > end {
+					errorf("%s cursor on %s/%d is %d, past the end %d", g.name, topic, part, cur, end)
+				}
+				for off := int64(0); off < cur; off++ {
+					k := gpos{g.name, pos{topic, part, off}}
+					if !handled[k] && !lettered[k] {
+						errorf("%s passed %s/%d offset %d: neither handled nor dead-lettered", g.name, topic, part, off)
+					}
+				}
 			}
 		}
 	}
