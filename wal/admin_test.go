@@ -348,3 +348,29 @@ func (s *countingUpdates) Update(fn func(store.Tx) error) error {
 	s.n.Add(1)
 	return s.Store.Update(fn)
 }
+
+// A topic cannot be created again while its deletion is removing its
+// buckets: the new topic's first commit would write into them.
+func TestCreateDuringDeleteRefused(t *testing.T) {
+	ctx := context.Background()
+	st := &gatedStore{Store: memstore.New(), gate: make(chan struct{}), entered: make(chan struct{})}
+	l := openLog(t, st)
+	createKafka(t, l, "k", 1)
+	appendBatch(t, l, "k", 0, build(t, batchSpec{n: 2}, "x"))
+	st.hold.Store(true)
+	deleted := make(chan error, 1)
+	go func() { deleted <- l.DeleteTopic(ctx, "k") }()
+	<-st.entered
+	if _, err := l.CreateTopic("k", wal.TopicConfig{Partitions: 1, Format: wal.FormatKafka}); !errors.Is(err, wal.ErrTopicDeleting) {
+		t.Fatalf("create during delete: %v", err)
+	}
+	st.hold.Store(false)
+	close(st.gate)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	createKafka(t, l, "k", 1)
+	if _, end, _ := l.Offsets("k", 0); end != 0 {
+		t.Fatalf("new topic ends at %d", end)
+	}
+}

@@ -31,6 +31,9 @@ var (
 	// a topic of the other: AppendBatch and ReadBatches need FormatKafka,
 	// Append needs FormatFrames.
 	ErrWrongFormat = errors.New("wal: operation does not match the topic's storage format")
+	// ErrTopicDeleting is returned by CreateTopic for a name whose
+	// deletion is still in progress (Kafka: marked for deletion).
+	ErrTopicDeleting = errors.New("wal: topic is being deleted")
 )
 
 // Errors of appending and reading.

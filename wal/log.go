@@ -34,9 +34,10 @@ type Log struct {
 	st  store.Store
 	cfg config
 
-	mu     sync.RWMutex         // protects topics and parts
-	topics map[string]*topicLog // by name
-	parts  []*partition         // every partition, for the committer
+	mu       sync.RWMutex         // protects topics, parts and deleting
+	topics   map[string]*topicLog // by name
+	deleting map[string]bool      // names DeleteTopic is removing from the store
+	parts    []*partition         // every partition, for the committer
 
 	genMu sync.Mutex // protects gen
 	gen   *commitGen // the commit that will pick up what is queued now

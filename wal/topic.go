@@ -125,6 +125,9 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) (bool, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.deleting[name] {
+		return false, fmt.Errorf("wal: create topic %s: %w", name, ErrTopicDeleting)
+	}
 	old := l.topics[name]
 	if old != nil && cfg.Partitions < old.cfg.Partitions {
 		return false, fmt.Errorf("wal: create topic %s: %w: cannot shrink from %d to %d partitions",
@@ -266,7 +269,13 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	}
 	// Out of the maps first, so the committer no longer takes its
 	// partitions; then a commit round barrier, so none is being written.
+	// Until its buckets are gone the name cannot be created again: a new
+	// topic's first commit would write into them.
 	delete(l.topics, name)
+	if l.deleting == nil {
+		l.deleting = make(map[string]bool)
+	}
+	l.deleting[name] = true
 	l.parts = slices.DeleteFunc(slices.Clone(l.parts), func(p *partition) bool { return p.topic == name })
 	l.mu.Unlock()
 	var watchers []*watcher
@@ -283,6 +292,11 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		w.done(fmt.Errorf("wal: topic %s deleted: %w", name, ErrUnknownTopic))
 	}
 	fireAll(watchers)
+	defer func() {
+		l.mu.Lock()
+		delete(l.deleting, name)
+		l.mu.Unlock()
+	}()
 	if err := l.commitBarrier(ctx); err != nil {
 		return fmt.Errorf("wal: delete topic %s: %w", name, err)
 	}
