@@ -34,9 +34,9 @@ type producers struct {
 // AllocateProducerID returns a producer id never returned before by this
 // log, across restarts (Kafka's InitProducerId for a producer without a
 // transactional id). Every 1000th call reserves the next 1000 ids in the
-// store first, durably: under PolicySync by the store's commit, under
-// PolicyInterval with a store sync as well; under PolicyNone the
-// reservation is as durable as everything else.
+// store first, durably under every policy: by the store's commit under
+// PolicySync, followed by a store sync (when the store has one) under
+// PolicyInterval and PolicyNone, whose stores may not sync commits.
 //
 // It returns ErrClosed, ctx's error, ErrProducerIDsExhausted, or an error
 // of the store's write.
@@ -62,8 +62,13 @@ func (l *Log) AllocateProducerID(ctx context.Context) (int64, error) {
 			}
 			return meta.Put(keyProducerIDs, binary.BigEndian.AppendUint64(nil, uint64(limit)))
 		})
-		if err == nil {
-			err = l.syncStore() // PolicyInterval's store does not sync its commits
+		if err == nil && l.cfg.policy != PolicySync {
+			// The stores of the other policies may not sync their commits;
+			// a reservation must survive a power loss whatever the policy,
+			// and costs one sync per block.
+			if s, ok := l.st.(store.Syncer); ok {
+				err = s.Sync()
+			}
 		}
 		if err != nil {
 			return 0, fmt.Errorf("wal: allocate producer id: reserve ids below %d: %w", limit, err)

@@ -25,6 +25,7 @@ func TestProducerIDsAreNeverReused(t *testing.T) {
 	}{
 		{"sync", wal.PolicySync, false},
 		{"interval", wal.PolicyInterval, true},
+		{"none", wal.PolicyNone, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -53,13 +54,16 @@ func TestProducerIDsAreNeverReused(t *testing.T) {
 				}
 				wg.Wait()
 			}
+			var counted []*syncCountingStore
 			open := func(name string) (*wal.Log, *bolt.Store) {
 				st, err := bolt.Open(filepath.Join(dir, name), bolt.WithNoSync(tc.noSync))
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _ = st.Close() })
-				return openLog(t, st, wal.WithPolicy(tc.policy, time.Hour)), st
+				cs := &syncCountingStore{Store: st}
+				counted = append(counted, cs)
+				return openLog(t, cs, wal.WithPolicy(tc.policy, time.Hour)), st
 			}
 			l, st := open("log.db")
 			allocate(l, 1500)
@@ -74,6 +78,15 @@ func TestProducerIDsAreNeverReused(t *testing.T) {
 			allocate(l, 2000)
 			if len(seen) != 1500+1200+2000 {
 				t.Fatalf("%d distinct ids of %d", len(seen), 1500+1200+2000)
+			}
+			// Six blocks were reserved; a store that does not sync its
+			// commits synced each reservation.
+			syncs := int64(0)
+			for _, cs := range counted {
+				syncs += cs.syncs.Load()
+			}
+			if tc.noSync && syncs < 6 {
+				t.Fatalf("%d store syncs for 6 reservations under PolicyNone/Interval", syncs)
 			}
 		})
 	}
