@@ -485,6 +485,10 @@ func TestDurableCommitSurvivesKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Bounds a broken child only: a healthy one commits 20 times in
+	// milliseconds.
+	guard := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer guard.Stop()
 	sc := bufio.NewScanner(stdout)
 	last := -1
 	for sc.Scan() {
