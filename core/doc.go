@@ -52,6 +52,33 @@
 // its second crash on (the first cannot be told apart from a crash
 // elsewhere in the batch), so it runs at most MaxAttempts+1 times.
 //
+// Group settings (retry policy, ordering) belong to the group: a member
+// asking for others is refused. A handler that calls runtime.Goexit (as
+// t.Fatal does) counts as a failed attempt and its partition carries on;
+// Close and Unsubscribe called from inside a handler do not wait for it.
+// After a crash, records that were in flight are delivered with their
+// attempt stored first, so a record that kills the process is
+// dead-lettered at the limit; a success forgets the record's attempts,
+// and a clean Close leaves no record in flight. A damaged stretch of the
+// log is dead-lettered with its location and counted in Health.
+//
+// # Storage
+//
+// Without WithStore, New opens a bbolt file in the data directory
+// (package store/bolt), so core links bbolt. That is deliberate: the
+// configuration-free bus must be durable, and core.New(core.WithDataDir(dir))
+// must work without the caller importing a store. A default installed by
+// a blank import (as database/sql drivers are) would turn a forgotten
+// import into a bus that fails at run time. A program that passes
+// WithStore (transport/memory does) still links bbolt, which costs binary
+// size and nothing at run time.
+//
+// # Locks
+//
+// Bus.mu, then Subscription.mu; the log's locks after both. loop.exitMu,
+// the breakers' locks and the handler-goroutine registry (a sync.Map) are
+// leaves: nothing is locked while they are held.
+//
 // # Durability
 //
 // Publish returns after the fsync under DurabilitySync; PublishAsync

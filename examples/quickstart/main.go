@@ -60,7 +60,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("newest %d of %d in history:", len(hist), n)
+	// History holds every run's messages, not only this run's n.
+	start, err := bus.StartOffset(topic, 0)
+	if err != nil {
+		return err
+	}
+	end, err := bus.EndOffset(topic, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("newest %d of %d in history:", len(hist), end-start)
 	for _, m := range hist {
 		fmt.Printf(" %s", m.Value)
 	}

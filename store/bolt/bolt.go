@@ -146,7 +146,7 @@ func (s *Store) openDB(path string, noSync bool) (db *bbolt.DB, err error) {
 				return nil, err
 			}
 			if err := lockFile(f, s.cfg.timeout); err != nil {
-				return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", name, err), f.Close())
+				return nil, errors.Join(err, f.Close()) // Open's wrap names the file once
 			}
 			if err := verify(f, name); err != nil {
 				return nil, errors.Join(err, f.Close())

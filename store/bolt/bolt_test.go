@@ -84,6 +84,9 @@ func TestOpenLocked(t *testing.T) {
 	if !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %q does not name the file", err)
 	}
+	if n := strings.Count(err.Error(), "bolt: open"); n != 1 {
+		t.Fatalf("error %q repeats its prefix (%d times)", err, n)
+	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("Open waited %v", time.Since(start))
 	}
