@@ -159,7 +159,10 @@ func TestStatuses(t *testing.T) {
 		return []*core.Message{out, {Topic: "onex.evt.shop.audit.v1"}}, nil
 	})
 	reg("fail", func(context.Context, *core.Message) ([]*core.Message, error) { return nil, errors.New("boom") })
-	reg("slow", func(ctx context.Context, _ *core.Message) ([]*core.Message, error) { <-ctx.Done(); return nil, ctx.Err() })
+	reg("slow", func(ctx context.Context, _ *core.Message) ([]*core.Message, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
 	reg("panic", func(context.Context, *core.Message) ([]*core.Message, error) { panic("bad") })
 	reg("badout", func(context.Context, *core.Message) ([]*core.Message, error) {
 		return []*core.Message{{Topic: "bad topic!"}}, nil
