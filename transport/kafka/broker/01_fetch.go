@@ -28,7 +28,8 @@ func handleFetch(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Respon
 		reply(resp)
 		return
 	}
-	f := &fetch{c: c, req: req, reply: reply, deadline: time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
+	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, c.s.cfg.maxWait)
+	f := &fetch{c: c, req: req, reply: reply, deadline: time.Now().Add(wait)}
 	f.run()
 }
 

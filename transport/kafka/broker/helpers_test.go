@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -84,3 +85,6 @@ func testCtx(t testing.TB) context.Context {
 }
 
 func topicCfg(parts int32) core.TopicConfig { return core.TopicConfig{Partitions: parts} }
+
+// makeFuzzDir is a data directory that outlives a single fuzz input.
+func makeFuzzDir() (string, error) { return os.MkdirTemp("", "onexbus-broker-fuzz-") }

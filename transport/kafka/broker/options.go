@@ -27,6 +27,7 @@ type config struct {
 	frameTimeout      time.Duration
 	writeTimeout      time.Duration
 	window            int
+	maxWait           time.Duration // longest long poll a Fetch may ask for
 	autoCreate        bool
 	defaultPartitions int32
 	tls               *tls.Config
@@ -43,6 +44,7 @@ func defaultConfig() config {
 		frameTimeout:     time.Minute,
 		writeTimeout:     time.Minute,
 		window:           32,
+		maxWait:          5 * time.Minute,
 		autoCreate:       true,
 	}
 }
