@@ -159,7 +159,8 @@ func (r *Reporter) Start(ctx context.Context) error {
 	r.stop = make(chan struct{})
 	r.reset = make(chan time.Duration, 1)
 	r.started = true
-	r.wg.Go(func() { r.beat(r.cfg.interval) })
+	interval := r.cfg.interval
+	r.wg.Go(func() { r.beat(interval) })
 	return nil
 }
 
@@ -202,6 +203,7 @@ func (r *Reporter) beat(interval time.Duration) {
 		case <-r.stop:
 			return
 		case d := <-r.reset:
+			interval = d
 			if t != nil {
 				t.Stop()
 				t, tick = nil, nil
