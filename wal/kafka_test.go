@@ -169,6 +169,11 @@ func TestBatchChunkRoundTrip(t *testing.T) {
 						if h, _ := kbatch.ParseHeader(bs[0]); h.BaseOffset != int64(binary64(k)) {
 							t.Fatalf("chunk key %x, first batch at %d", k, h.BaseOffset)
 						}
+						// A batch is never split; one over the chunk size is
+						// alone in its chunk.
+						if len(v)-1 > 4<<10 && len(bs) != 1 {
+							t.Fatalf("chunk %x of %d bytes holds %d batches", k, len(v), len(bs))
+						}
 					}
 					// Under PolicySync each append is its own commit, and each
 					// commit its own chunk; otherwise small batches share one.
