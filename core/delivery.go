@@ -64,11 +64,12 @@ type loop struct {
 	exitCount atomic.Int32     // len(exits), read without the lock
 }
 
-// inFlightAhead is how far past the cursor a mark reaches. Marking ahead
-// saves a durable commit per batch (under the sync policy, a second fsync
-// for every message a caught-up group delivers); the price is that after
-// a crash up to this many records are delivered one durable attempt at a
-// time.
+// inFlightAhead is how far past the cursor, and past the previous mark, a
+// mark reaches. Marking ahead saves a durable commit per batch (under the
+// sync policy, a second fsync for every message a caught-up group
+// delivers, and for every read of a parallel loop whose cursor is held);
+// the price is that after a crash up to this many more records are
+// delivered with a durable attempt each.
 const inFlightAhead = 256
 
 // deliveryBatch is how many records a loop reads at a time.
@@ -85,7 +86,7 @@ func (l *loop) markInFlight(cursor, end int64) error {
 	if end <= l.marked {
 		return nil
 	}
-	to := max(end, cursor+inFlightAhead)
+	to := max(end, cursor, l.marked) + inFlightAhead
 	if err := l.bus.log.MarkInFlight(l.ctx, l.group.name, l.topic, l.part, cursor, to); err != nil {
 		return err
 	}

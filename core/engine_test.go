@@ -344,3 +344,80 @@ func memBusT(t *testing.T, opts ...core.Option) *core.Bus {
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	return b
 }
+
+// markCountingStore counts the writes of in-flight marks: puts into the
+// log's "inflight" bucket (the wal's name for it).
+type markCountingStore struct {
+	store.Store
+	marks atomic.Int64
+}
+
+func (s *markCountingStore) Update(fn func(store.Tx) error) error {
+	return s.Store.Update(func(tx store.Tx) error { return fn(markCountingTx{tx, &s.marks}) })
+}
+
+type markCountingTx struct {
+	store.Tx
+	marks *atomic.Int64
+}
+
+func (tx markCountingTx) CreateBucket(name []byte) (store.Bucket, error) {
+	b, err := tx.Tx.CreateBucket(name)
+	if err != nil || string(name) != "inflight" {
+		return b, err
+	}
+	return markCountingBucket{b, tx.marks}, nil
+}
+
+type markCountingBucket struct {
+	store.Bucket
+	marks *atomic.Int64
+}
+
+func (b markCountingBucket) Put(k, v []byte) error {
+	b.marks.Add(1)
+	return b.Bucket.Put(k, v)
+}
+
+// A parallel loop used to write (and, under the sync policy, wait for) a
+// fresh in-flight mark for every batch it read past the last mark: one
+// durable commit per 64 records while it filled its window, so under load
+// every loop waited in MarkInFlight. Marks now reach well past what was
+// read: one per 256 records at most.
+func TestParallelLoopMarksAhead(t *testing.T) {
+	for _, o := range orderings[1:] {
+		t.Run(o.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &markCountingStore{Store: memstore.New()}
+				b, err := core.New(core.WithStore(st), core.WithDurability(core.DurabilitySync, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close(context.Background())
+				ctx := context.Background()
+				const n = 4096
+				batch := make([]*core.Message, n)
+				for i := range batch {
+					batch[i] = &core.Message{Topic: "t1", Key: []byte{byte(i), byte(i >> 8)}}
+				}
+				if err := b.PublishBatch(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+				var got atomic.Int64
+				if _, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *core.Message) error {
+					got.Add(1)
+					return nil
+				}, core.SubscribeStart(core.StartEarliest), o.opt); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				if got.Load() != n {
+					t.Fatalf("delivered %d of %d", got.Load(), n)
+				}
+				if m := st.marks.Load(); m > n/256+1 {
+					t.Fatalf("%d in-flight marks written to deliver %d messages, want at most %d", m, n, n/256+1)
+				}
+			})
+		})
+	}
+}
