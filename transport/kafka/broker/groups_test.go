@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 // to a parked follower's SyncGroup, a leave, and the survivor's rejoin.
 func TestGroupTwoMembersRebalanceAtMinAndMaxVersions(t *testing.T) {
 	for _, v := range []struct{ join, sync, hb, leave int16 }{{0, 0, 0, 0}, {3, 2, 2, 2}, {4, 3, 3, 3}, {9, 5, 4, 5}} {
-		t.Run("join_v"+string(rune('0'+v.join)), func(t *testing.T) {
+		t.Run(fmt.Sprintf("join_v%d", v.join), func(t *testing.T) {
 			withCoordinator(t, func(t *testing.T, h *coordHarness) {
 				id1, ch1, req1 := h.joinNew(v.join, "g")
 				jr1 := h.done(req1, ch1).(*kmsg.JoinGroupResponse)
@@ -301,7 +302,7 @@ func TestGroupOffsetCommitAndFetch(t *testing.T) {
 	withCoordinator(t, func(t *testing.T, h *coordHarness) {
 		h.publish(5)
 		for _, v := range []int16{1, 2, 7, 8} {
-			md := kmsg.StringPtr("md-v" + string(rune('0'+v)))
+			md := kmsg.StringPtr(fmt.Sprintf("md-v%d", v))
 			cr := h.call(commitReq(v, "simple", "", -1, 1, 4, md)).(*kmsg.OffsetCommitResponse)
 			wantCode(t, "simple commit", cr.Topics[0].Partitions[0].ErrorCode, nil)
 			cr = h.call(commitReq(v, "simple", "", -1, 1, 2, md)).(*kmsg.OffsetCommitResponse) // backwards: a seek
