@@ -30,6 +30,7 @@ func (l *Log) commitLoop() {
 			}
 			l.expireDedup()
 			l.expireProducers()
+			l.releaseIdleTails()
 			continue
 		case <-l.stop:
 			err := l.commitRound()
@@ -66,6 +67,19 @@ func (l *Log) syncStore() error {
 		}
 	}
 	return nil
+}
+
+// releaseIdleTails lets the tail buffers of partitions that took no
+// append for a whole interval go (10,000 idle topics hold none).
+func (l *Log) releaseIdleTails() {
+	l.mu.RLock()
+	parts := l.parts
+	l.mu.RUnlock()
+	for _, p := range parts {
+		p.mu.Lock()
+		p.tail.releaseIdle()
+		p.mu.Unlock()
+	}
 }
 
 func (l *Log) expireDedup() {

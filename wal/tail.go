@@ -23,6 +23,7 @@ type tail struct {
 	bytes  int    // bytes of every chunk, headers included
 	sealed bool   // the last chunk takes no more records (the committer took it)
 	grow   int    // size of the next backing array
+	used   bool   // appended to since the last releaseIdle
 }
 
 // tailChunk is one chunk of the tail.
@@ -81,6 +82,7 @@ func (t *tail) appendFrame(lim limits, rec *Record, off int64) {
 	c.count++
 	c.n++
 	t.bytes += n
+	t.used = true
 }
 
 // appendBatch copies batch in at base offset base, writing base and leader
@@ -95,6 +97,7 @@ func (t *tail) appendBatch(lim limits, batch []byte, base int64, records int64) 
 	c.count += records
 	c.n++
 	t.bytes += len(batch)
+	t.used = true
 }
 
 // view returns the chunks as they are now, for readers.
@@ -122,14 +125,21 @@ func (t *tail) dropPrefix(snap []tailChunk) {
 	}
 	t.chunks = slices.Clone(t.chunks[len(snap):])
 	if len(t.chunks) == 0 {
+		// The array stays for the next appends (a busy partition cuts
+		// many chunks from one); releaseIdle lets it go once the
+		// partition stops.
 		t.chunks = nil
-		if t.sealed {
-			// Nothing is open: let the array go (an idle partition keeps
-			// no buffer) and size the next one by what this one held.
-			t.grow = max(minTailBuffer, 2*len(t.buf))
-			t.buf, t.start = nil, 0
-		}
 	}
+}
+
+// releaseIdle drops the backing array of an empty tail that nobody
+// appended to since the previous call, so that an idle partition holds
+// no buffer; the next append starts small again.
+func (t *tail) releaseIdle() {
+	if len(t.chunks) == 0 && !t.used && t.buf != nil {
+		t.buf, t.start, t.grow = nil, 0, 0
+	}
+	t.used = false
 }
 
 // walkFrames calls fn for each frame of the frames chunks cs in order,
