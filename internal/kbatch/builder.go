@@ -12,8 +12,8 @@ import (
 // offset 0 and leader epoch -1 (the log rewrites both), offset deltas
 // 0..n-1, timestamps as deltas from the first record's.
 //
-// A record is added whole with Add, or in parts with StartRecord, Header
-// or HeaderString (any number) and EndRecord, which lets a caller write its
+// A record is added whole with Add, or in parts with StartRecord, Header,
+// HeaderString or HeaderValue (any number) and EndRecord, which lets a caller write its
 // headers straight from its own fields without building a slice. Misuse
 // (a header outside a record, a second StartRecord) is reported by
 // EndRecord and Finish, never a panic.
@@ -136,6 +136,18 @@ func (b *Builder) HeaderString(key, value string) {
 	b.raw = append(b.raw, key...)
 	b.raw = appendVarint32(b.raw, int32(len(value)))
 	b.raw = append(b.raw, value...)
+	b.hdrs++
+}
+
+// HeaderValue adds a header with a text name and a byte value (nil is
+// null) to the open record.
+func (b *Builder) HeaderValue(key string, value []byte) {
+	if !b.headerOK() {
+		return
+	}
+	b.raw = appendVarint32(b.raw, int32(len(key)))
+	b.raw = append(b.raw, key...)
+	b.raw = appendBytes(b.raw, value)
 	b.hdrs++
 }
 

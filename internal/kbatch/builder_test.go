@@ -95,6 +95,8 @@ func TestBuilderBatchesDecodeWithKmsg(t *testing.T) {
 				for _, h := range r.headers {
 					if h.Key != nil && h.Value != nil && len(h.Key)%2 == 0 {
 						b.HeaderString(string(h.Key), string(h.Value))
+					} else if h.Key != nil && len(h.Key)%3 == 0 {
+						b.HeaderValue(string(h.Key), h.Value)
 					} else {
 						b.Header(h.Key, h.Value)
 					}
