@@ -55,6 +55,8 @@ type topicState struct {
 	name       string
 	partitions int32
 	rr         atomic.Uint32 // round-robin for messages without a key
+	format     wal.Format    // how its records are stored (kafkarecord.go)
+	id         [16]byte      // the log's topic id, for derived message ids
 }
 
 // New builds a bus, recovers its log and starts it. Its store is the one
@@ -118,7 +120,7 @@ func New(opts ...Option) (*Bus, error) {
 	}
 	for _, name := range log.Topics() {
 		tc, _ := log.Topic(name)
-		b.topics.Store(name, &topicState{name: name, partitions: tc.Partitions})
+		b.topics.Store(name, newTopicState(log, name, tc))
 	}
 	for name, tc := range cfg.topics {
 		if _, err := b.CreateTopic(context.Background(), name, tc); err != nil {
@@ -152,7 +154,7 @@ func (b *Bus) createTopicLocked(name string, tc TopicConfig) (bool, error) {
 		return false, fmt.Errorf("onexbus: create topic %s: %w", name, err)
 	}
 	cur, _ := b.log.Topic(name)
-	b.topics.Store(name, &topicState{name: name, partitions: cur.Partitions})
+	b.topics.Store(name, newTopicState(b.log, name, cur))
 	for _, g := range b.groups {
 		g.topicCreatedLocked(b, name, cur.Partitions, created)
 	}

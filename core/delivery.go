@@ -275,7 +275,9 @@ func (l *loop) read(dst []*item, pos int64, max int, log logger) (items []*item,
 	for n := 0; ; n++ {
 		items = dst
 		next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
-			items = append(items, l.decode(e))
+			if it := l.decode(e); it != nil { // nil: a Kafka control record
+				items = append(items, it)
+			}
 			return nil
 		})
 		var corrupt *wal.CorruptError
@@ -375,11 +377,15 @@ func (it *item) end() int64 {
 	return it.Offset + 1
 }
 
-// decode turns an entry into the item to deliver. One that does not
+// decode turns an entry into the item to deliver, or nil for an entry
+// that is not a message (a Kafka control record). One that does not
 // decode becomes a message holding the raw payload as its Value, marked
 // so that deliver dead-letters it.
 func (l *loop) decode(e *wal.Entry) *item {
-	m, err := decodeEntry(l.topic, l.part, e)
+	m, err := l.bus.decodeEntry(l.topic, l.part, e)
+	if m == nil && err == nil {
+		return nil // a Kafka control record: nothing to deliver
+	}
 	if err != nil {
 		return &item{Message: &Message{Topic: l.topic, Partition: l.part, Offset: e.Offset,
 			Value: bytes.Clone(e.Payload)}, undecodable: err}

@@ -152,9 +152,15 @@ func (b *Bus) partitionHistory(ctx context.Context, topic string, part int32, li
 		if e.Offset < lo || e.Offset >= hi {
 			return nil
 		}
-		m, err := decodeEntry(topic, part, e)
+		m, err := b.decodeEntry(topic, part, e)
 		if err != nil {
 			return err
+		}
+		if m == nil {
+			return nil // a Kafka control record
+		}
+		if q.hasCorrelation && m.Headers.CorrelationID != q.correlationID {
+			return nil // a Kafka topic's records, read in full below
 		}
 		if (!q.since.IsZero() && m.Timestamp.Before(q.since)) || (!q.until.IsZero() && !m.Timestamp.Before(q.until)) {
 			return nil
@@ -166,6 +172,10 @@ func (b *Bus) partitionHistory(ctx context.Context, topic string, part int32, li
 		return nil
 	}
 	switch {
+	case q.hasCorrelation && b.topicFormat(topic) == FormatKafka:
+		// Kafka records carry the correlation id as a header the log does
+		// not index: read the range and match decoded messages.
+		_, err = b.log.Read(ctx, topic, part, lo, int(hi-lo), keep)
 	case q.hasCorrelation:
 		err = b.log.ReadCorrelation(ctx, topic, part, q.correlationID, keep)
 	case timed:
@@ -193,15 +203,6 @@ func saturatedNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {
-	m := new(Message)
-	if err := DecodeMessageTopic(e.Payload, topic, m); err != nil {
-		return nil, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
-	}
-	m.Topic, m.Partition, m.Offset = topic, part, e.Offset
-	return m, nil
-}
-
 // Fetch returns up to max messages of a partition from offset from, in
 // order, like a Kafka fetch. A from below the retained start begins at the
 // start; max 0 returns none and a negative max is ErrInvalidLimit.
@@ -214,11 +215,13 @@ func (b *Bus) Fetch(ctx context.Context, topic string, part int32, from int64, m
 	}
 	out := []*Message{}
 	_, err := b.log.Read(ctx, topic, part, from, max, func(e *wal.Entry) error {
-		m, err := decodeEntry(topic, part, e)
+		m, err := b.decodeEntry(topic, part, e)
 		if err != nil {
 			return err
 		}
-		out = append(out, m)
+		if m != nil { // nil: a Kafka control record
+			out = append(out, m)
+		}
 		return nil
 	})
 	if errors.Is(err, wal.ErrUnknownTopic) {

@@ -12,7 +12,77 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/wal"
 )
+
+// Format is a topic's storage format; see wal.Format and the package doc
+// (Storage formats).
+type Format = wal.Format
+
+// Storage formats, set per topic in TopicConfig.Format.
+const (
+	// FormatFrames stores onexbus's msgpack frames: the embedded bus's
+	// fastest form, and the default.
+	FormatFrames = wal.FormatFrames
+	// FormatKafka stores Kafka v2 record batches: what the broker and
+	// every Kafka client read byte for byte. A Bus.Publish to such a topic
+	// writes one batch per run of messages with every header as a Kafka
+	// record header.
+	FormatKafka = wal.FormatKafka
+)
+
+// newTopicState is the lock-free view of a topic Publish and the readers use.
+func newTopicState(log *wal.Log, name string, tc TopicConfig) *topicState {
+	t := &topicState{name: name, partitions: tc.Partitions, format: tc.Format}
+	t.id, _ = log.TopicID(name)
+	return t
+}
+
+// topicFormat returns the storage format of a known topic (FormatFrames
+// for one the bus has not seen).
+func (b *Bus) topicFormat(name string) Format {
+	if v, ok := b.topics.Load(name); ok {
+		return v.(*topicState).format
+	}
+	if tc, ok := b.log.Topic(name); ok {
+		return tc.Format
+	}
+	return FormatFrames
+}
+
+// topicID returns the log's id of a topic, the seed of derived message ids.
+func (b *Bus) topicID(name string) [16]byte {
+	if v, ok := b.topics.Load(name); ok {
+		return v.(*topicState).id
+	}
+	id, _ := b.log.TopicID(name)
+	return id
+}
+
+// decodeEntry decodes a record read from the log into a fresh message: a
+// msgpack frame of a FormatFrames topic, or a Kafka record. It returns nil
+// and no error for a record that is not a message (a Kafka control
+// batch's), which readers skip.
+func (b *Bus) decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {
+	if !e.Kafka {
+		m := new(Message)
+		if err := DecodeMessageTopic(e.Payload, topic, m); err != nil {
+			return nil, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
+		}
+		m.Topic, m.Partition, m.Offset = topic, part, e.Offset
+		return m, nil
+	}
+	if e.Batch.Control() {
+		return nil, nil
+	}
+	var rec kbatch.Record
+	if _, err := kbatch.ReadRecordRaw(e.Payload, &rec); err != nil {
+		return nil, kafkaRecordError(topic, part, e.Offset, err)
+	}
+	m := new(Message)
+	decodeKafkaRecord(topic, b.topicID(topic), part, e.Offset, &e.Batch, &rec, m, b.cfg.logger)
+	return m, nil
+}
 
 // The Kafka record form of a message (FormatKafka topics): key and value
 // as they are, the record timestamp in Unix ms from Message.Timestamp, and
@@ -87,7 +157,8 @@ func appendUUIDText(dst []byte, u uuid.UUID) []byte {
 }
 
 // decodeKafkaRecord decodes one Kafka record of the batch bh, stored at
-// offset off of topic/part, into m. Key and Value are copied; the headers
+// offset off of topic/part, into m; rec is read by kbatch.ReadRecordRaw
+// (its headers still encoded). Key and Value are copied; the headers
 // are mapped as HeadersFromRecord maps them (bad values fall back with a
 // warning on log and are kept in Unparsed). A record without a usable
 // message_id gets derivedMessageID(topicID, part, off), so that every read
@@ -106,10 +177,15 @@ func decodeKafkaRecord(topic string, topicID [16]byte, part int32, off int64, bh
 		}
 	}
 	m.Timestamp = time.UnixMilli(rec.Timestamp(bh))
-	if !fastKafkaHeaders(topic, rec.Headers, &m.Headers) {
-		rh := make([]RecordHeader, len(rec.Headers))
-		for i, x := range rec.Headers {
-			rh[i] = RecordHeader{Key: string(x.Key), Value: x.Value}
+	if !fastKafkaHeaders(topic, rec.RawHeaders, &m.Headers) {
+		rh := make([]RecordHeader, 0, rec.NumHeaders)
+		for raw := rec.RawHeaders; len(raw) > 0; {
+			k, v, rest, err := kbatch.NextHeader(raw)
+			if err != nil {
+				break // RawHeaders of a record that read cleanly always walk
+			}
+			rh = append(rh, RecordHeader{Key: string(k), Value: v})
+			raw = rest
 		}
 		m.Headers = HeadersFromRecord(rh, log)
 	}
@@ -155,13 +231,18 @@ const (
 // leaving h to be overwritten, when anything is unusual; the caller then
 // uses HeadersFromRecord, whose fallbacks and warnings stay the one
 // definition of what a foreign header means.
-func fastKafkaHeaders(topic string, rh []kbatch.RecordHeader, h *Headers) bool {
+func fastKafkaHeaders(topic string, rawHeaders []byte, h *Headers) bool {
 	*h = Headers{}
 	var seen uint32
 	// Text values are gathered into one string; offs marks where each went.
 	var textOffs [kafkaTextHeaderCount][2]int
 	size, extras := 0, 0
-	for _, r := range rh {
+	for raw := rawHeaders; len(raw) > 0; {
+		var r kbatch.RecordHeader
+		var err error
+		if r.Key, r.Value, raw, err = kbatch.NextHeader(raw); err != nil {
+			return false
+		}
 		if len(r.Value) == 0 {
 			if isWireKey(r.Key) {
 				continue // an empty named header counts as absent
@@ -191,7 +272,12 @@ func fastKafkaHeaders(topic string, rh []kbatch.RecordHeader, h *Headers) bool {
 	if extras > 0 {
 		extraSpans = make([]pending, 0, extras)
 	}
-	for _, r := range rh {
+	for raw := rawHeaders; len(raw) > 0; {
+		var r kbatch.RecordHeader
+		var err error
+		if r.Key, r.Value, raw, err = kbatch.NextHeader(raw); err != nil {
+			return false
+		}
 		if len(r.Value) == 0 && isWireKey(r.Key) {
 			continue
 		}

@@ -75,11 +75,14 @@ func oneRecord(t testing.TB, m *Message) (kbatch.Header, []kbatch.RecordHeader, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec kbatch.Record
+	var rec, raw kbatch.Record
 	if _, err := kbatch.ReadRecord(batch[kbatch.HeaderSize:], &rec); err != nil {
 		t.Fatal(err)
 	}
-	return h, rec.Headers, &rec
+	if _, err := kbatch.ReadRecordRaw(batch[kbatch.HeaderSize:], &raw); err != nil {
+		t.Fatal(err)
+	}
+	return h, rec.Headers, &raw
 }
 
 // The record headers a Bus.Publish writes are exactly what
@@ -155,7 +158,7 @@ func BenchmarkMessageCodec(b *testing.B) {
 			if buf, err = bl.Finish(buf[:0]); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := kbatch.ReadRecord(buf[kbatch.HeaderSize:], &rec); err != nil {
+			if _, err := kbatch.ReadRecordRaw(buf[kbatch.HeaderSize:], &rec); err != nil {
 				b.Fatal(err)
 			}
 			bh, _ := kbatch.ParseHeader(buf)

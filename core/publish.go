@@ -15,8 +15,9 @@ import (
 // encodeBuf holds the encoding of one publish; pooled so that publishing
 // does not allocate a buffer per message.
 type encodeBuf struct {
-	b    []byte
-	recs []wal.Record
+	b     []byte
+	recs  []wal.Record
+	kafka kafkaBuf // FormatKafka topics (kafkarecord_publish.go)
 }
 
 var encodePool = sync.Pool{New: func() any { return &encodeBuf{b: make([]byte, 0, 1024)} }}
@@ -69,7 +70,7 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 		}
 	}
 	buf := encodePool.Get().(*encodeBuf)
-	defer encodePool.Put(buf)
+	defer putEncodeBuf(buf)
 	// Runs of consecutive messages for the same partition go to the log
 	// in one append; a single message is the common case.
 	for i := 0; i < len(msgs); {
@@ -90,6 +91,9 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 }
 
 func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64) error {
+	if b.topicFormat(run[0].Topic) == FormatKafka {
+		return b.appendKafkaRun(ctx, buf, run, fresh)
+	}
 	buf.b = buf.b[:0]
 	buf.recs = buf.recs[:0]
 	ends := [16]int{}
@@ -189,7 +193,10 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 		return err
 	}
 	buf := encodePool.Get().(*encodeBuf)
-	defer encodePool.Put(buf)
+	defer putEncodeBuf(buf)
+	if b.topicFormat(msg.Topic) == FormatKafka {
+		return b.publishKafkaAsync(ctx, buf, msg, fresh, done)
+	}
 	buf.b = AppendMessage(buf.b[:0], msg)
 	if err := b.admit(ctx, msg.Topic, 1, len(buf.b)); err != nil {
 		return err

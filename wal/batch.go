@@ -39,48 +39,62 @@ type BatchResult struct {
 // (a FormatFrames topic), ErrRecordTooLarge (a batch over the maximum
 // record size), ErrInvalidBatch, or the idempotent producer's errors.
 func (l *Log) AppendBatch(ctx context.Context, topic string, part int32, batch []byte, done func(BatchResult)) error {
+	_, err := l.appendBatch(ctx, topic, part, batch, nil, done)
+	return err
+}
+
+// appendBatch is AppendBatch, and AppendOwnBatch when ids is not nil: then
+// ids seen within the dedup window are returned as duplicates and nothing
+// is queued (see ownbatch.go).
+func (l *Log) appendBatch(ctx context.Context, topic string, part int32, batch []byte, ids []BatchID, done func(BatchResult)) ([]BatchDuplicate, error) {
 	if l.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	_, p, err := l.partition(topic, part)
+	t, p, err := l.partition(topic, part)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.format != FormatKafka {
-		return fmt.Errorf("%w: AppendBatch to %s/%d, a %s topic", ErrWrongFormat, topic, part, p.format)
+		return nil, fmt.Errorf("%w: AppendBatch to %s/%d, a %s topic", ErrWrongFormat, topic, part, p.format)
 	}
 	h, err := kbatch.ParseHeader(batch)
 	if err != nil {
-		return fmt.Errorf("%w: %s/%d: %w", ErrInvalidBatch, topic, part, err)
+		return nil, fmt.Errorf("%w: %s/%d: %w", ErrInvalidBatch, topic, part, err)
 	}
 	if h.Len() != len(batch) {
-		return fmt.Errorf("%w: %s/%d: header says %d bytes, got %d", ErrInvalidBatch, topic, part, h.Len(), len(batch))
+		return nil, fmt.Errorf("%w: %s/%d: header says %d bytes, got %d", ErrInvalidBatch, topic, part, h.Len(), len(batch))
 	}
 	if h.LastOffsetDelta < 0 || h.NumRecords < 1 {
-		return fmt.Errorf("%w: %s/%d: last offset delta %d, %d records", ErrInvalidBatch, topic, part, h.LastOffsetDelta, h.NumRecords)
+		return nil, fmt.Errorf("%w: %s/%d: last offset delta %d, %d records", ErrInvalidBatch, topic, part, h.LastOffsetDelta, h.NumRecords)
 	}
 	if len(batch) > l.cfg.maxRecordBytes {
-		return fmt.Errorf("%w: batch of %d bytes in %s/%d, the limit is %d",
+		return nil, fmt.Errorf("%w: batch of %d bytes in %s/%d, the limit is %d",
 			ErrRecordTooLarge, len(batch), topic, part, l.cfg.maxRecordBytes)
 	}
 	if err := l.waitRoom(ctx, topic, part); err != nil {
-		return err
+		return nil, err
 	}
 
 	p.mu.Lock()
 	if l.closed.Load() {
 		p.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if p.deleted {
 		p.mu.Unlock()
-		return fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
+		return nil, fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
 	}
 	base := p.next
+	if ids != nil {
+		if dups := l.ownBatchIDsLocked(t, part, base, ids); dups != nil {
+			p.mu.Unlock()
+			return dups, nil
+		}
+	}
 	original, dup, err := l.admitBatchLocked(p, &h, base)
 	if err != nil {
 		p.mu.Unlock()
-		return fmt.Errorf("wal: append batch to %s/%d: %w", topic, part, err)
+		return nil, fmt.Errorf("wal: append batch to %s/%d: %w", topic, part, err)
 	}
 	if dup {
 		// The original may still be queued (a retry after a failed
@@ -88,7 +102,7 @@ func (l *Log) AppendBatch(ctx context.Context, topic string, part int32, batch [
 		end := original + int64(h.Records())
 		p.mu.Unlock()
 		l.answerWhenStored(p, end, BatchResult{BaseOffset: original, Duplicate: true}, done)
-		return nil
+		return nil, nil
 	}
 	span := int64(h.Records())
 	p.tail.appendBatch(l.limits(p), batch, base, span)
@@ -109,7 +123,7 @@ func (l *Log) AppendBatch(ctx context.Context, topic string, part int32, batch [
 		l.kickCommitter()
 	}
 	l.answerWhenStored(p, end, BatchResult{BaseOffset: base}, done)
-	return nil
+	return nil, nil
 }
 
 // answerWhenStored calls done with res once offsets below end of p are

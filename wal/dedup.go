@@ -313,11 +313,11 @@ func (l *Log) recoverDedup(tx store.Tx, p *partition, marks []appendMark) error 
 			break
 		}
 		var ids []seen
-		_, reason = walkStoredFrames(data.Get(k), first, func(off int64, f *frameView) bool {
-			if f.MessageID == ([16]byte{}) || off < p.start {
+		reason = walkStoredIDs(p.format, data.Get(k), first, func(off int64, id [16]byte, ts int64) bool {
+			if off < p.start {
 				return true
 			}
-			at := f.Timestamp
+			at := ts
 			if !legacy {
 				var ok bool
 				if at, ok = appendTimeOf(marks, off); !ok {
@@ -325,7 +325,7 @@ func (l *Log) recoverDedup(tx store.Tx, p *partition, marks []appendMark) error 
 				}
 			}
 			if at >= horizon {
-				ids = append(ids, seen{f.MessageID, off, min(at, now)})
+				ids = append(ids, seen{id, off, min(at, now)})
 			}
 			return true
 		})

@@ -240,7 +240,7 @@ func (l *Log) recoverPartition(tx store.Tx, p *partition, repairs *[]repair) err
 	}
 	p.stored = p.next
 	marks := l.loadAppendTimes(tx, p)
-	if l.cfg.dedupWindow > 0 && p.format == FormatFrames {
+	if l.cfg.dedupWindow > 0 {
 		return l.recoverDedup(tx, p, marks)
 	}
 	return nil

@@ -31,7 +31,33 @@ type Record struct {
 	// Value is the record value; nil means null.
 	Value []byte
 	// Headers are the record headers in wire order; names may repeat.
+	// ReadRecordRaw leaves it alone; use RawHeaders there.
 	Headers []RecordHeader
+	// RawHeaders is the encoded headers after their count, checked, and
+	// NumHeaders their count: NextHeader walks them without building
+	// Headers (no allocation, no pointer writes).
+	RawHeaders []byte
+	NumHeaders int32
+}
+
+// NextHeader decodes the first header of raw (a Record's RawHeaders or
+// what a previous call left) and returns it with the rest. On the
+// RawHeaders of a record that was read without error it never fails.
+//
+// Errors: ErrRecord for bytes that are not a header.
+func NextHeader(raw []byte) (key, value, rest []byte, err error) {
+	key, p, err := readBytes(raw, 0, "header key")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if key == nil {
+		return nil, nil, nil, fmt.Errorf("kbatch: null header key: %w", ErrRecord)
+	}
+	value, p, err = readBytes(raw, p, "header value")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return key, value, raw[p:], nil
 }
 
 // Offset returns the record's offset in the batch described by h.
@@ -83,6 +109,11 @@ func recordBody(b []byte) ([]byte, int, error) {
 	return b[n : n+int(length)], n + int(length), nil
 }
 
+// ReadRecordRaw is ReadRecord without building rec.Headers: the headers
+// are checked and left encoded in rec.RawHeaders (walk them with
+// NextHeader). It never allocates.
+func ReadRecordRaw(b []byte, rec *Record) (int, error) { return checkRecord(b, rec) }
+
 // checkRecord is ReadRecord without collecting headers.
 func checkRecord(b []byte, rec *Record) (int, error) {
 	body, n, err := recordBody(b)
@@ -128,6 +159,8 @@ func readBody(body []byte, rec *Record, collect bool) error {
 		return fmt.Errorf("kbatch: record header count: %w", ErrRecord)
 	}
 	p += n
+	rec.NumHeaders = count
+	hdrStart := p
 	// Each header takes at least two bytes (two one-byte lengths), so a
 	// count beyond that is hostile; refusing it bounds the slice growth.
 	if int64(count) > int64(len(body)-p)/2 {
@@ -152,6 +185,7 @@ func readBody(body []byte, rec *Record, collect bool) error {
 	if collect {
 		rec.Headers = hs
 	}
+	rec.RawHeaders = body[hdrStart:p:p]
 	if p != len(body) {
 		return fmt.Errorf("kbatch: record length %d, fields end at %d: %w", len(body), p, ErrRecord)
 	}

@@ -1,6 +1,7 @@
 package kbatch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -187,5 +188,47 @@ func BenchmarkValidate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestReadRecordRawAndNextHeader(t *testing.T) {
+	recs := someRecords(8)
+	b := kmsgBatch(t, testProto(), recs)
+	rest := b[HeaderSize:]
+	for i := range recs {
+		var full, raw Record
+		n1, err := ReadRecord(rest, &full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2, err := ReadRecordRaw(rest, &raw)
+		if err != nil || n1 != n2 {
+			t.Fatalf("record %d: ReadRecordRaw %d, %v; ReadRecord %d", i, n2, err, n1)
+		}
+		if raw.Headers != nil || int(raw.NumHeaders) != len(full.Headers) || !sameBytes(raw.Key, full.Key) || !sameBytes(raw.Value, full.Value) {
+			t.Fatalf("record %d: raw %+v", i, raw)
+		}
+		hs := raw.RawHeaders
+		for j := range full.Headers {
+			k, v, next, err := NextHeader(hs)
+			if err != nil || !bytes.Equal(k, full.Headers[j].Key) || !sameBytes(v, full.Headers[j].Value) {
+				t.Fatalf("record %d header %d: %q=%q, %v", i, j, k, v, err)
+			}
+			hs = next
+		}
+		if len(hs) != 0 {
+			t.Fatalf("record %d: %d header bytes left", i, len(hs))
+		}
+		rest = rest[n1:]
+	}
+	if _, _, _, err := NextHeader([]byte{0x01}); !errors.Is(err, ErrRecord) {
+		t.Fatalf("null key: %v", err)
+	}
+	if _, _, _, err := NextHeader([]byte{0x08, 'a'}); !errors.Is(err, ErrRecord) {
+		t.Fatalf("short key: %v", err)
+	}
+	var rec Record
+	if a := testing.AllocsPerRun(100, func() { _, _ = ReadRecordRaw(b[HeaderSize:], &rec) }); a != 0 {
+		t.Fatalf("ReadRecordRaw allocates %v", a)
 	}
 }

@@ -1,0 +1,179 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/wal"
+)
+
+// Publishing to a FormatKafka topic: each run of messages for one
+// partition becomes one uncompressed v2 batch (producer id -1) built once,
+// with message_id dedup applied by the log to the whole batch
+// (wal.AppendOwnBatch) before anything is stored.
+
+// kafkaBuf is the part of a pooled encodeBuf the Kafka path uses.
+type kafkaBuf struct {
+	builder kbatch.Builder
+	batch   []byte
+	ids     []wal.BatchID
+	pending []int // indices into the run still to store
+	done    chan wal.BatchResult
+	// abandoned marks a buffer whose done channel may still receive (its
+	// publisher stopped waiting): it is not pooled again.
+	abandoned bool
+}
+
+// putEncodeBuf returns buf to the pool unless a result may still arrive on it.
+func putEncodeBuf(buf *encodeBuf) {
+	if buf.kafka.abandoned {
+		return
+	}
+	encodePool.Put(buf)
+}
+
+// buildKafkaBatch builds the batch of the messages run[i] for i in idx,
+// with their ids; fresh has bit i set for a generated message id.
+func buildKafkaBatch(k *kafkaBuf, run []*Message, idx []int, fresh uint64) error {
+	k.builder.Reset(kbatch.CodecNone)
+	k.ids = k.ids[:0]
+	for _, i := range idx {
+		m := run[i]
+		appendKafkaRecord(&k.builder, m)
+		if err := k.builder.EndRecord(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrMessageTooLarge, m.Topic, err)
+		}
+		k.ids = append(k.ids, wal.BatchID{MessageID: m.Headers.MessageID, Fresh: i < 64 && fresh&(1<<i) != 0})
+	}
+	var err error
+	if k.batch, err = k.builder.Finish(k.batch[:0]); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMessageTooLarge, run[0].Topic, err)
+	}
+	return nil
+}
+
+// appendKafkaRun stores run (one topic and partition) as one batch and
+// waits until it is durable by the bus's policy. Messages whose message_id
+// the topic already holds within the dedup window, earlier in the run
+// included, are not stored: they get the first copy's position and
+// Duplicate.
+func (b *Bus) appendKafkaRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64) error {
+	k := &buf.kafka
+	topic, part := run[0].Topic, run[0].Partition
+	k.pending = k.pending[:0]
+	// firstCopy[i] is the earlier index in run with the same id, or -1.
+	var small [16]int
+	firstCopy := small[:0]
+	for i, m := range run {
+		// Kafka keeps millisecond timestamps: the publisher's copy says
+		// what every reader will see.
+		m.Timestamp = m.Timestamp.Truncate(time.Millisecond)
+		j := -1
+		if !(i < 64 && fresh&(1<<i) != 0) {
+			for _, p := range k.pending {
+				if run[p].Headers.MessageID == m.Headers.MessageID {
+					j = p
+					break
+				}
+			}
+		}
+		firstCopy = append(firstCopy, j)
+		if j < 0 {
+			k.pending = append(k.pending, i)
+		}
+	}
+	admitted := false
+	for len(k.pending) > 0 {
+		if err := buildKafkaBatch(k, run, k.pending, fresh); err != nil {
+			return err
+		}
+		if !admitted {
+			if err := b.admit(ctx, topic, len(k.pending), len(k.batch)); err != nil {
+				return err
+			}
+			admitted = true
+		}
+		if k.done == nil {
+			k.done = make(chan wal.BatchResult, 1)
+		}
+		ch := k.done
+		dups, err := b.log.AppendOwnBatch(ctx, topic, part, k.batch, k.ids, func(r wal.BatchResult) { ch <- r })
+		if err != nil {
+			return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
+		}
+		if dups != nil {
+			// Nothing was stored: drop the duplicates and build again.
+			for _, d := range dups {
+				m := run[k.pending[d.Index]]
+				m.Partition, m.Offset, m.Duplicate = d.Partition, d.Offset, true
+				k.pending[d.Index] = -1
+			}
+			kept := k.pending[:0]
+			for _, i := range k.pending {
+				if i >= 0 {
+					kept = append(kept, i)
+				}
+			}
+			k.pending = kept
+			continue
+		}
+		var r wal.BatchResult
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			k.abandoned = true // the result still arrives on ch
+			return ctx.Err()
+		}
+		if r.Err != nil {
+			return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(r.Err))
+		}
+		for n, i := range k.pending {
+			run[i].Partition, run[i].Offset, run[i].Duplicate = part, r.BaseOffset+int64(n), false
+		}
+		break
+	}
+	for i, j := range firstCopy {
+		if j >= 0 {
+			run[i].Partition, run[i].Offset, run[i].Duplicate = run[j].Partition, run[j].Offset, true
+		}
+	}
+	return nil
+}
+
+// publishKafkaAsync is PublishAsync for a FormatKafka topic: one batch of
+// msg, done called once it is durable (or at once for a duplicate).
+func (b *Bus) publishKafkaAsync(ctx context.Context, buf *encodeBuf, msg *Message, fresh bool, done func(*Message, error)) error {
+	k := &buf.kafka
+	msg.Timestamp = msg.Timestamp.Truncate(time.Millisecond)
+	run := [1]*Message{msg}
+	idx := [1]int{0}
+	var bits uint64
+	if fresh {
+		bits = 1
+	}
+	if err := buildKafkaBatch(k, run[:], idx[:], bits); err != nil {
+		return err
+	}
+	topic, part := msg.Topic, msg.Partition
+	if err := b.admit(ctx, topic, 1, len(k.batch)); err != nil {
+		return err
+	}
+	dups, err := b.log.AppendOwnBatch(ctx, topic, part, k.batch, k.ids, func(r wal.BatchResult) {
+		msg.Partition, msg.Offset = part, r.BaseOffset
+		err := r.Err
+		if err != nil {
+			err = fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
+		}
+		done(msg, err)
+	})
+	if err != nil {
+		return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
+	}
+	if dups != nil {
+		msg.Partition, msg.Offset, msg.Duplicate = dups[0].Partition, dups[0].Offset, true
+		done(msg, nil)
+	}
+	return nil
+}
