@@ -262,10 +262,10 @@ func TestPublishAsyncToKafkaTopic(t *testing.T) {
 
 // foreignBatch is a batch as a Kafka producer sends it: producer id set,
 // no onexbus headers (so no message_id).
-func foreignBatch(t *testing.T, control bool, values ...string) []byte {
+func foreignBatch(t *testing.T, pid int64, seq int32, control bool, values ...string) []byte {
 	t.Helper()
 	bl := kbatch.NewBuilder(kbatch.CodecSnappy)
-	bl.SetProducer(7, 0, 0)
+	bl.SetProducer(pid, 0, seq)
 	for _, v := range values {
 		if err := bl.Add(1_700_000_000_000, nil, []byte(v), []kbatch.RecordHeader{{Key: []byte("priority"), Value: []byte("urgent")}}); err != nil {
 			t.Fatal(err)
@@ -302,9 +302,9 @@ func TestKafkaProducerRecordsForEmbeddedReaders(t *testing.T) {
 	b := memBus(t)
 	ctx := context.Background()
 	createKafkaTopic(t, b, "k4", 1)
-	appendRaw(t, b, "k4", foreignBatch(t, false, "a", "b"))
-	appendRaw(t, b, "k4", foreignBatch(t, true, "marker"))
-	appendRaw(t, b, "k4", foreignBatch(t, false, "c"))
+	appendRaw(t, b, "k4", foreignBatch(t, 7, 0, false, "a", "b"))
+	appendRaw(t, b, "k4", foreignBatch(t, 8, 0, true, "marker"))
+	appendRaw(t, b, "k4", foreignBatch(t, 7, 2, false, "c"))
 
 	first, err := b.Fetch(ctx, "k4", 0, 0, 10)
 	if err != nil {
