@@ -460,7 +460,14 @@ func (g *classicGroup) completeRebalance() {
 		g.pendingSync[m.id] = struct{}{}
 	}
 	for _, m := range g.members {
-		resp := m.waiting.req.ResponseKind().(*kmsg.JoinGroupResponse)
+		jreq, ok := m.waiting.req.(*kmsg.JoinGroupRequest)
+		if !ok {
+			// Only joins are parked while a rebalance prepares; a sync
+			// cannot be, but if it were it must not wait forever.
+			g.answerParked(m, kerr.RebalanceInProgress.Code)
+			continue
+		}
+		resp := jreq.ResponseKind().(*kmsg.JoinGroupResponse)
 		g.fillJoin(m.id, resp)
 		g.answer(m, resp)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -504,5 +505,55 @@ func TestGroupCoordinatorCloseAnswersParkedCalls(t *testing.T) {
 		jr := h.done(req, ch).(*kmsg.JoinGroupResponse)
 		wantCode(t, "parked join at close", jr.ErrorCode, kerr.RebalanceInProgress)
 		wantCode(t, "heartbeat after close", h.call(heartbeat(4, "g", "x", 1)).(*kmsg.HeartbeatResponse).ErrorCode, kerr.CoordinatorNotAvailable)
+	})
+}
+
+// Classic group metadata lives in memory, offsets on disk: after a
+// restart a member's Heartbeat and commit get UNKNOWN_MEMBER_ID (it
+// rejoins), while its committed offsets and metadata are all there.
+func TestGroupRestartKeepsOffsetsAndForcesRejoin(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		open := func() *coordHarness {
+			bus, err := core.New(core.WithDataDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bus.CreateTopic(context.Background(), "t", core.TopicConfig{Partitions: 3}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := defaultGroupConfig()
+			return &coordHarness{t: t, bus: bus, c: newGroupCoordinator(bus, cfg, nil)}
+		}
+		shut := func(h *coordHarness) {
+			h.c.close()
+			if err := h.bus.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := open()
+		h.publish(3)
+		id, gen := h.stableGroup(9, "g")
+		cr := h.call(commitReq(8, "g", id, gen, 2, 3, kmsg.StringPtr("before restart"))).(*kmsg.OffsetCommitResponse)
+		wantCode(t, "commit", cr.Topics[0].Partitions[0].ErrorCode, nil)
+		shut(h)
+
+		h = open()
+		defer shut(h)
+		wantCode(t, "heartbeat after restart", h.call(heartbeat(4, "g", id, gen)).(*kmsg.HeartbeatResponse).ErrorCode, kerr.UnknownMemberID)
+		cr = h.call(commitReq(8, "g", id, gen, 2, 3, nil)).(*kmsg.OffsetCommitResponse)
+		wantCode(t, "commit after restart", cr.Topics[0].Partitions[0].ErrorCode, kerr.UnknownMemberID)
+		p := h.call(fetchReq(7, "g", 2)).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0]
+		if p.Offset != 3 || p.LeaderEpoch != 0 || p.Metadata == nil || *p.Metadata != "before restart" {
+			t.Fatalf("offset after restart: %+v, want 3 with its epoch and metadata", p)
+		}
+		dr := h.call(describeReq(5, "g")).(*kmsg.DescribeGroupsResponse).Groups[0]
+		if dr.State != "Empty" {
+			t.Fatalf("group after restart: %+v, want Empty (known by its offsets)", dr)
+		}
+		id2, gen2 := h.stableGroup(9, "g")
+		if id2 == id || gen2 != 1 {
+			t.Fatalf("rejoin after restart: %s at %d", id2, gen2)
+		}
 	})
 }
