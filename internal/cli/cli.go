@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -275,6 +276,7 @@ func quote(s string) string {
 
 func checkCmd(env *Env) *cobra.Command {
 	var asJSON bool
+	var fsyncWarn, fsyncCrit time.Duration
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Doctor: data dir, free space, measured fsync, bbolt integrity, ports, TLS files, upstream Kafka (Nagios exit codes)",
@@ -286,7 +288,8 @@ func checkCmd(env *Env) *cobra.Command {
 				rep = daemon.Report{Status: daemon.StatusUnknown, Checks: []daemon.CheckResult{{
 					Name: "config", Status: daemon.StatusUnknown, Message: err.Error()}}}
 			} else {
-				rep = daemon.Doctor(cmd.Context(), loaded.Config, daemon.DoctorOptions{Kafka: daemon.DefaultKafka != nil})
+				rep = daemon.Doctor(cmd.Context(), loaded.Config, daemon.DoctorOptions{
+					Kafka: daemon.DefaultKafka != nil, FsyncWarn: fsyncWarn, FsyncCrit: fsyncCrit})
 				rep.Checks = append([]daemon.CheckResult{{Name: "config", Status: daemon.StatusOK, Message: "valid"}}, rep.Checks...)
 			}
 			if asJSON {
@@ -310,6 +313,8 @@ func checkCmd(env *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().DurationVar(&fsyncWarn, "fsync-warn", daemon.DefaultFsyncWarn, "p99 fsync latency above which check warns")
+	cmd.Flags().DurationVar(&fsyncCrit, "fsync-crit", daemon.DefaultFsyncCrit, "p99 fsync latency above which check fails")
 	settingFlags(cmd)
 	return cmd
 }

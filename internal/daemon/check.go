@@ -72,8 +72,10 @@ const (
 	freeWarnBytes   = 1 << 30
 	freeCritBytes   = 100 << 20
 	fsyncSamples    = 32
-	fsyncWarn       = 20 * time.Millisecond
-	fsyncCrit       = 500 * time.Millisecond
+	// DefaultFsyncWarn and DefaultFsyncCrit are the p99 fsync latencies
+	// above which the doctor warns and fails.
+	DefaultFsyncWarn = 20 * time.Millisecond
+	DefaultFsyncCrit = 500 * time.Millisecond
 	certWarnBefore  = 14 * 24 * time.Hour
 	upstreamTimeout = 5 * time.Second
 )
@@ -84,6 +86,9 @@ type DoctorOptions struct {
 	Kafka, HTTP bool
 	// Now is the clock for certificate expiry; nil means time.Now.
 	Now func() time.Time
+	// FsyncWarn and FsyncCrit are the p99 thresholds of the fsync check
+	// (zero: DefaultFsyncWarn, DefaultFsyncCrit).
+	FsyncWarn, FsyncCrit time.Duration
 }
 
 // Doctor checks that cfg can run here: the data directory is writable
@@ -94,6 +99,12 @@ type DoctorOptions struct {
 func Doctor(ctx context.Context, cfg Config, o DoctorOptions) Report {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FsyncWarn <= 0 {
+		o.FsyncWarn = DefaultFsyncWarn
+	}
+	if o.FsyncCrit <= 0 {
+		o.FsyncCrit = DefaultFsyncCrit
 	}
 	var r Report
 	add := func(name string, st Status, format string, args ...any) {
@@ -108,7 +119,7 @@ func Doctor(ctx context.Context, cfg Config, o DoctorOptions) Report {
 			add("lock", StatusUnknown, "cannot read the data dir lock: %v", err)
 		}
 		checkFreeSpace(cfg.DataDir, add)
-		checkFsync(cfg.DataDir, add)
+		checkFsync(cfg.DataDir, o.FsyncWarn, o.FsyncCrit, add)
 		checkIntegrity(cfg.DataDir, holder, add)
 	}
 	checkPorts(cfg, o, holder, add)
@@ -175,7 +186,7 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // checkFsync measures fsyncSamples fsyncs of a 4 KiB write in dir: the
 // cost every acknowledged publish pays under durability=sync.
-func checkFsync(dir string, add addFunc) {
+func checkFsync(dir string, warn, crit time.Duration, add addFunc) {
 	f, err := os.CreateTemp(dir, ".onexbusd-fsync-*")
 	if err != nil {
 		add("fsync", StatusUnknown, "cannot create a file in %s: %v", dir, err)
@@ -201,10 +212,10 @@ func checkFsync(dir string, add addFunc) {
 	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
 	msg := fmt.Sprintf("write+fsync of 4 KiB, %d samples: p50 %v, p99 %v, max %v", len(lat), p50.Round(time.Microsecond), p99.Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	switch {
-	case p99 > fsyncCrit:
-		add("fsync", StatusCritical, "%s: too slow for durability=sync (p99 over %v)", msg, fsyncCrit)
-	case p99 > fsyncWarn:
-		add("fsync", StatusWarning, "%s: slow disk, publishes wait this long (p99 over %v)", msg, fsyncWarn)
+	case p99 > crit:
+		add("fsync", StatusCritical, "%s: too slow for durability=sync (p99 over %v)", msg, crit)
+	case p99 > warn:
+		add("fsync", StatusWarning, "%s: slow disk, publishes wait this long (p99 over %v)", msg, warn)
 	default:
 		add("fsync", StatusOK, "%s", msg)
 	}

@@ -41,16 +41,29 @@ func TestMain(m *testing.M) {
 		os.Exit(cli.Main(cli.Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr,
 			LookupEnv: os.LookupEnv, Exit: os.Exit, Options: opts}))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtBin != "" {
+		_ = os.RemoveAll(filepath.Dir(builtBin)) // scratch build
+	}
+	os.Exit(code)
 }
 
-// Test hooks of a child daemon (documented in the README's testing
-// section): a group "slow" on slowTopic whose handler prints
-// "HANDLER_STARTED <offset>" on stderr and returns only once POST
-// /test/release on the admin listener is called.
+// Test hooks of a child daemon, on its admin listener: POST
+// /test/publish?topic=T&value=V publishes through the bus and answers the
+// offset once it is durable; a group "slow" on slowTopic whose handler
+// prints "HANDLER_STARTED <offset>" on stderr and returns only once POST
+// /test/release is called.
 const slowTopic = "onex.evt.test.slow.v1"
 
 func hookSetup(ctx context.Context, bus *core.Bus, admin *http.ServeMux) error {
+	admin.HandleFunc("POST /test/publish", func(w http.ResponseWriter, r *http.Request) {
+		off, err := bus.Publish(r.Context(), &core.Message{Topic: r.URL.Query().Get("topic"), Value: []byte(r.URL.Query().Get("value"))})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, off)
+	})
 	release := make(chan struct{})
 	var once sync.Once
 	admin.HandleFunc("POST /test/release", func(w http.ResponseWriter, r *http.Request) {
