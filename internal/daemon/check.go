@@ -69,15 +69,15 @@ type Report struct {
 
 // Thresholds of the doctor.
 const (
-	freeWarnBytes   = 1 << 30
-	freeCritBytes   = 100 << 20
-	fsyncSamples    = 32
+	freeWarnBytes = 1 << 30
+	freeCritBytes = 100 << 20
+	fsyncSamples  = 32
 	// DefaultFsyncWarn and DefaultFsyncCrit are the p99 fsync latencies
 	// above which the doctor warns and fails.
 	DefaultFsyncWarn = 20 * time.Millisecond
 	DefaultFsyncCrit = 500 * time.Millisecond
-	certWarnBefore  = 14 * 24 * time.Hour
-	upstreamTimeout = 5 * time.Second
+	certWarnBefore   = 14 * 24 * time.Hour
+	upstreamTimeout  = 5 * time.Second
 )
 
 // DoctorOptions say what the doctor checks besides the configuration.
