@@ -2,7 +2,10 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/onexbus/onexbus/wal"
 )
 
 // The methods below are for transports and tools that read the log
@@ -72,4 +75,28 @@ func (b *Bus) CommitOffset(group, topic string, part int32, off int64) error {
 		return fmt.Errorf("onexbus: commit offset of %s on %s/%d: %w", group, topic, part, b.wrapLogErr(err))
 	}
 	return nil
+}
+
+// HoldRetention makes retention (MaxMessages, MaxBytes, MaxAge) keep every
+// record of the topics match accepts (nil: every topic) that group has
+// not consumed yet: a partition's start never moves past group's
+// committed position there, and a partition where group has no position
+// keeps everything. A forwarder holds its topics so that nothing is
+// dropped before it is sent; partitions then grow past their limits while
+// it lags. match runs on the log's committer without its locks and must
+// not call the bus. release ends the hold; it is idempotent. It returns
+// ErrClosed after Close and an error wrapping ErrInvalidGroup for a bad
+// group name.
+func (b *Bus) HoldRetention(group string, match func(topic string) bool) (release func(), err error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	release, err = b.log.HoldRetentionOf(group, match)
+	if err != nil {
+		if errors.Is(err, wal.ErrClosed) {
+			return nil, b.wrapLogErr(err)
+		}
+		return nil, fmt.Errorf("onexbus: hold retention for %s: %w: %w", group, ErrInvalidGroup, err)
+	}
+	return release, nil
 }

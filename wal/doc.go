@@ -106,7 +106,8 @@
 // Log.closeMu, then Log.mu, then partition.mu, then topicLog.dedup.mu,
 // then Log.genMu; Log.curMu, Log.holdMu, Log.durable's locks and
 // Log.producers.mu are never held with another, nor is a watcher's mu
-// (Watch callbacks and AppendBatch's done run with no lock held). The
-// committer and readers read queued chunks without the partition lock:
-// tail bytes below a chunk's length are never rewritten.
+// (Watch callbacks, AppendBatch's done and a retention hold's match
+// function run with no lock held). The committer and readers read queued
+// chunks without the partition lock: tail bytes below a chunk's length are
+// never rewritten.
 package wal

@@ -44,8 +44,10 @@ type Log struct {
 
 	clusterID string // persisted at the first Open of the store
 
-	holdMu sync.Mutex     // protects holds
-	holds  map[string]int // HoldRetention groups, with their hold counts
+	holdMu sync.Mutex       // protects holds
+	holds  []*retentionHold // HoldRetentionOf calls in force
+	// nholds is len(holds), for readers that hold another lock.
+	nholds atomic.Int32
 
 	curMu            sync.Mutex // protects the group state below (state.go)
 	cursors          map[cursorKey]CursorValue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/onexbus/onexbus/store"
@@ -66,20 +67,28 @@ func (l *Log) applyRetention(tx store.Tx, c *cut, data, index store.Bucket, now 
 // a backlog budget. DeleteRecords is not held back: it is an explicit
 // operator action.
 //
-// The hold takes effect before HoldRetention returns. release ends it and
-// is idempotent; holds of the same group nest.
+// The hold takes effect before HoldRetention returns, for the partitions
+// that exist and for those created later. release ends it and is
+// idempotent; holds of the same group nest.
 func (l *Log) HoldRetention(group string) (release func(), err error) {
+	return l.HoldRetentionOf(group, nil)
+}
+
+// HoldRetentionOf is HoldRetention for the topics match accepts (nil:
+// every topic), for a reader of some topics only (a forwarder with a
+// topic pattern). match is called without the log's locks held, from the
+// committer and from HoldRetentionOf, and must not call the Log.
+func (l *Log) HoldRetentionOf(group string, match func(topic string) bool) (release func(), err error) {
 	if err := validGroup(group); err != nil {
 		return nil, err
 	}
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
+	h := &retentionHold{group: group, match: match}
 	l.holdMu.Lock()
-	if l.holds == nil {
-		l.holds = make(map[string]int)
-	}
-	l.holds[group]++
+	l.holds = append(l.holds, h)
+	l.nholds.Store(int32(len(l.holds)))
 	l.holdMu.Unlock()
 	l.mu.RLock()
 	parts := l.parts
@@ -91,30 +100,39 @@ func (l *Log) HoldRetention(group string) (release func(), err error) {
 	var onceMu = &l.holdMu
 	return func() {
 		onceMu.Lock()
+		defer onceMu.Unlock()
 		if once {
-			onceMu.Unlock()
 			return
 		}
 		once = true
-		if l.holds[group]--; l.holds[group] <= 0 {
-			delete(l.holds, group)
-		}
-		onceMu.Unlock()
+		l.holds = slices.DeleteFunc(l.holds, func(x *retentionHold) bool { return x == h })
+		l.nholds.Store(int32(len(l.holds)))
 		// Floors only ever lag: the next commit of each partition raises
 		// them (refreshFloors).
 	}, nil
 }
 
-// heldGroups returns the groups holding retention.
-func (l *Log) heldGroups() []string {
+// retentionHold is one HoldRetentionOf in force.
+type retentionHold struct {
+	group string
+	match func(topic string) bool // nil: every topic
+}
+
+// holding reports whether any hold is in force, without holdMu (callers
+// hold Log.mu).
+func (l *Log) holding() bool { return l.nholds.Load() > 0 }
+
+// heldGroups returns the groups holding retention of topic. The holds'
+// match functions run without holdMu.
+func (l *Log) heldGroups(topic string) []string {
 	l.holdMu.Lock()
-	defer l.holdMu.Unlock()
-	if len(l.holds) == 0 {
-		return nil
-	}
-	gs := make([]string, 0, len(l.holds))
-	for g := range l.holds {
-		gs = append(gs, g)
+	holds := slices.Clone(l.holds)
+	l.holdMu.Unlock()
+	var gs []string
+	for _, h := range holds {
+		if (h.match == nil || h.match(topic)) && !slices.Contains(gs, h.group) {
+			gs = append(gs, h.group)
+		}
 	}
 	return gs
 }
@@ -130,7 +148,7 @@ func (l *Log) refreshFloors(cuts []cut) {
 
 // refreshFloor computes and stores p's retention floor.
 func (l *Log) refreshFloor(p *partition) int64 {
-	groups := l.heldGroups()
+	groups := l.heldGroups(p.topic)
 	floor := int64(math.MaxInt64)
 	if len(groups) > 0 {
 		p.mu.Lock()

@@ -236,6 +236,11 @@ func (l *Log) installTopicLocked(name string, cfg TopicConfig) *topicLog {
 	parts := slices.Clone(t.parts)
 	for id := int32(len(parts)); id < cfg.Partitions; id++ {
 		p := newPartition(name, id, cfg.Format)
+		if l.holding() {
+			// Held until the first commit computes its floor: appends
+			// before it must not let count retention move the start.
+			p.floor.Store(0)
+		}
 		parts = append(parts, p)
 		l.parts = append(l.parts, p)
 	}

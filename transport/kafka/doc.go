@@ -30,6 +30,14 @@
 //     times: an onexbus Ingest at the other end stores it once (the bus's
 //     dedup window), and other consumers should dedup by message_id.
 //     Messages with the same key keep their order in Kafka.
+//   - Retention never deletes a record of a forwarded topic before Kafka
+//     acknowledged it: from Start to Close the forwarder holds the
+//     retention of its topics (Bus.HoldRetention with its pattern), so a
+//     partition's start never passes the forwarded position. While Kafka
+//     is away the partitions grow past their limits; pair the forwarder
+//     with KAFKA_BACKLOG_BUDGET_BYTES to bound that. Topics outside the
+//     pattern and refused topics are not held; neither is an operator's
+//     DeleteRecords, nor retention while no forwarder runs.
 //   - While Kafka is unreachable the forwarder backs off exponentially
 //     and, after KAFKA_CIRCUIT_BREAKER_THRESHOLD consecutive failures,
 //     opens its breaker: one probe per reset timeout, no hammering. Local
@@ -94,5 +102,9 @@
 //
 // Forwarder.mu, then partState.mu; Forwarder.mu, then the bus's gate
 // lock (Close removes the gate under Forwarder.mu; the gate itself runs
-// without the bus's lock). breaker.mu is a leaf.
+// without the bus's lock); Forwarder.mu, then the log's hold lock (Close
+// releases the retention hold under it). The log's committer calls the
+// hold's match (forwards, which takes Forwarder.mu) with none of its own
+// locks held, so Forwarder.mu is never held while waiting for the bus.
+// breaker.mu is a leaf.
 package kafka

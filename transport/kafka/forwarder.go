@@ -105,12 +105,15 @@ type Forwarder struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex           // protects started, parts, refused, ackWake and removeGate
+	mu         sync.Mutex           // protects started, parts, refused, ackWake, removeGate and releaseHold
 	started    bool                 //
 	parts      map[tpKey]*partState // every partition with a loop
 	refused    map[string]error     // topics the upstream refuses, for good
 	ackWake    chan struct{}        // closed and replaced when any position advances
 	removeGate func()               // removes the budget's publish gate; nil if none
+	// releaseHold ends the retention hold on the forwarded topics; nil
+	// before Start and after Close.
+	releaseHold func()
 
 	// createFails counts, per topic, the failed attempts to create it
 	// upstream since the last success; owned by discover (Start's call,
@@ -189,6 +192,9 @@ func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarde
 // forwarded positions every second while they move. With a
 // KAFKA_BACKLOG_BUDGET_BYTES it installs the budget's gate in front of
 // every publish of the bus (see Config.BacklogBudget); Close removes it.
+// It holds the retention of the forwarded topics (Bus.HoldRetention) so
+// that no record is deleted before Kafka acknowledged it; Close releases
+// the hold.
 // It returns ErrForwarderClosed after Close; a second Start does nothing.
 func (f *Forwarder) Start(ctx context.Context) error {
 	f.mu.Lock()
@@ -200,6 +206,24 @@ func (f *Forwarder) Start(ctx context.Context) error {
 		f.mu.Unlock()
 		return nil
 	}
+	f.mu.Unlock()
+	// Without f.mu: the hold calls forwards, which takes it.
+	release, err := f.bus.HoldRetention(f.fc.group, f.forwards)
+	if err != nil {
+		return fmt.Errorf("kafka: start forwarder: hold retention: %w", err)
+	}
+	f.mu.Lock()
+	if f.ctx.Err() != nil || f.started {
+		// Close or another Start came in between.
+		closed := f.ctx.Err() != nil
+		f.mu.Unlock()
+		release()
+		if closed {
+			return ErrForwarderClosed
+		}
+		return nil
+	}
+	f.releaseHold = release
 	f.started = true
 	if f.cfg.BacklogBudget > 0 {
 		bg := &budget{f: f, limit: f.cfg.BacklogBudget, reject: f.cfg.BacklogPolicy == BacklogReject}
@@ -743,6 +767,10 @@ func (f *Forwarder) Close(ctx context.Context) error {
 		if f.removeGate != nil {
 			f.removeGate()
 			f.removeGate = nil
+		}
+		if f.releaseHold != nil {
+			f.releaseHold()
+			f.releaseHold = nil
 		}
 		f.mu.Unlock()
 		done := make(chan struct{})
