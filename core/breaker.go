@@ -61,8 +61,12 @@ func (p BreakerPolicy) validate() error {
 
 // newBreaker returns the breaker of one (topic, group) subscriber, shared
 // by the delivery loops of the topic's partitions.
-func newBreaker(p BreakerPolicy, now func() time.Time) *breaker.Breaker {
-	return breaker.New(breaker.Policy(p), breaker.WithClock(now))
+func newBreaker(p BreakerPolicy, now func() time.Time, onChange func(breaker.Change)) *breaker.Breaker {
+	opts := []breaker.Option{breaker.WithClock(now)}
+	if onChange != nil {
+		opts = append(opts, breaker.WithOnChange(onChange))
+	}
+	return breaker.New(breaker.Policy(p), opts...)
 }
 
 // breakerState converts the shared breaker's state to core's.

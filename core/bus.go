@@ -22,6 +22,7 @@ import (
 // after both. Groups and their loops are guarded by Bus.mu.
 type Bus struct {
 	cfg   config
+	hooks hooks // read-only after New
 	log   *wal.Log
 	dlq   *dlq.Queue
 	gates gates
@@ -99,6 +100,10 @@ func New(opts ...Option) (*Bus, error) {
 		wal.WithMaxPendingBytes(max(defaultPendingBytes, cfg.maxMessageBytes)),
 		wal.WithClock(cfg.now),
 	}
+	hk, _ := buildHooks(cfg.hooks) // validated
+	if len(hk.commit) > 0 || len(hk.retention) > 0 {
+		walOpts = append(walOpts, wal.WithObserver(walObserver{h: &hk}))
+	}
 	log, err := wal.Open(cfg.store, walOpts...)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("onexbus: open log: %w", err), cfg.store.Close())
@@ -110,6 +115,7 @@ func New(opts ...Option) (*Bus, error) {
 	hctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		cfg:         cfg,
+		hooks:       hk,
 		log:         log,
 		dlq:         queue,
 		groups:      make(map[string]*group),

@@ -170,13 +170,17 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 // breaker's pass; the goroutine's own deferred code then carries on.
 func (l *loop) call(sub *Subscription, m *Message, d DeliveryInfo, slot *handlerSlot, grant breaker.Pass, a wal.Attempt, counted bool) error {
 	returned := false
+	l.observeDeliver(m, d.Attempt)
+	start := time.Now()
 	defer func() {
 		if !returned {
+			l.observeDone(m, d.Attempt, errHandlerExited, time.Since(start), true)
 			l.handlerExited(m, grant, a, counted)
 		}
 	}()
 	err := sub.call(m, d, slot)
 	returned = true
+	l.observeDone(m, d.Attempt, err, time.Since(start), false)
 	return err
 }
 
@@ -273,6 +277,7 @@ func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bo
 		err := l.bus.deadLetter(l.ctx, &st, m, l.group.name, a, cause)
 		if err == nil {
 			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", cause)
+			l.observeDeadLetter(m, a.Count, deadLetterReason(cause, a.Count, l.retry.MaxAttempts))
 			return true
 		}
 		if l.exiting(err) {

@@ -112,6 +112,7 @@ type config struct {
 	maxMessageBytes int
 	handlerTimeout  time.Duration
 	now             func() time.Time
+	hooks           []Hook
 	// nilOptions counts nil Options given to New, reported by validate.
 	nilOptions int
 	// deadLetterSet is true when WithDeadLetterTopic was given.
@@ -156,6 +157,9 @@ func (c *config) validate() error {
 	var errs []error
 	if c.nilOptions > 0 {
 		errs = append(errs, fmt.Errorf("%d nil Option(s)", c.nilOptions))
+	}
+	if _, err := buildHooks(c.hooks); err != nil {
+		errs = append(errs, err)
 	}
 	if c.store == nil && c.dataDir == "" {
 		errs = append(errs, errors.New("data dir is empty"))

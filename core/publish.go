@@ -35,7 +35,13 @@ var encodePool = sync.Pool{New: func() any { return &encodeBuf{b: make([]byte, 0
 // failing never fails Publish.
 func (b *Bus) Publish(ctx context.Context, msg *Message) (int64, error) {
 	msgs := [1]*Message{msg}
-	if err := b.publish(ctx, msgs[:]); err != nil {
+	var start time.Time
+	if len(b.hooks.publish) > 0 {
+		start = time.Now()
+	}
+	err := b.publish(ctx, msgs[:])
+	b.observePublish(msgs[:], start, err)
+	if err != nil {
 		return 0, err
 	}
 	return msg.Offset, nil
@@ -46,7 +52,13 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (int64, error) {
 // their order in the batch and are committed together. On error, messages
 // before the failing one may have been stored.
 func (b *Bus) PublishBatch(ctx context.Context, msgs []*Message) error {
-	return b.publish(ctx, msgs)
+	var start time.Time
+	if len(b.hooks.publish) > 0 {
+		start = time.Now()
+	}
+	err := b.publish(ctx, msgs)
+	b.observePublish(msgs, start, err)
+	return err
 }
 
 func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
@@ -210,11 +222,18 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 	}}
 	rec := &recs[0]
 	topic, part := msg.Topic, msg.Partition
+	var start time.Time
+	if len(b.hooks.publish) > 0 {
+		start = time.Now()
+	}
 	err = b.log.AppendAsync(ctx, topic, part, recs[:], func(err error) {
 		// The log set rec's position before it could call this.
-		msg.Partition, msg.Offset = rec.Partition, rec.Offset
+		msg.Partition, msg.Offset, msg.Duplicate = rec.Partition, rec.Offset, rec.Duplicate
 		if err != nil {
 			err = fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
+		}
+		if len(b.hooks.publish) > 0 {
+			b.observePublish([]*Message{msg}, start, err)
 		}
 		b.callDone(done, msg, err)
 	})

@@ -300,7 +300,7 @@ func (s *Subscription) call(msg *Message, d DeliveryInfo, slot *handlerSlot) (er
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("onexbus: handler panicked: %v", r)
+			err = fmt.Errorf("%w: %v", errHandlerPanicked, r)
 		}
 	}()
 	err = s.handler(ctx, msg)

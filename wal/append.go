@@ -262,6 +262,7 @@ func (l *Log) retainCountLocked(p *partition) {
 		return
 	}
 	if s := min(p.next-limit, p.floor.Load()); s > p.start {
+		p.evicting += s - p.start
 		p.start = s
 		p.startDirty = true
 	}

@@ -104,6 +104,7 @@ type cut struct {
 	startDirty bool
 	retention  Retention
 	floor      int64 // retention keeps offsets from here on (HoldRetention)
+	evicted    int64 // records retention dropped by count before this commit
 	// results of the transaction
 	newStart int64
 	newBytes int64
@@ -128,9 +129,10 @@ func (l *Log) commit() error {
 			cuts = append(cuts, cut{
 				p: p, chunks: p.tail.take(), base: p.stored, count: p.next - p.stored,
 				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
-				retention: p.retention,
+				retention: p.retention, evicted: p.evicting,
 			})
 			p.startDirty = false
+			p.evicting = 0
 		}
 		p.mu.Unlock()
 	}
@@ -141,6 +143,7 @@ func (l *Log) commit() error {
 	l.refreshFloors(cuts)
 
 	now := l.cfg.now()
+	began := time.Now()
 	err := l.st.Update(func(tx store.Tx) error {
 		for i := range cuts {
 			if err := l.writeCut(tx, &cuts[i], now); err != nil {
@@ -155,6 +158,7 @@ func (l *Log) commit() error {
 		}
 		return l.writeState(tx, state)
 	})
+	defer l.observeCommit(cuts, time.Since(began), err)
 	for i := range cuts {
 		cuts[i].p.producersCommitted(err == nil)
 	}
@@ -166,6 +170,7 @@ func (l *Log) commit() error {
 			if c.startDirty {
 				c.p.startDirty = true
 			}
+			c.p.evicting += c.evicted
 			failed := c.p.takeWaitersLocked(c.base + c.count)
 			c.p.mu.Unlock()
 			for _, w := range failed {

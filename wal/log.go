@@ -100,6 +100,7 @@ type partition struct {
 	stored     int64      // offsets below are committed to the store
 	tail       tail       // frames of offsets [stored, next)
 	startDirty bool       // start changed since the last commit
+	evicting   int64      // records retention dropped by count since the last commit took them (for the Observer)
 	bytes      int64      // bytes of the stored chunks
 	notify     chan struct{}
 	waiters    []waiter     // AppendAsync callers under PolicySync

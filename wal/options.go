@@ -140,6 +140,7 @@ type config struct {
 	maxPendingBytes int
 	now             func() time.Time
 	producerExpiry  time.Duration
+	observer        Observer
 }
 
 func defaultConfig() config {
