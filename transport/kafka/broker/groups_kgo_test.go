@@ -248,3 +248,75 @@ func TestKgoGroupSharesOffsetsWithEmbeddedGroup(t *testing.T) {
 		t.Fatalf("Subscribe with a live kgo member: %v, want ErrGroupInUse", err)
 	}
 }
+
+// One offset space end to end: records produced by kgo are delivered to an
+// embedded group; once it leaves, a kgo consumer of the same group
+// fetches from where it stopped, and its commits move the cursor an
+// embedded member resumes from.
+func TestKgoGroupResumesAtEmbeddedCursor(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	produceN(t, tb, "handover", 1, 10)
+
+	got := make(chan int64, 10)
+	sub, err := tb.bus.Subscribe(ctx, "handover", "relay", func(_ context.Context, m *core.Message) error {
+		got <- m.Offset
+		return nil
+	}, core.SubscribeStart(core.StartEarliest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := int64(0); want < 10; want++ {
+		if off := testutil.Receive(t, got, 10*time.Second); off != want {
+			t.Fatalf("embedded member got offset %d, want %d", off, want)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		o, ok, _ := tb.bus.GroupOffset("relay", "handover", 0)
+		return ok && o.Offset == 10
+	}, "the embedded cursor at 10")
+	if err := sub.Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prod := tb.client(t, kgo.DefaultProduceTopic("handover"))
+	var late []*kgo.Record
+	for i := range 5 {
+		late = append(late, &kgo.Record{Value: fmt.Appendf(nil, "late-%d", i)})
+	}
+	if err := prod.ProduceSync(ctx, late...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	cl := tb.client(t, kgo.ConsumerGroup("relay"), kgo.ConsumeTopics("handover"), kgo.DisableAutoCommit(), kgo.FetchMaxWait(200*time.Millisecond))
+	var offsets []int64
+	for len(offsets) < 5 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("kgo got %v before the deadline: %v", offsets, fs.Errors())
+		}
+		fs.EachRecord(func(r *kgo.Record) { offsets = append(offsets, r.Offset) })
+	}
+	if offsets[0] != 10 || len(offsets) != 5 {
+		t.Fatalf("kgo member fetched offsets %v, want 10..14 (from the embedded cursor)", offsets)
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close() // leaves the group
+
+	got2 := make(chan int64, 1)
+	sub, err = tb.bus.Subscribe(ctx, "handover", "relay", func(_ context.Context, m *core.Message) error {
+		got2 <- m.Offset
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("subscribe after the kgo member left: %v", err)
+	}
+	defer sub.Unsubscribe(ctx)
+	if _, err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).First(); err != nil {
+		t.Fatal(err)
+	}
+	if off := testutil.Receive(t, got2, 10*time.Second); off != 15 {
+		t.Fatalf("embedded member resumed at %d, want 15 (the kgo commit)", off)
+	}
+}

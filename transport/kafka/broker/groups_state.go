@@ -81,6 +81,10 @@ type groupMember struct {
 	assignment []byte
 
 	t *time.Timer // session timeout; stopped while a call is parked
+	// session counts restarts of t: an expiry that was already queued
+	// when a later heartbeat restarted the timer sees a newer count and
+	// does nothing.
+	session uint64
 }
 
 // parkedCall is a JoinGroup or SyncGroup answered when the rebalance gets
@@ -232,6 +236,7 @@ func (g *classicGroup) park(m *groupMember, req kmsg.Request, reply func(kmsg.Re
 	}
 	m.waiting = &parkedCall{req: req, reply: reply}
 	stopTimer(m.t)
+	m.session++
 }
 
 // answer replies to m's parked call with resp and restarts its session.
@@ -265,8 +270,10 @@ func (g *classicGroup) answerParked(m *groupMember, code int16) {
 // touch restarts m's session timer.
 func (g *classicGroup) touch(m *groupMember) {
 	stopTimer(m.t)
+	m.session++
+	session := m.session
 	m.t = g.c.afterFunc(time.Duration(m.join.SessionTimeoutMillis)*time.Millisecond, func() {
-		if !g.current() || g.members[m.id] != m || m.waiting != nil {
+		if !g.current() || g.members[m.id] != m || m.waiting != nil || m.session != session {
 			return
 		}
 		g.c.log.Debug("member session expired", "group", g.name, "member", m.id)
