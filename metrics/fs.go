@@ -14,4 +14,3 @@ func fileSize(path string) (int64, error) {
 	}
 	return fi.Size(), nil
 }
-

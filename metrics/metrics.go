@@ -41,6 +41,7 @@ type config struct {
 	dataFile     string
 	now          func() time.Time
 	version      string
+	durability   string
 }
 
 // Option configures Metrics.
@@ -71,7 +72,7 @@ func WithVersion(v string) Option { return func(c *config) { c.version = v } }
 // New builds the metrics. Every option problem is reported at once,
 // wrapped in ErrInvalidOption.
 func New(opts ...Option) (*Metrics, error) {
-	cfg := config{dlqInterval: 15 * time.Second, dlqScanLimit: 100_000, now: time.Now}
+	cfg := config{dlqInterval: 15 * time.Second, dlqScanLimit: 100_000, now: time.Now, durability: "fsync"}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: option %d is nil", ErrInvalidOption, i)
@@ -84,6 +85,11 @@ func New(opts ...Option) (*Metrics, error) {
 	}
 	if cfg.dlqScanLimit < 0 {
 		errs = append(errs, fmt.Errorf("DLQ scan limit %d is negative", cfg.dlqScanLimit))
+	}
+	switch cfg.durability {
+	case "fsync", "interval", "none":
+	default:
+		errs = append(errs, fmt.Errorf("durability label %q is not fsync, interval or none", cfg.durability))
 	}
 	if cfg.now == nil {
 		errs = append(errs, errors.New("nil clock"))
