@@ -109,7 +109,7 @@ func writeKafkaHeaders(b *kbatch.Builder, h *Headers) {
 		b.HeaderValue(HeaderMessageID, appendUUIDText(scratch[:0], h.MessageID))
 	}
 	if !h.Timestamp.IsZero() {
-		b.HeaderValue(HeaderTimestamp, h.Timestamp.UTC().AppendFormat(scratch[:0], time.RFC3339Nano))
+		b.HeaderValue(HeaderTimestamp, appendRFC3339NanoUTC(scratch[:0], h.Timestamp))
 	}
 	text := func(name, v string) {
 		if v != "" {
@@ -142,6 +142,45 @@ func writeKafkaHeaders(b *kbatch.Builder, h *Headers) {
 	for _, x := range h.Extra {
 		b.HeaderString(x.Key, x.Value)
 	}
+}
+
+// appendRFC3339NanoUTC appends t.UTC().AppendFormat(dst, time.RFC3339Nano)
+// without the general formatter (about a fifth of a publish's header
+// cost): years 0-9999, the fraction without trailing zeros, Z.
+func appendRFC3339NanoUTC(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, time.RFC3339Nano)
+	}
+	hour, minute, sec := t.Clock()
+	two := func(v int) { dst = append(dst, byte('0'+v/10), byte('0'+v%10)) }
+	two(year / 100)
+	two(year % 100)
+	dst = append(dst, '-')
+	two(int(month))
+	dst = append(dst, '-')
+	two(day)
+	dst = append(dst, 'T')
+	two(hour)
+	dst = append(dst, ':')
+	two(minute)
+	dst = append(dst, ':')
+	two(sec)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }
 
 // appendUUIDText appends the canonical 36-character form of u.

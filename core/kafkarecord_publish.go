@@ -21,6 +21,7 @@ type kafkaBuf struct {
 	ids     []wal.BatchID
 	pending []int // indices into the run still to store
 	done    chan wal.BatchResult
+	onDone  func(wal.BatchResult) // sends to done; made once per buffer
 	// abandoned marks a buffer whose done channel may still receive (its
 	// publisher stopped waiting): it is not pooled again.
 	abandoned bool
@@ -96,10 +97,11 @@ func (b *Bus) appendKafkaRun(ctx context.Context, buf *encodeBuf, run []*Message
 			admitted = true
 		}
 		if k.done == nil {
-			k.done = make(chan wal.BatchResult, 1)
+			ch := make(chan wal.BatchResult, 1)
+			k.done, k.onDone = ch, func(r wal.BatchResult) { ch <- r }
 		}
 		ch := k.done
-		dups, err := b.log.AppendOwnBatch(ctx, topic, part, k.batch, k.ids, func(r wal.BatchResult) { ch <- r })
+		dups, err := b.log.AppendOwnBatch(ctx, topic, part, k.batch, k.ids, k.onDone)
 		if err != nil {
 			return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
 		}

@@ -168,3 +168,42 @@ func BenchmarkMessageCodec(b *testing.B) {
 		b.ReportMetric(float64(len(buf)-kbatch.HeaderSize), "bytes/msg")
 	})
 }
+
+func TestAppendRFC3339NanoUTCMatchesAppendFormat(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []time.Time{time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 1, 9, 0, 0, 100, time.FixedZone("x", 3600)), time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC)}
+	for range 2000 {
+		cases = append(cases, time.Unix(r.Int64N(1<<36)-1<<35, r.Int64N(1e9)))
+	}
+	for _, c := range cases {
+		want := c.UTC().AppendFormat(nil, time.RFC3339Nano)
+		if got := appendRFC3339NanoUTC(nil, c); string(got) != string(want) {
+			t.Fatalf("%v: %s, want %s", c, got, want)
+		}
+		if back, ok := parseUTCTimestamp(want); ok != (c.UTC().Year() >= 0 && c.UTC().Year() <= 9999) || (ok && !back.Equal(c)) {
+			t.Fatalf("parseUTCTimestamp(%s) = %v, %v", want, back, ok)
+		}
+	}
+}
+
+// FuzzParseUTCTimestamp: the fast timestamp path accepts only what
+// time.Parse(RFC3339Nano) accepts, with the same instant, so the fast and
+// slow header paths agree.
+func FuzzParseUTCTimestamp(f *testing.F) {
+	f.Add([]byte("2026-12-01T09:00:00.123456789Z"))
+	f.Add([]byte("2026-02-30T09:00:00Z"))
+	f.Add([]byte("2026-12-01T24:00:00Z"))
+	f.Add([]byte("0000-01-01T00:00:00.1Z"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parseUTCTimestamp(b)
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, string(b))
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("%q: fast %v, time.Parse %v, %v", b, got, want, err)
+		}
+	})
+}
