@@ -205,3 +205,137 @@ func crashConfig(brokers string) (Config, error) {
 	cfg.Linger = time.Millisecond
 	return cfg, cfg.Validate()
 }
+
+// Issue 9: DurabilityInterval on bbolt's NoSync, checked on the
+// forwarder's side. Its position is a cursor committed in the same store
+// transaction as the records it covers (taken before them), so after a
+// kill -9 it never points past the local end, and nothing published after
+// the restart is skipped: a child forwards while publishing and is
+// SIGKILLed at a random moment, several times on one data directory;
+// after each, the position is within the log, and a forwarder on the
+// reopened bus sends every local message, old and new, to Kafka.
+func TestForwarderCrashUnderInterval(t *testing.T) {
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		if os.Getenv(crashRoleEnv) == "forward" {
+			if err := forwardCrashChild(dir, os.Getenv(crashBrokersEnv)); err != nil {
+				fmt.Fprintf(os.Stdout, "error %v\n", err)
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	c, _ := newCluster(t)
+	cfg := testConfig(t, c)
+	dir := t.TempDir()
+	for cycle := range 3 {
+		cmd, sc := startCrashChild(t, "TestForwarderCrashUnderInterval", "forward", dir, "interval", c)
+		awaitLine(t, sc, "forwarded")
+		// Let it publish and forward a little longer, differently each cycle.
+		for range 20 * (cycle + 1) {
+			awaitLine(t, sc, "published")
+		}
+		kill(t, cmd)
+
+		b, err := core.New(core.WithDataDir(dir), core.WithDurability(core.DurabilityInterval, 20*time.Millisecond),
+			core.WithEnforcement(core.EnforceOff))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, _ := b.TopicConfig(topic)
+		for p := range tc.Partitions {
+			pos, _, err := b.CommittedOffset(DefaultForwarderGroup, topic, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end, _ := b.EndOffset(topic, p)
+			if pos > end {
+				t.Fatalf("cycle %d: partition %d: forwarded position %d past the local end %d", cycle, p, pos, end)
+			}
+		}
+		f, err := NewForwarder(b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		for i := range 10 {
+			if _, err := b.Publish(ctx, &core.Message{Topic: topic, Key: fmt.Appendf(nil, "after-%d", i), Value: []byte("after")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, local := localCount(t, b, topic)
+		for p := range tc.Partitions {
+			end, _ := b.EndOffset(topic, p)
+			if end > 0 {
+				if err := f.WaitAcked(ctx, topic, p, end-1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		upstream := map[uuid.UUID]bool{}
+		for _, r := range consumeAll(t, c, topic, len(local)) {
+			for _, h := range r.Headers {
+				if h.Key == core.HeaderMessageID {
+					id, _ := uuid.Parse(string(h.Value))
+					upstream[id] = true
+				}
+			}
+		}
+		for id := range local {
+			if !upstream[id] {
+				t.Fatalf("cycle %d: local message %s never reached Kafka", cycle, id)
+			}
+		}
+		if err := f.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := b.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// forwardCrashChild forwards the bus on dir (DurabilityInterval, bbolt
+// NoSync) to Kafka while it publishes, printing "forwarded" once the
+// first message is acknowledged upstream and "published" after each
+// publish, until it is killed.
+func forwardCrashChild(dir, brokers string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), crashChildLifetime)
+	defer cancel()
+	b, err := core.New(core.WithDataDir(dir), core.WithDurability(core.DurabilityInterval, 20*time.Millisecond),
+		core.WithEnforcement(core.EnforceOff), core.WithTopic(topic, core.TopicConfig{Partitions: 2}))
+	if err != nil {
+		return err
+	}
+	cfg, err := crashConfig(brokers)
+	if err != nil {
+		return err
+	}
+	f, err := NewForwarder(b, cfg)
+	if err != nil {
+		return err
+	}
+	if err := f.Start(ctx); err != nil {
+		return err
+	}
+	first := true
+	for i := 0; ctx.Err() == nil; i++ {
+		m := &core.Message{Topic: topic, Key: fmt.Appendf(nil, "k%d", i%5), Value: fmt.Appendf(nil, "v%d", i)}
+		if _, err := b.Publish(ctx, m); err != nil {
+			return err
+		}
+		if first {
+			if err := f.WaitAcked(ctx, topic, m.Partition, m.Offset); err != nil {
+				return err
+			}
+			io.WriteString(os.Stdout, "forwarded\n")
+			first = false
+		}
+		io.WriteString(os.Stdout, "published\n")
+		time.Sleep(time.Millisecond) // a publisher's pace, not a wait for a condition
+	}
+	return fmt.Errorf("not killed within %v", crashChildLifetime)
+}

@@ -90,6 +90,13 @@
 //
 // # Caveats
 //
+//   - Under DurabilityInterval (bbolt without an fsync per commit) a crash
+//     loses the last interval's publishes, and those may already be in
+//     Kafka. The forwarded position is committed in the same store
+//     transaction as the records it covers, so after a restart it never
+//     points past the local end and nothing published later is skipped
+//     (a position found past the end, which only a damaged store could
+//     give, is moved back to the end, with a warning).
 //   - The budget is counted in whole stored chunks, so the backlog may
 //     pass it by up to a chunk per partition (and by the publishes racing
 //     one measurement). A blocked publisher wakes on the forwarder's acks;

@@ -442,6 +442,16 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 	if !ok {
 		pos, _ = f.bus.StartOffset(k.topic, k.part)
 	}
+	// The position is committed in the same store transaction as the
+	// records it covers, so it cannot pass the end after a crash; only a
+	// store that lost its latest transactions (a power loss under
+	// DurabilityNone, or a damaged file) could show that. The offsets from
+	// the end on will be new records: forward from there.
+	if end, err := f.bus.EndOffset(k.topic, k.part); err == nil && pos > end {
+		f.log.Warn("forwarded position past the local end: records forwarded earlier are gone from the local log; forwarding from its end",
+			"topic", k.topic, "partition", k.part, "position", pos, "end", end)
+		pos = end
+	}
 	f.advance(k, ps, pos, false)
 	next := pos
 	var inflight []*fwdBatch
