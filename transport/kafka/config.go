@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/internal/backoff"
 )
 
 // Security protocols of KAFKA_SECURITY_PROTOCOL, as Kafka names them.
@@ -611,13 +612,7 @@ func (c Config) ClientOptions() ([]kgo.Opt, error) {
 	base, maxB := c.ReconnectBackoff, c.ReconnectBackoffMax
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.BootstrapServers...),
-		kgo.RetryBackoffFn(func(tries int) time.Duration {
-			d := base
-			for i := 1; i < tries && d < maxB; i++ {
-				d *= 2
-			}
-			return min(d, maxB)
-		}),
+		kgo.RetryBackoffFn(func(tries int) time.Duration { return backoff.Delay(base, maxB, tries-1) }),
 		kgo.BrokerMaxWriteBytes(int32(c.MaxRequestSize)),
 		kgo.ProducerBatchMaxBytes(int32(c.BatchSize)),
 		kgo.ProducerLinger(c.Linger),

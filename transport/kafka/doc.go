@@ -113,5 +113,6 @@
 // releases the retention hold under it). The log's committer calls the
 // hold's match (forwards, which takes Forwarder.mu) with none of its own
 // locks held, so Forwarder.mu is never held while waiting for the bus.
-// breaker.mu is a leaf.
+// The breaker (internal/breaker) takes no lock of ours; its change
+// callback only logs.
 package kafka

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/internal/backoff"
+	"github.com/onexbus/onexbus/internal/breaker"
 )
 
 // DefaultForwarderGroup is the group name under which the forwarder keeps
@@ -99,7 +101,7 @@ type Forwarder struct {
 	log hclog.Logger
 	cl  *kgo.Client
 	adm *kadm.Client
-	brk *breaker
+	brk *breaker.Breaker
 
 	ctx    context.Context // ends when Close begins: loops stop reading
 	cancel context.CancelFunc
@@ -176,7 +178,8 @@ func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarde
 	log := fc.log.Named("forwarder")
 	return &Forwarder{
 		bus: bus, cfg: cfg, fc: fc, log: log, cl: cl, adm: kadm.NewClient(cl),
-		brk:         newBreaker(cfg, log),
+		brk: breaker.New(breaker.Policy{Threshold: cfg.CircuitBreakerThreshold, ResetTimeout: cfg.CircuitBreakerResetTimeout},
+			breaker.WithOnChange(func(c breaker.Change) { logBreaker(log, c) })),
 		ctx:         ctx,
 		cancel:      cancel,
 		parts:       make(map[tpKey]*partState),
@@ -418,6 +421,18 @@ type fwdBatch struct {
 	done       chan struct{}
 	errOnce    sync.Once
 	err        error
+	pass       breaker.Pass // the breaker's leave to produce it; settle gives it back
+}
+
+// settle gives b's breaker pass back with its outcome: cause nil, or an
+// answer of Kafka's about the records or the topic (rejected,
+// topicRefused), is no outage; anything else is a failure.
+func (f *Forwarder) settle(b *fwdBatch, cause error) {
+	ok := cause == nil || rejected(cause) || topicRefused(cause)
+	if ok {
+		cause = nil
+	}
+	f.brk.Release(b.pass, ok, cause)
 }
 
 // runPartition forwards one partition until Close. It owns its batches:
@@ -457,6 +472,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 	var inflight []*fwdBatch
 	var careful int64 // read one record at a time below this offset
 	var rej rejection // the rejections of the record at next
+	fails := 0        // consecutive failed batches, for the backoff
 	for {
 		// Reap acknowledged batches in order.
 		for len(inflight) > 0 {
@@ -466,7 +482,8 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			}
 			inflight = inflight[1:]
 			if b.err == nil {
-				f.brk.success()
+				f.brk.Release(b.pass, true, nil)
+				fails = 0
 				f.advance(k, ps, b.end, true)
 				continue
 			}
@@ -475,6 +492,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			last := b.end
 			for _, later := range inflight {
 				<-later.done
+				f.settle(later, later.err)
 				last = max(last, later.end)
 			}
 			inflight = nil
@@ -489,15 +507,14 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			if i < len(b.errs) && b.errs[i] != nil {
 				cause = b.errs[i]
 			}
+			f.settle(b, cause)
 			if topicRefused(cause) {
 				// Kafka answered for the whole topic: stop asking.
-				f.brk.success()
 				f.refuse(k.topic, cause)
 				return
 			}
 			if rejected(cause) {
 				// Kafka answered: this is no outage.
-				f.brk.success()
 				careful = max(careful, last)
 				if len(b.msgs) != 1 || b.msgs[0].Offset != acked {
 					continue // isolate it first
@@ -514,21 +531,27 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 				} else {
 					f.log.Debug("Kafka rejected a record; retrying it alone", "topic", k.topic, "partition", k.part, "offset", acked, "attempt", n, "error", cause)
 				}
-				if !sleepCtx(f.ctx, backoff(f.cfg.RetryBackoffBase, n-1, f.cfg.CircuitBreakerResetTimeout)) {
+				if !sleepCtx(f.ctx, backoff.Delay(f.cfg.RetryBackoffBase, f.cfg.CircuitBreakerResetTimeout, n-1)) {
 					return
 				}
 				continue
 			}
-			wait := f.brk.failure(cause)
+			fails++
+			wait := backoff.Delay(f.cfg.RetryBackoffBase, f.cfg.CircuitBreakerResetTimeout, fails-1)
 			f.log.Debug("produce failed; backing off", "topic", k.topic, "partition", k.part, "offset", acked, "backoff", wait, "error", cause)
 			if !sleepCtx(f.ctx, wait) {
 				return
 			}
 		}
 		if f.ctx.Err() != nil {
-			for _, b := range inflight {
+			for i, b := range inflight {
 				<-b.done
+				f.settle(b, b.err)
 				if b.err != nil {
+					for _, later := range inflight[i+1:] {
+						<-later.done
+						f.settle(later, later.err)
+					}
 					return
 				}
 				f.advance(k, ps, b.end, true)
@@ -569,12 +592,13 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 		if msgs[0].Offset > next {
 			f.log.Warn("retention removed messages before they were forwarded", "topic", k.topic, "partition", k.part, "from", next, "to", msgs[0].Offset)
 		}
-		probe, err := f.brk.allow(f.ctx)
+		pass, err := f.brk.Wait(f.ctx)
 		if err != nil {
 			continue
 		}
 		b := f.produce(k, msgs)
-		if probe || single {
+		b.pass = pass
+		if pass.Probe() || single {
 			// The probe decides for everyone; a record on its own must
 			// have its outcome before the next is produced.
 			f.waitBatch(b)
@@ -605,7 +629,7 @@ func (f *Forwarder) waitBatch(b *fwdBatch) {
 	case <-b.done:
 		return
 	case <-t.C:
-		f.brk.stalled(f.cfg.Timeout)
+		f.brk.Trip(fmt.Errorf("%w: no ack within KAFKA_TIMEOUT_SECONDS (%v)", errStalled, f.cfg.Timeout))
 	}
 	<-b.done
 }
@@ -759,6 +783,42 @@ func (f *Forwarder) Backlog() int64 {
 		}
 	}
 	return n
+}
+
+// BreakerState is the state of the forwarder's circuit breaker, the one
+// breaker of onexbus (internal/breaker).
+type BreakerState = breaker.State
+
+// Breaker states.
+const (
+	// BreakerClosed: Kafka answers; every partition produces.
+	BreakerClosed = breaker.Closed
+	// BreakerOpen: Kafka failed KAFKA_CIRCUIT_BREAKER_THRESHOLD times in a
+	// row, or a batch waited KAFKA_TIMEOUT_SECONDS for its ack; nothing is
+	// produced until KAFKA_CIRCUIT_BREAKER_RESET_TIMEOUT has passed.
+	BreakerOpen = breaker.Open
+	// BreakerHalfOpen: one probe batch is in flight; the other partitions
+	// wait for its outcome.
+	BreakerHalfOpen = breaker.HalfOpen
+)
+
+// errStalled is the cause of a breaker opened by a batch without acks.
+var errStalled = errors.New("kafka: upstream stalled")
+
+// logBreaker logs a change of the upstream breaker. One breaker serves
+// every partition: Kafka being down is a property of the cluster.
+func logBreaker(log hclog.Logger, c breaker.Change) {
+	switch {
+	case c.To == breaker.Open && c.From == breaker.Closed:
+		log.Warn("upstream Kafka unreachable: breaker open; publishes continue locally and are forwarded when it returns",
+			"consecutive_failures", c.Failures, "error", c.Cause)
+	case c.To == breaker.Open:
+		log.Debug("upstream Kafka probe failed: breaker open again", "error", c.Cause)
+	case c.To == breaker.HalfOpen:
+		log.Info("upstream Kafka breaker half-open: probing")
+	case c.To == breaker.Closed:
+		log.Info("upstream Kafka reachable again: breaker closed, draining the backlog")
+	}
 }
 
 // BreakerState returns the state of the upstream breaker.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
@@ -14,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/internal/backoff"
 )
 
 // ingestNamespace derives message ids for Kafka records that carry none,
@@ -271,7 +271,7 @@ func (in *Ingest) store(recs []*kgo.Record) error {
 		if errors.Is(err, core.ErrClosed) {
 			return err
 		}
-		wait := backoff(in.cfg.RetryBackoffBase, attempt, in.cfg.CircuitBreakerResetTimeout)
+		wait := backoff.Delay(in.cfg.RetryBackoffBase, in.cfg.CircuitBreakerResetTimeout, attempt)
 		if attempt == 0 {
 			in.log.Warn("cannot append to the local log; retrying until it takes the batch (nothing is committed to Kafka meanwhile)",
 				"records", len(recs), "error", err)
@@ -360,17 +360,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func backoff(base time.Duration, attempt int, cap time.Duration) time.Duration {
-	d := base
-	for range attempt {
-		if d >= cap {
-			break
-		}
-		d *= 2
-	}
-	return min(d, cap)
-}
-
 // localPartitions returns the partition count of the local topic, first
 // creating or growing it to the Kafka topic's count. A name the bus
 // refuses returns 0 (its records go to the dead-letter topic).
@@ -414,7 +403,7 @@ func (in *Ingest) commit(recs []*kgo.Record) error {
 		if err == nil || in.ctx.Err() != nil {
 			return err
 		}
-		sleepCtx(in.ctx, backoff(in.cfg.RetryBackoffBase, attempt, in.cfg.CircuitBreakerResetTimeout))
+		sleepCtx(in.ctx, backoff.Delay(in.cfg.RetryBackoffBase, in.cfg.CircuitBreakerResetTimeout, attempt))
 	}
 	return err
 }
