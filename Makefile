@@ -1,12 +1,17 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check bench bench-peers fuzz run
+.PHONY: all build test vet fmt-check bench bench-peers fuzz run run-example
 
 all: build test
 
+# build compiles every package and the daemon as a static binary
+# (CGO_ENABLED=0, no libc needed): bin/onexbusd.
+VERSION ?= 0.1.0-dev
+BIN_LDFLAGS := -s -w -X github.com/onexbus/onexbus/internal/daemon.Version=$(VERSION)
 build:
 	$(GO) build $(PKGS)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(BIN_LDFLAGS)" -o bin/onexbusd ./cmd/onexbusd
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -52,5 +57,12 @@ FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) fuzz/run.sh
 
+# run starts onexbusd on the embedded default: bbolt in ./onexbus-data,
+# Kafka on 127.0.0.1:9092, admin (/livez, /readyz) on 127.0.0.1:8081.
+# Extra flags: make run ARGS="--log-level debug".
 run:
+	$(GO) run ./cmd/onexbusd serve $(ARGS)
+
+# run-example runs the embedded quick-start program (the library, no daemon).
+run-example:
 	$(GO) run ./examples/quickstart

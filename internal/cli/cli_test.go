@@ -111,3 +111,11 @@ func TestVersionAndCompletion(t *testing.T) {
 		t.Errorf("usage error exit %d", code)
 	}
 }
+
+// TestDeployConfigValid: the example configuration under deploy/ passes
+// config check.
+func TestDeployConfigValid(t *testing.T) {
+	if code, _, errOut := run(t, nil, "config", "check", "../../deploy/onexbusd.yaml"); code != 0 {
+		t.Fatalf("deploy/onexbusd.yaml: exit %d: %s", code, errOut)
+	}
+}
