@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -469,22 +468,8 @@ func TestDurableCommitSurvivesKill(t *testing.T) {
 		}
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	cmd := exec.Command(exe, "-test.run=^TestDurableCommitSurvivesKill$", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), cursorChildEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, stderr := startChild(t, "TestDurableCommitSurvivesKill", cursorChildEnv, dir)
 	// Bounds a broken child only: a healthy one commits 20 times in
 	// milliseconds.
 	guard := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })

@@ -17,6 +17,20 @@ import (
 	"github.com/onexbus/onexbus/wal"
 )
 
+// testClock is a settable clock for WithClock.
+type testClock struct {
+	mu  sync.Mutex // protects now
+	now time.Time
+}
+
+func newTestClock(at time.Time) *testClock { return &testClock{now: at} }
+
+// Now returns the clock's time.
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
 // heapAfterGC returns the live heap after two GCs (the second frees what
 // finalisers of the first released).
 func heapAfterGC() uint64 {
@@ -155,14 +169,11 @@ func copyFile(t *testing.T, from, to string) string {
 // must still be deduplicated after a crash.
 func TestDedupAfterRestartUsesAppendTime(t *testing.T) {
 	dedupStores(t, func(t *testing.T, st store.Store, crash func() store.Store) {
-		now := time.Unix(1_700_000_000, 0)
-		var mu sync.Mutex
-		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		clock := newTestClock(time.Unix(1_700_000_000, 0))
 		ctx := context.Background()
-		l := openLog(t, st, wal.WithClock(clock))
+		l := openLog(t, st, wal.WithClock(clock.Now))
 		createTopic(t, l, "ingest", wal.TopicConfig{Partitions: 1})
-		old := now.Add(-10 * time.Minute).UnixNano()
+		old := clock.Now().Add(-10 * time.Minute).UnixNano()
 		batch := func() []wal.Record {
 			recs := make([]wal.Record, 200)
 			for i := range recs {
@@ -175,8 +186,8 @@ func TestDedupAfterRestartUsesAppendTime(t *testing.T) {
 		if err := l.Append(ctx, "ingest", 0, batch()); err != nil {
 			t.Fatal(err)
 		}
-		advance(30 * time.Second)
-		l2 := openLog(t, crash(), wal.WithClock(clock))
+		clock.Advance(30 * time.Second)
+		l2 := openLog(t, crash(), wal.WithClock(clock.Now))
 		recs := batch()
 		if err := l2.Append(ctx, "ingest", 0, recs); err != nil {
 			t.Fatal(err)
@@ -192,11 +203,11 @@ func TestDedupAfterRestartUsesAppendTime(t *testing.T) {
 
 		// Past the window (by append time), the ids are forgotten after a
 		// restart as they are live.
-		advance(2 * time.Minute)
+		clock.Advance(2 * time.Minute)
 		if err := l2.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		l3 := openLog(t, crash(), wal.WithClock(clock))
+		l3 := openLog(t, crash(), wal.WithClock(clock.Now))
 		recs = batch()
 		if err := l3.Append(ctx, "ingest", 0, recs); err != nil {
 			t.Fatal(err)
@@ -211,25 +222,21 @@ func TestDedupAfterRestartUsesAppendTime(t *testing.T) {
 // future was still appended long ago; once its append time is past the
 // window it is forgotten after a restart, as it is live.
 func TestDedupAfterRestartIgnoresFutureTimestamps(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := newTestClock(time.Unix(1_700_000_000, 0))
 	st := memstore.New()
 	ctx := context.Background()
-	l := openLog(t, st, wal.WithClock(clock))
+	l := openLog(t, st, wal.WithClock(clock.Now))
 	createTopic(t, l, "t", wal.TopicConfig{Partitions: 1})
 	id := [16]byte{9}
-	future := now.Add(time.Hour).UnixNano()
+	future := clock.Now().Add(time.Hour).UnixNano()
 	if err := l.Append(ctx, "t", 0, []wal.Record{{Timestamp: future, MessageID: id, Payload: []byte("a")}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(10 * time.Minute)
-	mu.Unlock()
-	l2 := openLog(t, st, wal.WithClock(clock))
+	clock.Advance(10 * time.Minute)
+	l2 := openLog(t, st, wal.WithClock(clock.Now))
 	recs := []wal.Record{{Timestamp: future, MessageID: id, Payload: []byte("a")}}
 	if err := l2.Append(ctx, "t", 0, recs); err != nil {
 		t.Fatal(err)
@@ -242,20 +249,16 @@ func TestDedupAfterRestartIgnoresFutureTimestamps(t *testing.T) {
 // TestAppendTimeMarksStayBounded: the append-time marks a partition keeps
 // do not grow with its commits: about window/resolution + 1 of them.
 func TestAppendTimeMarksStayBounded(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := newTestClock(time.Unix(1_700_000_000, 0))
 	st := memstore.New()
 	ctx := context.Background()
-	l := openLog(t, st, wal.WithClock(clock))
+	l := openLog(t, st, wal.WithClock(clock.Now))
 	createTopic(t, l, "t", wal.TopicConfig{Partitions: 2})
 	for i := range 1000 {
 		if err := l.Append(ctx, "t", int32(i%2), []wal.Record{{Timestamp: int64(i), Payload: []byte("x")}}); err != nil {
 			t.Fatal(err)
 		}
-		mu.Lock()
-		now = now.Add(time.Second)
-		mu.Unlock()
+		clock.Advance(time.Second)
 	}
 	marks := 0
 	if err := st.View(func(tx store.Tx) error {

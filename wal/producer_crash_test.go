@@ -2,13 +2,11 @@ package wal_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,15 +100,11 @@ func TestProducerStateCrash(t *testing.T) {
 	}
 	t.Logf("producer crash test: %d cycles, seed %d (rerun with %s=%d)", cycles, seed, prodCrashSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x70726f6475636572))
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	var acks []prodBatch
 	for cycle := range cycles {
 		delay := time.Duration(20+rng.IntN(281)) * time.Millisecond
-		got := runProdCrashChild(t, exe, dir, delay)
+		got := runProdCrashChild(t, dir, delay)
 		acks = append(acks, got...)
 		stored := verifyProdCrash(t, dir, acks)
 		t.Logf("cycle %d: killed %v after ready, %d acks, %d batches stored", cycle, delay, len(got), stored)
@@ -308,19 +302,9 @@ func kbatchFor(pid int64, epoch int16, seq int32, n int) []byte {
 
 // runProdCrashChild starts a child on dir, kills it delay after its
 // ready line and returns its acks.
-func runProdCrashChild(t *testing.T, exe, dir string, delay time.Duration) []prodBatch {
+func runProdCrashChild(t *testing.T, dir string, delay time.Duration) []prodBatch {
 	t.Helper()
-	cmd := exec.Command(exe, "-test.run=^TestProducerStateCrash$", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), prodCrashChildEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout, stderr := startChild(t, "TestProducerStateCrash", prodCrashChildEnv, dir)
 	// The reader owns acks, other and parseErr until it closes done.
 	var (
 		acks     []prodBatch
