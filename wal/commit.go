@@ -158,7 +158,8 @@ func (l *Log) commit() error {
 		}
 		return l.writeState(tx, state)
 	})
-	defer l.observeCommit(cuts, time.Since(began), err)
+	took := time.Since(began) // now, not when the deferred call runs
+	defer l.observeCommit(cuts, took, err)
 	for i := range cuts {
 		cuts[i].p.producersCommitted(err == nil)
 	}
