@@ -100,3 +100,49 @@ func TestRejoinWaitsForTheRetiredLoop(t *testing.T) {
 		}
 	})
 }
+
+// A clean Close used to leave every loop's in-flight mark behind, so each
+// clean restart took up to 256 records for crash suspects (a durable
+// attempt and a cursor commit each). Every ordering now clears its mark
+// when it exits with no handler running.
+func TestCleanCloseClearsInFlightMark(t *testing.T) {
+	for _, o := range []Ordering{OrderPartition, OrderKey, OrderNone} {
+		t.Run(o.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			b, err := New(WithDataDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan struct{}, 10)
+			if _, err := b.Subscribe(ctx, "t1", "g", func(context.Context, *Message) error {
+				got <- struct{}{}
+				return nil
+			}, SubscribeStart(StartEarliest), SubscribeOrdering(o, 4)); err != nil {
+				t.Fatal(err)
+			}
+			for range 10 {
+				if _, err := b.Publish(ctx, &Message{Topic: "t1", Value: []byte("v")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 10 {
+				<-got
+			}
+			if end := b.log.InFlight("g", "t1", 0); end <= 0 {
+				t.Fatalf("no in-flight mark while delivering (%d): the test proves nothing", end)
+			}
+			if err := b.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b, err = New(WithDataDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close(ctx)
+			if end := b.log.InFlight("g", "t1", 0); end != -1 {
+				t.Fatalf("after a clean Close the in-flight mark is %d, want none (-1)", end)
+			}
+		})
+	}
+}
