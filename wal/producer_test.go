@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/internal/testutil"
 	"github.com/onexbus/onexbus/store"
 	memstore "github.com/onexbus/onexbus/store/memory"
 	"github.com/onexbus/onexbus/wal"
@@ -162,4 +164,54 @@ func TestDeleteTopicForgetsProducers(t *testing.T) {
 	if keys != 1 {
 		t.Fatalf("%d stored producer windows; want 1 (the new topic's)", keys)
 	}
+}
+
+// TestProducerExpiry: a producer idle past WithProducerExpiry is
+// forgotten, after a reopen too (its last append time is stored): its
+// next batch is accepted with any sequence. The committer deletes the
+// stored window of an expired producer.
+func TestProducerExpiry(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	clock := newTestClock(time.Unix(1_700_000_000, 0))
+	opts := []wal.Option{wal.WithClock(clock.Now), wal.WithProducerExpiry(time.Hour), wal.WithPolicy(wal.PolicySync, 10*time.Millisecond)}
+	l := openLog(t, st, opts...)
+	createKafka(t, l, "k", 1)
+	appendBatch(t, l, "k", 0, producerBatch(t, 5, 0, 0, 2))
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(59 * time.Minute)
+	l2 := openLog(t, st, opts...)
+	if _, err := appendBatchErr(l2, "k", 0, producerBatch(t, 5, 0, 500, 1)); !errors.Is(err, wal.ErrOutOfOrderSequence) {
+		t.Fatalf("after 59 idle minutes: %v; want ErrOutOfOrderSequence", err)
+	}
+	if err := l2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	l3 := openLog(t, st, opts...)
+	if r := appendBatch(t, l3, "k", 0, producerBatch(t, 5, 0, 500, 1)); r.Duplicate || r.BaseOffset != 2 {
+		t.Fatalf("after 61 idle minutes: %+v; want appended at 2", r)
+	}
+	storedWindows := func() int {
+		n := 0
+		if err := st.View(func(tx store.Tx) error {
+			if b := tx.Bucket([]byte("producers")); b != nil {
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil; k, _ = c.Next() {
+					n++
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := storedWindows(); n != 1 {
+		t.Fatalf("%d stored windows; want 1", n)
+	}
+	clock.Advance(2 * time.Hour)
+	testutil.Eventually(t, 10*time.Second, func() bool { return storedWindows() == 0 }, "the expired window is deleted from the store")
 }
