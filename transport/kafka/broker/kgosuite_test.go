@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"testing"
@@ -20,9 +19,11 @@ import (
 // broker, built from the module cache (no network).
 const kgoModule = "github.com/twmb/franz-go"
 
-// kgoTxnTest matches the transaction tests, which fail until transactions
-// are implemented (the keys are not advertised).
-var kgoTxnTest = regexp.MustCompile(`Txn|txn`)
+// kgoTxnTests are the transaction integration tests. They are not run:
+// transactions are not implemented (the keys are not advertised), and
+// TestTxnEtl then waits forever instead of failing, which would stop the
+// whole binary at its timeout.
+const kgoTxnTests = "TestTxnEtl"
 
 // kgoGroupTest matches the tests that need the classic group coordinator.
 var kgoGroupTest = regexp.MustCompile(`Group|Issue523|ConsumeRegex|ETL|Etl`)
@@ -42,7 +43,7 @@ func TestKgoIntegrationSuite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.timeout", "9m", "-test.parallel", "4",
-		"-test.skip", "^Benchmark|^Fuzz")
+		"-test.skip", "^("+kgoTxnTests+")$|^Benchmark|^Fuzz")
 	cmd.Dir = srcDir // some tests read their own sources
 	cmd.Env = append(os.Environ(), "KGO_SEEDS="+child.addr, "KGO_TEST_RF=1", "KGO_TEST_RECORDS=2000", "KGO_LOG_LEVEL=none")
 	out, _ := cmd.CombinedOutput()
@@ -73,10 +74,6 @@ func TestKgoIntegrationSuite(t *testing.T) {
 		case "FAIL":
 			failed++
 			switch {
-			case kgoTxnTest.MatchString(name):
-				expectedFail++
-				t.Logf("kgo %s: FAIL (transactions are not implemented)", name)
-				continue
 			case !groupsServed && kgoGroupTest.MatchString(name):
 				expectedFail++
 				t.Logf("kgo %s: FAIL (no group coordinator in this build)", name)
@@ -87,22 +84,23 @@ func TestKgoIntegrationSuite(t *testing.T) {
 		}
 		t.Logf("kgo %s: %s", name, r)
 	}
-	t.Logf("kgo suite: %d passed, %d failed (%d expected: transactions%s), %d skipped",
-		passed, failed, expectedFail, map[bool]string{true: "", false: ", groups"}[groupsServed], skipped)
+	if bytes.Contains(out, []byte("panic: test timed out")) {
+		t.Errorf("the kgo binary timed out:\n%s", tail(out, 4000))
+	}
+	t.Logf("kgo %s: NOT RUN (transactions are not implemented)", kgoTxnTests)
+	t.Logf("kgo suite: %d passed, %d failed (%d expected without a group coordinator), %d skipped, 1 not run (%s)",
+		passed, failed, expectedFail, skipped, kgoTxnTests)
 }
 
 // buildKgoTests compiles kgo's tests once per kgo version into the user
 // cache directory.
 func buildKgoTests(t *testing.T) string {
 	t.Helper()
-	version := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == kgoModule {
-				version = d.Version
-			}
-		}
+	v, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", kgoModule).Output()
+	if err != nil {
+		t.Fatalf("go list -m %s: %v", kgoModule, err)
 	}
+	version := strings.TrimSpace(string(v))
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
