@@ -145,6 +145,21 @@ type DeadLetterEvent struct {
 	Reason    DeadLetterReason
 }
 
+// PublishContextHook sees each message with the publisher's context
+// before it is prepared: a tracer injects the caller's trace context
+// into the message's headers (traceparent) here.
+type PublishContextHook interface {
+	OnPublishContext(ctx context.Context, m *Message)
+}
+
+// HandlerContextHook wraps each handler call: it returns the context the
+// handler runs with (a tracer starts a process span whose parent is the
+// producer's context from the message's headers) and a function called
+// with the handler's result when it returns.
+type HandlerContextHook interface {
+	OnHandlerStart(ctx context.Context, m *Message, d DeliveryInfo) (context.Context, func(error))
+}
+
 // WithHooks adds hooks (see Hook). A value that implements none of the
 // hook interfaces is an ErrInvalidConfig.
 func WithHooks(hs ...Hook) Option { return func(c *config) { c.hooks = append(c.hooks, hs...) } }
@@ -158,6 +173,8 @@ type hooks struct {
 	done      []HandlerDoneHook
 	breaker   []BreakerHook
 	dead      []DeadLetterHook
+	pubCtx    []PublishContextHook
+	handler   []HandlerContextHook
 }
 
 // errHandlerPanicked wraps the panic of a handler, which counts as its
@@ -192,11 +209,49 @@ func buildHooks(hs []Hook) (hooks, error) {
 		if v, ok := x.(DeadLetterHook); ok {
 			h.dead, n = append(h.dead, v), n+1
 		}
+		if v, ok := x.(PublishContextHook); ok {
+			h.pubCtx, n = append(h.pubCtx, v), n+1
+		}
+		if v, ok := x.(HandlerContextHook); ok {
+			h.handler, n = append(h.handler, v), n+1
+		}
 		if n == 0 {
 			return hooks{}, errNotAHook
 		}
 	}
 	return h, nil
+}
+
+// publishContext shows msgs to the publish context hooks.
+func (b *Bus) publishContext(ctx context.Context, msgs []*Message) {
+	for _, h := range b.hooks.pubCtx {
+		for _, m := range msgs {
+			if m != nil {
+				h.OnPublishContext(ctx, m)
+			}
+		}
+	}
+}
+
+// handlerContext runs the handler context hooks for a call: the context
+// to run it with and what to call with its result.
+func (b *Bus) handlerContext(ctx context.Context, m *Message, d DeliveryInfo) (context.Context, func(error)) {
+	if len(b.hooks.handler) == 0 {
+		return ctx, nil
+	}
+	ends := make([]func(error), 0, len(b.hooks.handler))
+	for _, h := range b.hooks.handler {
+		var end func(error)
+		ctx, end = h.OnHandlerStart(ctx, m, d)
+		if end != nil {
+			ends = append(ends, end)
+		}
+	}
+	return ctx, func(err error) {
+		for i := len(ends) - 1; i >= 0; i-- {
+			ends[i](err)
+		}
+	}
 }
 
 // observePublish reports a publish of msgs that began at start.

@@ -39,6 +39,9 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (int64, error) {
 	if len(b.hooks.publish) > 0 {
 		start = time.Now()
 	}
+	if len(b.hooks.pubCtx) > 0 {
+		b.publishContext(ctx, msgs[:])
+	}
 	err := b.publish(ctx, msgs[:])
 	b.observePublish(msgs[:], start, err)
 	if err != nil {
@@ -55,6 +58,9 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []*Message) error {
 	var start time.Time
 	if len(b.hooks.publish) > 0 {
 		start = time.Now()
+	}
+	if len(b.hooks.pubCtx) > 0 {
+		b.publishContext(ctx, msgs)
 	}
 	err := b.publish(ctx, msgs)
 	b.observePublish(msgs, start, err)
@@ -199,6 +205,9 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if len(b.hooks.pubCtx) > 0 {
+		b.publishContext(ctx, []*Message{msg})
 	}
 	fresh, err := b.prepare(msg, b.cfg.now())
 	if err != nil {

@@ -298,12 +298,16 @@ func (s *Subscription) call(msg *Message, d DeliveryInfo, slot *handlerSlot) (er
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.timeout)
 		defer cancel()
 	}
+	hctx, end := s.bus.handlerContext(ctx, msg, d)
+	if end != nil {
+		defer func() { end(err) }() // after the recover below: sees a panic as its error
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", errHandlerPanicked, r)
 		}
 	}()
-	err = s.handler(ctx, msg)
+	err = s.handler(hctx, msg)
 	if err == nil && ctx.Err() != nil && s.ctx.Err() == nil {
 		// The handler returned success after its deadline: the work may
 		// be incomplete, so it counts as a failure.

@@ -52,6 +52,8 @@ type publishInput struct {
 	ContentType    string `header:"Content-Type"`
 	IdempotencyKey string `header:"Idempotency-Key" doc:"Makes retries safe: becomes the message_id (derived per message in a batch)."`
 	OnexKey        string `header:"Onex-Key" doc:"The key of a raw publish."`
+	TraceParent    string `header:"traceparent" doc:"W3C trace context: messages without their own traceparent carry this one."`
+	TraceState     string `header:"tracestate"`
 	RawBody        []byte
 	extra          map[string]string // Onex-Header-* request headers
 }
@@ -71,6 +73,8 @@ func (in *publishInput) Resolve(ctx huma.Context) []error {
 
 type multiPublishInput struct {
 	IdempotencyKey string `header:"Idempotency-Key"`
+	TraceParent    string `header:"traceparent"`
+	TraceState     string `header:"tracestate"`
 	Body           struct {
 		Messages []MessageIn `json:"messages" minItems:"1" doc:"Messages with their topic each."`
 	}
@@ -140,6 +144,7 @@ func (s *Server) registerPublish() {
 				continue
 			}
 			msgs[i], errs[i] = s.buildMessage(m, m.Topic, in.IdempotencyKey, i, true)
+			withTrace(msgs[i], in.TraceParent, in.TraceState)
 		}
 		return &batchOutput{Body: BatchResults{Results: s.publishAll(ctx, msgs, errs)}}, nil
 	})
@@ -169,6 +174,7 @@ func (s *Server) publish(ctx context.Context, in *publishInput) (*huma.StreamRes
 	if err := s.idempotent(m, in.IdempotencyKey, 0, false); err != nil {
 		return nil, err
 	}
+	withTrace(m, in.TraceParent, in.TraceState)
 	return s.publishOne(ctx, m)
 }
 
@@ -183,6 +189,7 @@ func (s *Server) publishJSON(ctx context.Context, in *publishInput) (*huma.Strea
 		if err != nil {
 			return nil, err
 		}
+		withTrace(m, in.TraceParent, in.TraceState)
 		return s.publishOne(ctx, m)
 	}
 	if body.MessageIn.Value != nil || body.ValueText != nil || body.ValueB64 != nil || body.Key != nil || body.Headers != nil {
@@ -192,6 +199,7 @@ func (s *Server) publishJSON(ctx context.Context, in *publishInput) (*huma.Strea
 	errs := make([]error, len(body.Messages))
 	for i := range body.Messages {
 		msgs[i], errs[i] = s.buildMessage(&body.Messages[i], in.Topic, in.IdempotencyKey, i, true)
+		withTrace(msgs[i], in.TraceParent, in.TraceState)
 	}
 	results := s.publishAll(ctx, msgs, errs)
 	return jsonResponse(stdhttp.StatusOK, BatchResults{Results: results}), nil
@@ -211,6 +219,18 @@ func (s *Server) buildMessage(m *MessageIn, topic, idemKey string, i int, batch 
 		return nil, err
 	}
 	return msg, nil
+}
+
+// withTrace gives m the request's W3C trace context unless it has its
+// own traceparent; tracestate travels as an extra header.
+func withTrace(m *core.Message, parent, state string) {
+	if m == nil || parent == "" || m.Headers.TraceParent != "" {
+		return
+	}
+	m.Headers.TraceParent = parent
+	if state != "" {
+		m.Headers.Extra = append(m.Headers.Extra, core.Header{Key: "tracestate", Value: state})
+	}
 }
 
 // idempotent sets m's message_id from an Idempotency-Key: the key itself
@@ -326,6 +346,7 @@ func (s *Server) publishNDJSON(in *publishInput) *huma.StreamResponse {
 				continue
 			}
 			m, err := s.buildMessage(&mi, in.Topic, in.IdempotencyKey, i, true)
+			withTrace(m, in.TraceParent, in.TraceState)
 			if err != nil {
 				p.result = errResult(in.Topic, err)
 				close(p.done)
