@@ -64,7 +64,9 @@ func (l *Log) appendBatch(ctx context.Context, topic string, part int32, batch [
 	if h.Len() != len(batch) {
 		return nil, fmt.Errorf("%w: %s/%d: header says %d bytes, got %d", ErrInvalidBatch, topic, part, h.Len(), len(batch))
 	}
-	if h.LastOffsetDelta < 0 || h.NumRecords < 1 {
+	if h.NumRecords < 1 || h.LastOffsetDelta < h.NumRecords-1 {
+		// The batch's offsets must hold its records (Kafka allows more,
+		// for compacted batches, never fewer).
 		return nil, fmt.Errorf("%w: %s/%d: last offset delta %d, %d records", ErrInvalidBatch, topic, part, h.LastOffsetDelta, h.NumRecords)
 	}
 	if len(batch) > l.cfg.maxRecordBytes {

@@ -3,6 +3,7 @@ package wal_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -376,6 +377,11 @@ func TestAppendBatchErrors(t *testing.T) {
 		{"two batches", "k", 0, append(bytes.Clone(b), b...), wal.ErrInvalidBatch},
 		{"not a batch", "k", 0, []byte("hello"), wal.ErrInvalidBatch},
 		{"too large", "k", 0, build(t, batchSpec{n: 500}, "big"), wal.ErrRecordTooLarge},
+		{"span below its records", "k", 0, func() []byte {
+			c := build(t, batchSpec{n: 3}, "s")
+			binary.BigEndian.PutUint32(c[23:], 0) // LastOffsetDelta 0 for 3 records
+			return c
+		}(), wal.ErrInvalidBatch},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

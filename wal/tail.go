@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"math"
 	"slices"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
@@ -46,13 +47,14 @@ const minTailBuffer = 4 << 10
 // open returns the chunk that a record of n bytes at offset off goes into,
 // starting a new one (and a new backing array if needed) when the last is
 // full, sealed or has no room.
-func (t *tail) open(lim limits, off int64, n int) *tailChunk {
+func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 	hdr := chunkHeaderLen(lim.format)
 	if k := len(t.chunks) - 1; k >= 0 && !t.sealed {
 		c := &t.chunks[k]
 		used := len(c.b) - hdr
+		// An index entry counts a chunk's span in 32 bits.
 		full := used >= lim.bytes || (lim.format == FormatFrames && c.n >= lim.records) ||
-			(lim.format == FormatKafka && used+n > lim.bytes)
+			(lim.format == FormatKafka && used+n > lim.bytes) || c.count+span > math.MaxUint32
 		if !full && cap(t.buf)-len(t.buf) >= n {
 			return c
 		}
@@ -76,7 +78,7 @@ func (t *tail) open(lim limits, off int64, n int) *tailChunk {
 // appendFrame adds rec's frame at offset off.
 func (t *tail) appendFrame(lim limits, rec *Record, off int64) {
 	n := frameHeaderSize + frameFixedSize + len(rec.Payload)
-	c := t.open(lim, off, n)
+	c := t.open(lim, off, n, 1)
 	t.buf = appendFrame(t.buf, rec)
 	c.b = t.buf[t.start:]
 	c.count++
@@ -88,7 +90,7 @@ func (t *tail) appendFrame(lim limits, rec *Record, off int64) {
 // appendBatch copies batch in at base offset base, writing base and leader
 // epoch 0 into the copy, which spans records offsets.
 func (t *tail) appendBatch(lim limits, batch []byte, base int64, records int64) {
-	c := t.open(lim, base, len(batch))
+	c := t.open(lim, base, len(batch), records)
 	at := len(t.buf)
 	t.buf = append(t.buf, batch...)
 	kbatch.SetBaseOffset(t.buf[at:], base)
