@@ -194,9 +194,9 @@ func (l *loop) handlerExited(m *Message, grant breaker.Pass, a wal.Attempt, coun
 	}
 	l.exitMu.Lock()
 	if l.exits == nil {
-		l.exits = make(map[int64]string)
+		l.exits = make(map[int64]struct{})
 	}
-	l.exits[m.Offset] = errHandlerExited.Error()
+	l.exits[m.Offset] = struct{}{}
 	l.exitCount.Store(int32(len(l.exits)))
 	l.exitMu.Unlock()
 	b.cfg.logger.Error("handler never returned: it called runtime.Goexit; the delivery counts as a failed attempt",

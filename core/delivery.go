@@ -59,9 +59,9 @@ type loop struct {
 	// mark.
 	marked int64
 
-	exitMu    sync.Mutex       // protects exits
-	exits     map[int64]string // offset -> why a handler call never returned (runtime.Goexit)
-	exitCount atomic.Int32     // len(exits), read without the lock
+	exitMu    sync.Mutex         // protects exits
+	exits     map[int64]struct{} // offsets whose handler call never returned (runtime.Goexit)
+	exitCount atomic.Int32       // len(exits), read without the lock
 }
 
 // inFlightAhead is how far past the cursor, and past the previous mark, a
