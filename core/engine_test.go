@@ -414,6 +414,7 @@ func TestParallelLoopMarksAhead(t *testing.T) {
 				if got.Load() != n {
 					t.Fatalf("delivered %d of %d", got.Load(), n)
 				}
+				t.Logf("%d in-flight marks written to deliver %d messages", st.marks.Load(), n)
 				if m := st.marks.Load(); m > n/256+1 {
 					t.Fatalf("%d in-flight marks written to deliver %d messages, want at most %d", m, n, n/256+1)
 				}
