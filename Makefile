@@ -8,7 +8,9 @@ all: build test
 # build compiles every package and the daemon as a static binary
 # (CGO_ENABLED=0, no libc needed): bin/onexbusd.
 VERSION ?= 0.1.0-dev
-BIN_LDFLAGS := -s -w -X github.com/onexbus/onexbus/internal/daemon.Version=$(VERSION)
+REVISION ?= $(shell git describe --always --dirty 2>/dev/null)
+BIN_LDFLAGS := -s -w -X github.com/onexbus/onexbus/internal/daemon.Version=$(VERSION) \
+	-X github.com/onexbus/onexbus/internal/daemon.Revision=$(REVISION)
 build:
 	$(GO) build $(PKGS)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(BIN_LDFLAGS)" -o bin/onexbusd ./cmd/onexbusd

@@ -270,3 +270,40 @@ func TestReload(t *testing.T) {
 		t.Errorf("invalid reload: %v", err)
 	}
 }
+
+// TestDrainTimeout: a handler that outlives shutdown.timeout has its
+// context cancelled, and Run reports ErrDrainTimeout (exit 1 in the CLI)
+// instead of hanging; the unfinished message stays uncommitted.
+func TestDrainTimeout(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ShutdownTimeout = time.Second
+	started := make(chan struct{}, 1)
+	r := startDaemon(t, cfg, daemon.WithSetup(func(ctx context.Context, bus *core.Bus, _ *http.ServeMux) error {
+		_, err := bus.Subscribe(ctx, slowTopic, "slow", func(hctx context.Context, m *core.Message) error {
+			started <- struct{}{}
+			<-hctx.Done()
+			return hctx.Err()
+		}, core.SubscribeStart(core.StartEarliest))
+		return err
+	}))
+	if _, err := r.d.Bus().Publish(context.Background(), &core.Message{Topic: slowTopic, Value: []byte("stuck")}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	begin := time.Now()
+	err := r.stop(t)
+	if !errors.Is(err, daemon.ErrDrainTimeout) {
+		t.Fatalf("Run: %v, want ErrDrainTimeout", err)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("stop took %v with a 1s shutdown.timeout", took)
+	}
+	bus, err := core.New(core.WithDataDir(cfg.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close(context.Background())
+	if off, ok, _ := bus.CommittedOffset("slow", slowTopic, 0); ok && off != 0 {
+		t.Errorf("unfinished message committed: %d", off)
+	}
+}

@@ -2,10 +2,12 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -199,4 +201,56 @@ func TestBinaryKill9ThenSIGTERM(t *testing.T) {
 	}
 	c = startChild(t, bin, nil, args...)
 	check("after SIGTERM and restart")
+}
+
+// TestSIGHUPReloads (child process): SIGHUP re-reads the file; the
+// reloadable settings apply, the others are logged as needing a restart,
+// and an invalid file changes nothing and keeps the daemon running.
+func TestSIGHUPReloads(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "onexbusd.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("log:\n  level: info\n")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, exe, []string{childEnv + "=1"}, append([]string{"serve", "--config", file, "--data-dir", dir}, childArgs...)...)
+	write("log:\n  level: debug\ndedup:\n  window: 5m\n")
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "reload logged", func() bool {
+		return hasLog(c.output(), "reloaded", "log.level") &&
+			hasLog(c.output(), "changed on reload, applies after a restart", "dedup.window")
+	})
+	write("log:\n  level: loud\n")
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "invalid reload refused", func() bool { return strings.Contains(c.output(), "reload refused") })
+	if code, _ := get(t, "http://"+c.admin+"/readyz"); code != 200 {
+		t.Errorf("/readyz %d after a refused reload", code)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// hasLog reports whether a JSON log line has message msg and setting.
+func hasLog(out, msg, setting string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["@message"] == msg && m["setting"] == setting {
+			return true
+		}
+	}
+	return false
 }

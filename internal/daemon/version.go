@@ -9,6 +9,10 @@ import (
 // -ldflags "-X github.com/onexbus/onexbus/internal/daemon.Version=...".
 var Version = "0.1.0-dev"
 
+// Revision is the VCS commit, set by `make build` the same way
+// (internal/daemon.Revision); when empty the Go build info's is used.
+var Revision = ""
+
 // BuildInfo describes the running binary.
 type BuildInfo struct {
 	// Version is Version.
@@ -38,6 +42,9 @@ func Build() BuildInfo {
 		if dirty && b.Revision != "" {
 			b.Revision += "+dirty"
 		}
+	}
+	if Revision != "" {
+		b.Revision = Revision
 	}
 	return b
 }
