@@ -25,6 +25,7 @@ const (
 	crashChildEnv  = "ONEXBUS_CRASH_CHILD"
 	crashCyclesEnv = "ONEXBUS_CRASH_CYCLES"
 	crashSeedEnv   = "ONEXBUS_CRASH_SEED"
+	crashFormatEnv = "ONEXBUS_CRASH_FORMAT"
 
 	crashPublishers = 16
 	// crashTopicOne has one partition and unkeyed messages; crashTopicKeyed
@@ -117,6 +118,8 @@ type crashRecord struct {
 //	                      The run time grows with the cycles (the log
 //	                      accumulates): give long runs a -timeout to match.
 //	ONEXBUS_CRASH_SEED    seed of the kill delays (default: the clock; logged)
+//	ONEXBUS_CRASH_FORMAT  storage format of the topics: frames (default) or
+//	                      kafka (Publish writes Kafka batches)
 //	ONEXBUS_CRASH_CHILD   set by the parent: run as the child on that directory
 func TestCrash(t *testing.T) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
@@ -190,8 +193,13 @@ func TestCrash(t *testing.T) {
 func crashChild(dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), crashChildLifetime)
 	defer cancel()
+	format := core.FormatFrames
+	if os.Getenv(crashFormatEnv) == "kafka" {
+		format = core.FormatKafka
+	}
 	bus, err := core.New(core.WithDataDir(dir),
-		core.WithTopic(crashTopicKeyed, core.TopicConfig{Partitions: crashKeyedParts}),
+		core.WithTopic(crashTopicOne, core.TopicConfig{Partitions: 1, Format: format}),
+		core.WithTopic(crashTopicKeyed, core.TopicConfig{Partitions: crashKeyedParts, Format: format}),
 		core.WithRetry(core.RetryPolicy{MaxAttempts: crashAttempts, Base: time.Millisecond, Max: 2 * time.Millisecond}),
 		core.WithBreaker(core.BreakerPolicy{Threshold: 0}))
 	if err != nil {
