@@ -64,15 +64,21 @@ var (
 	ErrOffsetOutOfRange = errors.New("wal: offset out of range")
 )
 
-// CorruptError reports a stored chunk that failed its CRC or did not
-// parse. Readers can resume at Next, the first offset after the damage.
+// CorruptError reports damage found by a read or at Open: a frame or
+// batch that failed its CRC or did not parse, a chunk whose version or
+// first offset does not match its topic or key, an index entry that
+// failed its checksum, or offsets that no chunk holds (a damaged key or
+// length). Nothing damaged is passed on as records. Readers can resume at
+// Next, which is always past Offset.
 type CorruptError struct {
-	// Topic and Partition locate the damaged chunk.
+	// Topic and Partition locate the damage.
 	Topic     string
 	Partition int32
-	// Offset is the first offset of the damaged record (or chunk).
+	// Offset is the first offset of the damaged record, batch or chunk (or
+	// of the hole).
 	Offset int64
-	// Next is the first offset known to be past the damage.
+	// Next is the first offset known to be past the damage: the next
+	// frame, the next batch's base offset, or the next chunk's key.
 	Next int64
 	// Reason says what check failed.
 	Reason string
