@@ -234,7 +234,7 @@ func (l *Log) recoverPartition(tx store.Tx, p *partition, repairs *[]repair) err
 	// a data chunk past the index's end means the file was damaged.
 	if data != nil {
 		if k, _ := data.Cursor().Last(); k != nil && keyOffset(k) >= p.next {
-			return &CorruptError{Topic: p.topic, Partition: p.id, Offset: keyOffset(k), Next: keyOffset(k),
+			return &CorruptError{Topic: p.topic, Partition: p.id, Offset: keyOffset(k), Next: keyOffset(k) + 1,
 				Reason: fmt.Sprintf("chunk (key %x) past the index's end %d, without an index entry", k, p.next)}
 		}
 	}
