@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,9 +56,8 @@ func newKfake(topic string, seed bool) (*kfake.Cluster, kafka.Config, error) {
 	if err != nil {
 		return nil, kafka.Config{}, err
 	}
-	cfg := kafka.Defaults()
-	cfg.BootstrapServers = c.ListenAddrs()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := kafka.Defaults().With(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(c.ListenAddrs(), ",")})
+	if err != nil {
 		c.Close()
 		return nil, kafka.Config{}, err
 	}

@@ -312,10 +312,11 @@ func checkPorts(cfg Config, o DoctorOptions, holder int, add addFunc) {
 // checkTLS reads the upstream TLS files: readable, PEM, certificates not
 // expired (warning within 14 days), key matching the certificate.
 func checkTLS(cfg Config, now time.Time, add addFunc) {
-	u := cfg.Upstream
+	uv := func(name string) string { v, _ := cfg.Upstream.Value(name); return v }
+	caPath, certPath, keyPath := uv("KAFKA_SSL_CAFILE"), uv("KAFKA_SSL_CERTFILE"), uv("KAFKA_SSL_KEYFILE")
 	files := []struct{ name, path string }{
-		{"upstream.ssl_cafile (KAFKA_SSL_CAFILE)", u.TLSCAFile},
-		{"upstream.ssl_certfile (KAFKA_SSL_CERTFILE)", u.TLSCertFile},
+		{"upstream.ssl_cafile (KAFKA_SSL_CAFILE)", caPath},
+		{"upstream.ssl_certfile (KAFKA_SSL_CERTFILE)", certPath},
 	}
 	var msgs []string
 	worst := StatusOK
@@ -329,10 +330,10 @@ func checkTLS(cfg Config, now time.Time, add addFunc) {
 		worst = max(worst, st)
 		msgs = append(msgs, f.name+": "+msg)
 	}
-	if u.TLSCertFile != "" && u.TLSKeyFile != "" {
-		if _, err := tls.LoadX509KeyPair(u.TLSCertFile, u.TLSKeyFile); err != nil {
+	if certPath != "" && keyPath != "" {
+		if _, err := tls.LoadX509KeyPair(certPath, keyPath); err != nil {
 			worst = StatusCritical
-			msgs = append(msgs, fmt.Sprintf("upstream.ssl_keyfile (KAFKA_SSL_KEYFILE) %s: %v", u.TLSKeyFile, err))
+			msgs = append(msgs, fmt.Sprintf("upstream.ssl_keyfile (KAFKA_SSL_KEYFILE) %s: %v", keyPath, err))
 		}
 	}
 	if !seen {
@@ -404,7 +405,7 @@ func checkUpstream(ctx context.Context, cfg Config, add addFunc) {
 	defer cl.Close()
 	pctx, cancel := context.WithTimeout(ctx, upstreamTimeout)
 	defer cancel()
-	servers := strings.Join(cfg.Upstream.BootstrapServers, ",")
+	servers := strings.Join(cfg.Upstream.BootstrapServers(), ",")
 	if err := cl.Ping(pctx); err != nil {
 		add("upstream", StatusCritical, "upstream Kafka %s does not answer within %v: %v; check KAFKA_BOOTSTRAP_SERVERS and the network", servers, upstreamTimeout, err)
 		return

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/onexbus/onexbus/internal/daemon"
+	"github.com/onexbus/onexbus/transport/kafka"
 )
 
 // relaxed keeps the fsync check from failing on a loaded test machine;
@@ -109,13 +110,11 @@ func TestCheckBroken(t *testing.T) {
 			c.AdminAddr = ln.Addr().String()
 		}},
 		{"expired certificate", "tls", "expired", func(t *testing.T, c *daemon.Config) {
-			c.Upstream.SecurityProtocol = "SSL"
-			c.Upstream.TLSCAFile = writeCert(t, time.Now().Add(-time.Hour))
+			c.Upstream = withUpstream(t, c.Upstream, map[string]string{"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": writeCert(t, time.Now().Add(-time.Hour))})
 		}},
 		{"upstream unreachable", "upstream", "does not answer", func(t *testing.T, c *daemon.Config) {
 			c.ForwardPattern = "onex.evt.**"
-			c.Upstream.BootstrapServers = []string{"127.0.0.1:1"}
-			c.Upstream.Timeout = time.Second
+			c.Upstream = withUpstream(t, c.Upstream, map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "KAFKA_TIMEOUT_SECONDS": "1"})
 		}},
 	}
 	for _, tc := range cases {
@@ -133,9 +132,19 @@ func TestCheckBroken(t *testing.T) {
 		})
 	}
 	cfg := testConfig(t)
-	cfg.Upstream.SecurityProtocol = "SSL"
-	cfg.Upstream.TLSCAFile = writeCert(t, time.Now().Add(48*time.Hour))
+	cfg.Upstream = withUpstream(t, cfg.Upstream, map[string]string{"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": writeCert(t, time.Now().Add(48*time.Hour))})
 	if st, msg := statusOf(daemon.Doctor(context.Background(), cfg, relaxed), "tls"); st != daemon.StatusWarning || !strings.Contains(msg, "expires on") {
 		t.Errorf("certificate expiring in 2 days: %s %s, want WARNING", st, msg)
 	}
+}
+
+// withUpstream returns u with the KAFKA_* values of set (transport/kafka's
+// Config is immutable).
+func withUpstream(t *testing.T, u kafka.Config, set map[string]string) kafka.Config {
+	t.Helper()
+	u, err := u.With(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -90,7 +90,7 @@ upstream:
 	if c.DataDir != "/var/lib/onexbus" || c.LogLevel != "debug" || c.KafkaAddr != "127.0.0.1:39092" || c.Source != "onexbusd" {
 		t.Errorf("config %+v", c)
 	}
-	if c.Upstream.Acks != "1" || c.Upstream.Linger.Milliseconds() != 25 {
+	if upstreamText(c.Upstream, "KAFKA_ACKS") != "1" || upstreamText(c.Upstream, "KAFKA_LINGER_MS") != "25" {
 		t.Errorf("upstream %+v", c.Upstream)
 	}
 	want := map[string]string{
@@ -202,8 +202,8 @@ func TestYAMLErrorsWithLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(l.Config.IngestTopics, ",") != "a.b,c" || len(l.Config.Upstream.BootstrapServers) != 2 {
-		t.Errorf("lists: %+v %+v", l.Config.IngestTopics, l.Config.Upstream.BootstrapServers)
+	if strings.Join(l.Config.IngestTopics, ",") != "a.b,c" || len(l.Config.Upstream.BootstrapServers()) != 2 {
+		t.Errorf("lists: %+v %+v", l.Config.IngestTopics, l.Config.Upstream.BootstrapServers())
 	}
 }
 
@@ -241,12 +241,15 @@ func TestCrossFieldRules(t *testing.T) {
 	}
 	c := Defaults()
 	c.DefaultPartitions = 0
-	c.Upstream.Acks = "7"
 	err = c.Validate()
-	for _, want := range []string{"topics.default_partitions", "KAFKA_ACKS"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("code-built config: missing %q in %v", want, err)
-		}
+	// transport/kafka's Config is immutable: a bad value is refused where
+	// it is set (With), naming its variable.
+	_, uerr := c.Upstream.With(map[string]string{"KAFKA_ACKS": "7"})
+	if err == nil || !strings.Contains(err.Error(), "topics.default_partitions") {
+		t.Errorf("code-built config: missing topics.default_partitions in %v", err)
+	}
+	if uerr == nil || !strings.Contains(uerr.Error(), "KAFKA_ACKS") {
+		t.Errorf("code-built upstream: missing KAFKA_ACKS in %v", uerr)
 	}
 }
 

@@ -67,7 +67,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.Fronting() {
-		for _, b := range c.Upstream.BootstrapServers {
+		for _, b := range c.Upstream.BootstrapServers() {
 			if sameAddr(b, c.KafkaAddr) {
 				bad("upstream.bootstrap_servers (KAFKA_BOOTSTRAP_SERVERS) %s is this daemon's own kafka.addr: forwarding or ingesting would loop; point it at the upstream Kafka", b)
 			}

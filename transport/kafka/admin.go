@@ -21,6 +21,7 @@ type Admin struct {
 
 // NewAdmin connects an admin client to the cluster of cfg. Close it.
 func NewAdmin(cfg Config) (*Admin, error) {
+	cfg = cfg.resolved()
 	opts, err := cfg.ClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: new admin: %w", err)
@@ -36,7 +37,7 @@ func NewAdmin(cfg Config) (*Admin, error) {
 func (a *Admin) Close() { a.cl.Close() }
 
 func (a *Admin) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, a.timeout.Timeout)
+	return context.WithTimeout(ctx, a.timeout.v.Timeout)
 }
 
 // CreateTopic creates topic with partitions and replicationFactor (-1:

@@ -7,7 +7,7 @@ import (
 )
 
 // budget holds every publisher of a forwarded topic to
-// Config.BacklogBudget through a core.PublishGate that the forwarder
+// KAFKA_BACKLOG_BUDGET_BYTES through a core.PublishGate that the forwarder
 // installs in Start and removes in Close.
 //
 // Measuring the backlog reads each forwarded partition's chunk index, too
@@ -41,7 +41,7 @@ func (bg *budget) gate(ctx context.Context, topic string, _ int, bytes int) erro
 	if !f.forwards(topic) {
 		return nil
 	}
-	if f.bus.IsDeadLetterTopic(topic) || topic == f.cfg.DeadLetterTopic {
+	if f.bus.IsDeadLetterTopic(topic) || topic == f.cfg.v.DeadLetterTopic {
 		bg.est.Add(int64(bytes))
 		return nil
 	}
@@ -89,7 +89,7 @@ func (bg *budget) gate(ctx context.Context, topic string, _ int, bytes int) erro
 // local log holds that Kafka has not acknowledged yet: for each forwarded
 // partition the stored chunks reaching past the forwarded position, whole,
 // plus what is not yet committed; 0 when every partition is forwarded to
-// its end. This is what Config.BacklogBudget bounds.
+// its end. This is what KAFKA_BACKLOG_BUDGET_BYTES bounds.
 func (f *Forwarder) BacklogBytes() (int64, error) {
 	var n int64
 	for _, topic := range f.bus.Topics() {

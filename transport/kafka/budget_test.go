@@ -27,7 +27,7 @@ func budgetSetup(t *testing.T, policy string) (*kfake.Cluster, *core.Bus, *Forwa
 	t.Helper()
 	c, g := newCluster(t)
 	cfg := testConfig(t, c)
-	cfg.BacklogBudget, cfg.BacklogPolicy = 16<<10, policy
+	cfg = with(t, cfg, "KAFKA_BACKLOG_BUDGET_BYTES", "16384", "KAFKA_BACKLOG_POLICY", policy)
 	a := newBus(t)
 	f := startForwarder(t, a, cfg, WithTopicPattern("onex.evt.**"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -51,8 +51,8 @@ func checkUnderBudget(t *testing.T, f *Forwarder, cfg Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b == 0 || b > cfg.BacklogBudget+2<<10 {
-		t.Fatalf("backlog %d bytes with a budget of %d", b, cfg.BacklogBudget)
+	if b == 0 || b > cfg.v.BacklogBudget+2<<10 {
+		t.Fatalf("backlog %d bytes with a budget of %d", b, cfg.v.BacklogBudget)
 	}
 }
 
@@ -168,7 +168,7 @@ func TestBacklogBudgetAdmitsDeadLetters(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			c, g := newCluster(t)
 			cfg := testConfig(t, c)
-			cfg.BacklogBudget, cfg.BacklogPolicy = 16<<10, policy
+			cfg = with(t, cfg, "KAFKA_BACKLOG_BUDGET_BYTES", "16384", "KAFKA_BACKLOG_POLICY", policy)
 			a := newBus(t)
 			f := startForwarder(t, a, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

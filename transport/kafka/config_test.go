@@ -47,9 +47,9 @@ func TestConfigEveryVariableDefaultRangeUnparsable(t *testing.T) {
 		{"KAFKA_CIRCUIT_BREAKER_RESET_TIMEOUT", "60", "3601", "NaN", "0.5"},
 		{"KAFKA_CONSUMER_SLEEP_INTERVAL", "1", "0", "fast", "0.1"},
 		{"KAFKA_ACKS", "all", "", "2", "-1"},
-		{"KAFKA_ENABLE_IDEMPOTENCE", "", "", "yes please", "false"},
+		{"KAFKA_ENABLE_IDEMPOTENCE", "true", "", "yes please", "false"},
 		{"KAFKA_AUTO_OFFSET_RESET", "earliest", "", "smallest", "latest"},
-		{"KAFKA_ENABLE_AUTO_COMMIT", "", "", "maybe", "false"},
+		{"KAFKA_ENABLE_AUTO_COMMIT", "false", "", "maybe", "false"},
 		{"KAFKA_DEAD_LETTER_TOPIC", "onex.dlq.kafka.ingest.v1", strings.Repeat("d", 256), "bad topic", "dead.letters"},
 		{"KAFKA_SESSION_TIMEOUT_MS", "45000", "999", "45s", "10000"},
 		{"KAFKA_HEARTBEAT_INTERVAL_MS", "3000", "99", "3s", "1000"},
@@ -74,7 +74,7 @@ func TestConfigEveryVariableDefaultRangeUnparsable(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, _ := c.text(tc.env); got != tc.def {
+				if got, _ := c.Value(tc.env); got != tc.def {
 					t.Fatalf("default %q, want %q", got, tc.def)
 				}
 			})
@@ -170,17 +170,72 @@ func TestConfigReportsAllProblemsAtOnce(t *testing.T) {
 	}
 }
 
-// A Config built in code is held to the same ranges.
-func TestConfigValidateCodeBuilt(t *testing.T) {
-	c := Defaults()
-	c.Timeout = 1500 * time.Millisecond
-	c.CircuitBreakerThreshold = 0
-	c.BootstrapServers = nil
-	err := c.Validate()
-	for _, name := range []string{"KAFKA_TIMEOUT_SECONDS", "KAFKA_CIRCUIT_BREAKER_THRESHOLD", "KAFKA_BOOTSTRAP_SERVERS"} {
-		if err == nil || !strings.Contains(err.Error(), name) {
+// A Config changed in code (With) is held to the same ranges and rules,
+// every problem at once, and the Config it derives from never changes.
+func TestConfigWith(t *testing.T) {
+	base := Defaults()
+	_, err := base.With(map[string]string{
+		"KAFKA_TIMEOUT_SECONDS":           "1.5",
+		"KAFKA_CIRCUIT_BREAKER_THRESHOLD": "0",
+		"KAFKA_BOOTSTRAP_SERVERS":         "",
+		"KAFKA_HEARTBEAT_INTERVAL_MS":     "60000",
+		"KAFKA_NO_SUCH":                   "1",
+	})
+	for _, name := range []string{"KAFKA_TIMEOUT_SECONDS", "KAFKA_CIRCUIT_BREAKER_THRESHOLD", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_HEARTBEAT_INTERVAL_MS", "KAFKA_NO_SUCH"} {
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}
+	}
+	c, err := base.With(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "a:1,b:2", "KAFKA_ACKS": "1", "KAFKA_ENABLE_IDEMPOTENCE": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Value("KAFKA_ACKS"); v != "1" || strings.Join(c.BootstrapServers(), ",") != "a:1,b:2" {
+		t.Fatalf("acks %q, servers %v", v, c.BootstrapServers())
+	}
+	c.BootstrapServers()[0] = "changed:1"
+	if v, _ := c.Value("KAFKA_BOOTSTRAP_SERVERS"); v != "a:1,b:2" {
+		t.Fatalf("a returned slice changed the Config: %q", v)
+	}
+	if v, _ := base.Value("KAFKA_ACKS"); v != "all" {
+		t.Fatalf("With changed the Config it derives from: acks %q", v)
+	}
+	var zero Config
+	if v, _ := zero.Value("KAFKA_GROUP"); v != "onexbus" || zero.Validate() != nil {
+		t.Fatalf("the zero Config is not the defaults: group %q, %v", v, zero.Validate())
+	}
+	if _, ok := zero.Value("KAFKA_NO_SUCH"); ok {
+		t.Fatal("Value knows a variable that is not in the table")
+	}
+}
+
+// Settings is the table as data: every variable once, with its YAML key,
+// its default (what Value reports for the defaults), a range, a doc and
+// the secret flag on the password only.
+func TestSettingsTable(t *testing.T) {
+	def := Defaults()
+	seen := map[string]bool{}
+	for _, s := range Settings() {
+		if seen[s.Name] {
+			t.Errorf("%s twice", s.Name)
+		}
+		seen[s.Name] = true
+		if want, _ := def.Value(s.Name); s.Default != want {
+			t.Errorf("%s: default %q, Value says %q", s.Name, s.Default, want)
+		}
+		if s.Key != strings.ToLower(strings.TrimPrefix(s.Name, "KAFKA_")) || s.Range == "" || s.Doc == "" {
+			t.Errorf("%s: key %q, range %q, doc %q", s.Name, s.Key, s.Range, s.Doc)
+		}
+		if s.Secret != (s.Name == "KAFKA_SASL_PASSWORD") {
+			t.Errorf("%s: secret %v", s.Name, s.Secret)
+		}
+	}
+	if len(seen) != len(EnvVars()) || len(settingInfo) != len(EnvVars()) {
+		t.Errorf("%d settings, %d infos, %d variables", len(seen), len(settingInfo), len(EnvVars()))
+	}
+	Settings()[0].Default = "changed"
+	if Settings()[0].Default == "changed" {
+		t.Error("Settings returns the table itself")
 	}
 }
 
@@ -226,7 +281,7 @@ func TestConfigYAML(t *testing.T) {
 	})
 	t.Run("empty file is the defaults", func(t *testing.T) {
 		c, err := LoadYAML(writeFile(t, "c.yaml", ""))
-		if err != nil || c.Acks != "all" {
+		if v, _ := c.Value("KAFKA_ACKS"); err != nil || v != "all" {
 			t.Fatalf("%+v, %v", c, err)
 		}
 	})
@@ -236,7 +291,7 @@ func TestConfigYAML(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Join(c.BootstrapServers, ",") != "a:1,b:2" || c.Compression != "zstd" || c.Linger != 7*time.Millisecond {
+		if strings.Join(c.BootstrapServers(), ",") != "a:1,b:2" || c.v.Compression != "zstd" || c.v.Linger != 7*time.Millisecond {
 			t.Fatalf("%+v", c)
 		}
 	})
@@ -308,9 +363,7 @@ func TestConfigClientOptionsTLSAndSASL(t *testing.T) {
 		}
 	})
 	t.Run("TLS bad CA file", func(t *testing.T) {
-		c := Defaults()
-		c.SecurityProtocol = ProtocolSSL
-		c.TLSCAFile = writeFile(t, "ca.pem", "not pem")
+		c := with(t, Defaults(), "KAFKA_SECURITY_PROTOCOL", ProtocolSSL, "KAFKA_SSL_CAFILE", writeFile(t, "ca.pem", "not pem"))
 		if _, err := c.ClientOptions(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "KAFKA_SSL_CAFILE") {
 			t.Fatalf("error %v", err)
 		}
@@ -336,10 +389,40 @@ func TestConfigClientOptionsTLSAndSASL(t *testing.T) {
 			if err := pingWith(t, c); err != nil {
 				t.Fatal(err)
 			}
-			c.SASLPassword = "wrong"
+			c = with(t, c, "KAFKA_SASL_PASSWORD", "wrong")
 			if err := pingWith(t, c); err == nil {
 				t.Fatal("a wrong password authenticated")
 			}
 		})
 	}
+}
+
+// Issue 9 (shape): every option problem of NewForwarder and NewIngest is
+// reported at once, wrapping ErrInvalidConfig, before anything connects;
+// IngestOption is validated as ForwarderOption is.
+func TestNewReportsEveryOptionProblem(t *testing.T) {
+	b := newBus(t)
+	t.Run("forwarder", func(t *testing.T) {
+		_, err := NewForwarder(b, Defaults(), WithTopicPattern("a.**.**.["), WithBatch(0, 100), WithForwarderGroup(""), nil)
+		if !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("error %v, want ErrInvalidConfig", err)
+		}
+		for _, want := range []string{"topic pattern", "batch 0", "forwarder group", "option 3 is nil"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not name %q:\n%v", want, err)
+			}
+		}
+	})
+	t.Run("ingest", func(t *testing.T) {
+		_, err := NewIngest(b, Defaults(), []string{"ok", "bad topic"},
+			WithIngestGroup(strings.Repeat("g", 256)), WithInstanceID("i\x00"), WithMaxPollRecords(0), nil)
+		if !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("error %v, want ErrInvalidConfig", err)
+		}
+		for _, want := range []string{`topic "bad topic"`, "group:", "instance id", "max poll records 0", "option 3 is nil"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not name %q:\n%v", want, err)
+			}
+		}
+	})
 }

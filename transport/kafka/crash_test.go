@@ -196,14 +196,14 @@ func ingestCrashChild(dir, policy, brokers string) error {
 
 // crashConfig is the configuration of a crash child.
 func crashConfig(brokers string) (Config, error) {
-	cfg := Defaults()
-	cfg.BootstrapServers = strings.Split(brokers, ",")
-	cfg.Timeout = 5 * time.Second
-	cfg.RetryBackoffBase = 20 * time.Millisecond
-	cfg.ReconnectBackoffMax = 100 * time.Millisecond
-	cfg.ConsumerSleepInterval = 10 * time.Millisecond
-	cfg.Linger = time.Millisecond
-	return cfg, cfg.Validate()
+	return Defaults().With(map[string]string{
+		"KAFKA_BOOTSTRAP_SERVERS":        brokers,
+		"KAFKA_TIMEOUT_SECONDS":          "5",
+		"KAFKA_RETRY_BACKOFF_BASE":       "0.02",
+		"KAFKA_RECONNECT_BACKOFF_MAX_MS": "100",
+		"KAFKA_CONSUMER_SLEEP_INTERVAL":  "0.01",
+		"KAFKA_LINGER_MS":                "1",
+	})
 }
 
 // Issue 9: DurabilityInterval on bbolt's NoSync, checked on the

@@ -58,7 +58,7 @@ func (f *Forwarder) deadLetter(k tpKey, m *core.Message, r rejection, cause erro
 	for i, h := range hdrs {
 		l.Headers[i] = dlq.Header{Key: h.Key, Value: string(h.Value)}
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.v.Timeout)
 	defer cancel()
 	if _, err := f.bus.DeadLetters().Add(ctx, l); err != nil {
 		return fmt.Errorf("kafka: dead-letter %s/%d@%d: %w", k.topic, k.part, m.Offset, err)

@@ -35,8 +35,8 @@ func TestForwarderDeadLettersRejectedRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"client batch max bytes", func(_ *testing.T, cfg *Config, _ *kadm.Client) {
-			cfg.BatchSize = 16384
+		{"client batch max bytes", func(t *testing.T, cfg *Config, _ *kadm.Client) {
+			*cfg = with(t, *cfg, "KAFKA_BATCH_SIZE", "16384")
 		}},
 	}
 	for _, tc := range cases {
@@ -77,9 +77,9 @@ func TestForwarderDeadLettersRejectedRecord(t *testing.T) {
 			}
 			l := letters[0]
 			if l.Group != DefaultForwarderGroup || l.Topic != topic || l.Partition != big.Partition || l.Offset != big.Offset ||
-				!bytes.Equal(l.Value, big.Value) || string(l.Key) != "k" || l.Attempts != cfg.MaxRetryAttempts {
+				!bytes.Equal(l.Value, big.Value) || string(l.Key) != "k" || l.Attempts != cfg.v.MaxRetryAttempts {
 				t.Fatalf("letter %s/%d@%d group %q attempts %d, want %s/%d@%d group %q attempts %d",
-					l.Topic, l.Partition, l.Offset, l.Group, l.Attempts, topic, big.Partition, big.Offset, DefaultForwarderGroup, cfg.MaxRetryAttempts)
+					l.Topic, l.Partition, l.Offset, l.Group, l.Attempts, topic, big.Partition, big.Offset, DefaultForwarderGroup, cfg.v.MaxRetryAttempts)
 			}
 			if !strings.Contains(l.Error, "MESSAGE_TOO_LARGE") {
 				t.Fatalf("letter error %q", l.Error)

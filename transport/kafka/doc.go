@@ -4,6 +4,18 @@
 // topics and reports lag, and Config loads the original system's KAFKA_*
 // variables.
 //
+// # Configuration
+//
+// One surface: the KAFKA_* table (Settings lists it as data: name, YAML
+// key, default, range, secret). A Config is an immutable, validated value
+// of that table, built by Load, LoadEnv or LoadYAML and changed with With,
+// which report every problem at once, each naming its variable. Each
+// component is New(required, opts...): NewForwarder(bus, cfg, ...),
+// NewIngest(bus, cfg, topics, ...), NewAdmin(cfg); its options cover only
+// what the table does not (topic pattern, group, logger, batching) and
+// every option problem is reported by New with the others, wrapping
+// ErrInvalidConfig. The zero Config means the defaults.
+//
 // # Model
 //
 // The local log is the single source of truth. Publish returns when a

@@ -5,8 +5,11 @@ import "errors"
 // Errors of configuration.
 var (
 	// ErrInvalidConfig is wrapped by every configuration problem that
-	// LoadEnv, LoadYAML, Load, Validate and ClientOptions report; the
-	// message names the variable (or YAML key and line).
+	// LoadEnv, LoadYAML, Load, With, Validate and ClientOptions report
+	// (the message names the variable, or YAML key and line), and by
+	// every option problem of NewForwarder and NewIngest (the message
+	// names the option's subject). Each constructor reports all of its
+	// problems at once.
 	ErrInvalidConfig = errors.New("kafka: invalid configuration")
 )
 

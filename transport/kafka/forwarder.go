@@ -36,8 +36,32 @@ type fwdConfig struct {
 	afterDiscover func()
 }
 
-// ForwarderOption configures NewForwarder.
+// ForwarderOption configures NewForwarder; a problem it finds is
+// reported by NewForwarder with every other.
 type ForwarderOption func(*fwdConfig) error
+
+// validate reports the problems the options left, every one.
+func (c *fwdConfig) validate() []error {
+	var errs []error
+	if err := checkGroupName(c.group); err != nil {
+		errs = append(errs, fmt.Errorf("forwarder group: %w", err))
+	}
+	return errs
+}
+
+// checkGroupName accepts what Kafka and the bus accept as a group name:
+// 1..255 characters, no control characters.
+func checkGroupName(name string) error {
+	if len(name) < 1 || len(name) > MaxGroupIDLen {
+		return fmt.Errorf("%q: %d characters, not 1..%d", name, len(name), MaxGroupIDLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] == 0x7f {
+			return fmt.Errorf("%q: control character at %d", name, i)
+		}
+	}
+	return nil
+}
 
 // WithTopicPattern forwards the local topics matching pattern (see
 // core.CompilePattern; default "**": every topic whose name does not start
@@ -46,7 +70,7 @@ func WithTopicPattern(pattern string) ForwarderOption {
 	return func(c *fwdConfig) error {
 		p, err := core.CompilePattern(pattern)
 		if err != nil {
-			return err
+			return fmt.Errorf("topic pattern: %w", err)
 		}
 		c.pattern = p
 		return nil
@@ -66,12 +90,12 @@ func WithForwarderLogger(l hclog.Logger) ForwarderOption {
 }
 
 // WithBatch sets how many messages a partition reads from the log at a
-// time (default 2,000) and how many such batches may wait for Kafka's ack
-// at once (default 4).
+// time (default 2,000; 1..1,000,000) and how many such batches may wait
+// for Kafka's ack at once (default 4; 1..64).
 func WithBatch(messages, depth int) ForwarderOption {
 	return func(c *fwdConfig) error {
-		if messages < 1 || depth < 1 {
-			return fmt.Errorf("batch %d and depth %d must be at least 1", messages, depth)
+		if messages < 1 || messages > 1_000_000 || depth < 1 || depth > 64 {
+			return fmt.Errorf("batch %d not in 1..1000000 or depth %d not in 1..64", messages, depth)
 		}
 		c.batch, c.depth = messages, depth
 		return nil
@@ -146,15 +170,23 @@ type partState struct {
 // NewForwarder builds a forwarder from bus to the Kafka cluster of cfg;
 // Start starts it. Every problem with cfg and opts is reported at once.
 func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarder, error) {
+	cfg = cfg.resolved()
 	fc := fwdConfig{group: DefaultForwarderGroup, batch: 2000, depth: 4, createTopics: true, syncEvery: time.Second}
 	var errs []error
 	if bus == nil {
 		errs = append(errs, errors.New("nil bus"))
 	}
-	for _, o := range opts {
-		if err := o(&fc); err != nil {
-			errs = append(errs, err)
+	for i, o := range opts {
+		if o == nil {
+			errs = append(errs, fmt.Errorf("%w: option %d is nil", ErrInvalidConfig, i))
+			continue
 		}
+		if err := o(&fc); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		}
+	}
+	for _, err := range fc.validate() {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
 	if fc.log == nil {
 		fc.log = hclog.NewNullLogger()
@@ -178,7 +210,7 @@ func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarde
 	log := fc.log.Named("forwarder")
 	return &Forwarder{
 		bus: bus, cfg: cfg, fc: fc, log: log, cl: cl, adm: kadm.NewClient(cl),
-		brk: breaker.New(breaker.Policy{Threshold: cfg.CircuitBreakerThreshold, ResetTimeout: cfg.CircuitBreakerResetTimeout},
+		brk: breaker.New(breaker.Policy{Threshold: cfg.v.CircuitBreakerThreshold, ResetTimeout: cfg.v.CircuitBreakerResetTimeout},
 			breaker.WithOnChange(func(c breaker.Change) { logBreaker(log, c) })),
 		ctx:         ctx,
 		cancel:      cancel,
@@ -194,7 +226,7 @@ func NewForwarder(bus *core.Bus, cfg Config, opts ...ForwarderOption) (*Forwarde
 // KAFKA_CONSUMER_SLEEP_INTERVAL, and a loop that makes the bus commit the
 // forwarded positions every second while they move. With a
 // KAFKA_BACKLOG_BUDGET_BYTES it installs the budget's gate in front of
-// every publish of the bus (see Config.BacklogBudget); Close removes it.
+// every publish of the bus (see KAFKA_BACKLOG_BUDGET_BYTES); Close removes it.
 // It holds the retention of the forwarded topics (Bus.HoldRetention) so
 // that no record is deleted before Kafka acknowledged it; Close releases
 // the hold.
@@ -228,8 +260,8 @@ func (f *Forwarder) Start(ctx context.Context) error {
 	}
 	f.releaseHold = release
 	f.started = true
-	if f.cfg.BacklogBudget > 0 {
-		bg := &budget{f: f, limit: f.cfg.BacklogBudget, reject: f.cfg.BacklogPolicy == BacklogReject}
+	if f.cfg.v.BacklogBudget > 0 {
+		bg := &budget{f: f, limit: f.cfg.v.BacklogBudget, reject: f.cfg.v.BacklogPolicy == BacklogReject}
 		f.removeGate = f.bus.AddPublishGate(bg.gate)
 	}
 	f.mu.Unlock()
@@ -319,7 +351,7 @@ func (f *Forwarder) RefusedTopics() map[string]error {
 }
 
 func (f *Forwarder) watch() {
-	t := time.NewTicker(f.cfg.ConsumerSleepInterval)
+	t := time.NewTicker(f.cfg.v.ConsumerSleepInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -399,7 +431,7 @@ func (f *Forwarder) createFailed(topic string, err error) {
 
 // ensureUpstream creates topic upstream unless it exists.
 func (f *Forwarder) ensureUpstream(ctx context.Context, topic string, parts int32) error {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.v.Timeout)
 	defer cancel()
 	resp, err := f.adm.CreateTopic(ctx, parts, -1, nil, topic)
 	if err == nil {
@@ -520,7 +552,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 					continue // isolate it first
 				}
 				n := rej.failed(acked)
-				if n >= f.cfg.MaxRetryAttempts {
+				if n >= f.cfg.v.MaxRetryAttempts {
 					err := f.deadLetter(k, b.msgs[0], rej, cause)
 					if err == nil {
 						f.advance(k, ps, acked+1, true)
@@ -531,13 +563,13 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 				} else {
 					f.log.Debug("Kafka rejected a record; retrying it alone", "topic", k.topic, "partition", k.part, "offset", acked, "attempt", n, "error", cause)
 				}
-				if !sleepCtx(f.ctx, backoff.Delay(f.cfg.RetryBackoffBase, f.cfg.CircuitBreakerResetTimeout, n-1)) {
+				if !sleepCtx(f.ctx, backoff.Delay(f.cfg.v.RetryBackoffBase, f.cfg.v.CircuitBreakerResetTimeout, n-1)) {
 					return
 				}
 				continue
 			}
 			fails++
-			wait := backoff.Delay(f.cfg.RetryBackoffBase, f.cfg.CircuitBreakerResetTimeout, fails-1)
+			wait := backoff.Delay(f.cfg.v.RetryBackoffBase, f.cfg.v.CircuitBreakerResetTimeout, fails-1)
 			f.log.Debug("produce failed; backing off", "topic", k.topic, "partition", k.part, "offset", acked, "backoff", wait, "error", cause)
 			if !sleepCtx(f.ctx, wait) {
 				return
@@ -573,7 +605,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 				continue
 			}
 			f.log.Error("cannot read the local log; retrying", "topic", k.topic, "partition", k.part, "offset", next, "error", err)
-			sleepCtx(f.ctx, f.cfg.RetryBackoffBase)
+			sleepCtx(f.ctx, f.cfg.v.RetryBackoffBase)
 			continue
 		}
 		if len(msgs) == 0 {
@@ -585,7 +617,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 				if errors.Is(err, core.ErrClosed) {
 					return
 				}
-				sleepCtx(f.ctx, f.cfg.RetryBackoffBase)
+				sleepCtx(f.ctx, f.cfg.v.RetryBackoffBase)
 			}
 			continue
 		}
@@ -623,13 +655,13 @@ func isDone(b *fwdBatch) bool {
 // fails it. A batch waiting longer than KAFKA_TIMEOUT_SECONDS means Kafka
 // is unreachable: the breaker opens, so no partition hands kgo more.
 func (f *Forwarder) waitBatch(b *fwdBatch) {
-	t := time.NewTimer(f.cfg.Timeout)
+	t := time.NewTimer(f.cfg.v.Timeout)
 	defer t.Stop()
 	select {
 	case <-b.done:
 		return
 	case <-t.C:
-		f.brk.Trip(fmt.Errorf("%w: no ack within KAFKA_TIMEOUT_SECONDS (%v)", errStalled, f.cfg.Timeout))
+		f.brk.Trip(fmt.Errorf("%w: no ack within KAFKA_TIMEOUT_SECONDS (%v)", errStalled, f.cfg.v.Timeout))
 	}
 	<-b.done
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,19 +88,30 @@ func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, *gate) {
 // testConfig is Config for c with short timeouts.
 func testConfig(t testing.TB, c *kfake.Cluster) Config {
 	t.Helper()
-	cfg := Defaults()
-	cfg.BootstrapServers = c.ListenAddrs()
-	cfg.Timeout = time.Second
-	cfg.RetryBackoffBase = 20 * time.Millisecond
-	cfg.CircuitBreakerThreshold = 2
-	cfg.CircuitBreakerResetTimeout = 200 * time.Millisecond
-	cfg.ConsumerSleepInterval = 10 * time.Millisecond
-	cfg.ReconnectBackoffMax = 100 * time.Millisecond
-	cfg.SessionTimeout = 6 * time.Second
-	cfg.HeartbeatInterval = 500 * time.Millisecond
-	cfg.MaxPollInterval = 10 * time.Second
-	cfg.Linger = time.Millisecond
-	if err := cfg.Validate(); err != nil {
+	return with(t, Defaults(),
+		"KAFKA_BOOTSTRAP_SERVERS", strings.Join(c.ListenAddrs(), ","),
+		"KAFKA_TIMEOUT_SECONDS", "1",
+		"KAFKA_RETRY_BACKOFF_BASE", "0.02",
+		"KAFKA_CIRCUIT_BREAKER_THRESHOLD", "2",
+		"KAFKA_CIRCUIT_BREAKER_RESET_TIMEOUT", "0.2",
+		"KAFKA_CONSUMER_SLEEP_INTERVAL", "0.01",
+		"KAFKA_RECONNECT_BACKOFF_MAX_MS", "100",
+		"KAFKA_SESSION_TIMEOUT_MS", "6000",
+		"KAFKA_HEARTBEAT_INTERVAL_MS", "500",
+		"KAFKA_MAX_POLL_INTERVAL_MS", "10000",
+		"KAFKA_LINGER_MS", "1")
+}
+
+// with returns cfg with the variables of kv (name, value, name, value ...)
+// set, as the environment would set them.
+func with(t testing.TB, cfg Config, kv ...string) Config {
+	t.Helper()
+	set := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		set[kv[i]] = kv[i+1]
+	}
+	cfg, err := cfg.With(set)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg

@@ -35,31 +35,49 @@ type ingestConfig struct {
 	afterCommit func(recs []*kgo.Record)
 }
 
-// IngestOption configures NewIngest.
-type IngestOption func(*ingestConfig)
+// IngestOption configures NewIngest; a problem it finds is reported by
+// NewIngest with every other.
+type IngestOption func(*ingestConfig) error
 
-// WithIngestGroup sets the Kafka consumer group (default Config.Group);
-// see GroupID for the original system's convention.
+// WithIngestGroup sets the Kafka consumer group (default KAFKA_GROUP);
+// see GroupID for the original system's convention. 1..255 characters.
 func WithIngestGroup(group string) IngestOption {
-	return func(c *ingestConfig) { c.group = group }
+	return func(c *ingestConfig) error { c.group = group; return nil }
 }
 
 // WithInstanceID gives the member a static group instance id (Kafka's
 // group.instance.id): a restart within the session timeout keeps its
-// partitions without a rebalance.
+// partitions without a rebalance. 1..255 characters.
 func WithInstanceID(id string) IngestOption {
-	return func(c *ingestConfig) { c.instanceID = id }
+	return func(c *ingestConfig) error {
+		if err := checkGroupName(id); err != nil {
+			return fmt.Errorf("instance id: %w", err)
+		}
+		c.instanceID = id
+		return nil
+	}
 }
 
 // WithIngestLogger sets the logger; nil discards.
-func WithIngestLogger(l hclog.Logger) IngestOption { return func(c *ingestConfig) { c.log = l } }
+func WithIngestLogger(l hclog.Logger) IngestOption {
+	return func(c *ingestConfig) error { c.log = l; return nil }
+}
 
-// WithMaxPollRecords bounds one batch (default 10,000).
-func WithMaxPollRecords(n int) IngestOption { return func(c *ingestConfig) { c.maxPoll = n } }
+// WithMaxPollRecords bounds one batch: 1..1,000,000 records (default
+// 10,000).
+func WithMaxPollRecords(n int) IngestOption {
+	return func(c *ingestConfig) error {
+		if n < 1 || n > 1_000_000 {
+			return fmt.Errorf("max poll records %d not in 1..1000000", n)
+		}
+		c.maxPoll = n
+		return nil
+	}
+}
 
 // WithIngestKgoOptions appends kgo options after those from Config.
 func WithIngestKgoOptions(opts ...kgo.Opt) IngestOption {
-	return func(c *ingestConfig) { c.extraOpts = append(c.extraOpts, opts...) }
+	return func(c *ingestConfig) error { c.extraOpts = append(c.extraOpts, opts...); return nil }
 }
 
 // Ingest copies Kafka topics into a bus as a Kafka consumer group. Kafka
@@ -94,22 +112,34 @@ type Ingest struct {
 // NewIngest builds an ingest of topics from the Kafka cluster of cfg into
 // bus; Start starts it.
 func NewIngest(bus *core.Bus, cfg Config, topics []string, opts ...IngestOption) (*Ingest, error) {
-	ic := ingestConfig{group: cfg.Group, maxPoll: 10_000}
-	for _, o := range opts {
-		o(&ic)
+	cfg = cfg.resolved()
+	ic := ingestConfig{group: cfg.v.Group, maxPoll: 10_000}
+	var errs []error
+	for i, o := range opts {
+		if o == nil {
+			errs = append(errs, fmt.Errorf("%w: option %d is nil", ErrInvalidConfig, i))
+			continue
+		}
+		if err := o(&ic); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		}
 	}
 	if ic.log == nil {
 		ic.log = hclog.NewNullLogger()
 	}
-	var errs []error
 	if bus == nil {
 		errs = append(errs, errors.New("nil bus"))
 	}
 	if len(topics) == 0 {
 		errs = append(errs, errors.New("no topics"))
 	}
-	if ic.group == "" {
-		errs = append(errs, errors.New("empty group"))
+	for _, t := range topics {
+		if err := core.ValidateTopic(t); err != nil {
+			errs = append(errs, fmt.Errorf("%w: topic %q: %w", ErrInvalidConfig, t, err))
+		}
+	}
+	if err := checkGroupName(ic.group); err != nil {
+		errs = append(errs, fmt.Errorf("%w: group: %w", ErrInvalidConfig, err))
 	}
 	kopts, err := cfg.ClientOptions()
 	if err != nil {
@@ -119,7 +149,7 @@ func NewIngest(bus *core.Bus, cfg Config, topics []string, opts ...IngestOption)
 		return nil, fmt.Errorf("kafka: new ingest: %w", errors.Join(errs...))
 	}
 	reset := kgo.NewOffset().AtStart()
-	if cfg.AutoOffsetReset == "latest" {
+	if cfg.v.AutoOffsetReset == "latest" {
 		reset = kgo.NewOffset().AtEnd()
 	}
 	in := &Ingest{bus: bus, cfg: cfg, ic: ic, log: ic.log.Named("ingest"), parts: map[string]int32{}}
@@ -129,9 +159,9 @@ func NewIngest(bus *core.Bus, cfg Config, topics []string, opts ...IngestOption)
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(reset),
-		kgo.SessionTimeout(cfg.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.HeartbeatInterval),
-		kgo.RebalanceTimeout(cfg.MaxPollInterval),
+		kgo.SessionTimeout(cfg.v.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.v.HeartbeatInterval),
+		kgo.RebalanceTimeout(cfg.v.MaxPollInterval),
 		kgo.OnPartitionsRevoked(in.onRevoked),
 	)
 	if ic.instanceID != "" {
@@ -188,7 +218,7 @@ func (in *Ingest) stop(err error) {
 	in.mu.Unlock()
 	in.log.Error("ingest stopped; leaving the group", "error", err)
 	in.cl.AllowRebalance()
-	ctx, cancel := context.WithTimeout(in.ctx, in.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(in.ctx, in.cfg.v.Timeout)
 	defer cancel()
 	if lerr := in.cl.LeaveGroupContext(ctx); lerr != nil && in.ctx.Err() == nil {
 		in.log.Warn("cannot leave the group; its partitions move after the session timeout", "error", lerr)
@@ -271,7 +301,7 @@ func (in *Ingest) store(recs []*kgo.Record) error {
 		if errors.Is(err, core.ErrClosed) {
 			return err
 		}
-		wait := backoff.Delay(in.cfg.RetryBackoffBase, in.cfg.CircuitBreakerResetTimeout, attempt)
+		wait := backoff.Delay(in.cfg.v.RetryBackoffBase, in.cfg.v.CircuitBreakerResetTimeout, attempt)
 		if attempt == 0 {
 			in.log.Warn("cannot append to the local log; retrying until it takes the batch (nothing is committed to Kafka meanwhile)",
 				"records", len(recs), "error", err)
@@ -337,7 +367,7 @@ func (in *Ingest) appendOneByOne(msgs []*core.Message, recs []*kgo.Record) error
 			return fmt.Errorf("kafka: ingest: append %s/%d@%d: %w", recs[i].Topic, recs[i].Partition, recs[i].Offset, err)
 		}
 		r := recs[i]
-		dl := &core.Message{Topic: in.cfg.DeadLetterTopic, Key: r.Key, Value: r.Value}
+		dl := &core.Message{Topic: in.cfg.v.DeadLetterTopic, Key: r.Key, Value: r.Value}
 		dl.Headers = m.Headers
 		dl.Headers.EventType = ""
 		dl.Headers.Extra = append(dl.Headers.Extra,
@@ -367,7 +397,7 @@ func (in *Ingest) localPartitions(topic string) (int32, error) {
 	if n, ok := in.parts[topic]; ok {
 		return n, nil
 	}
-	ctx, cancel := context.WithTimeout(in.ctx, in.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(in.ctx, in.cfg.v.Timeout)
 	defer cancel()
 	td, err := in.adm.ListTopics(ctx, topic)
 	if err != nil {
@@ -396,14 +426,14 @@ func (in *Ingest) localPartitions(topic string) (int32, error) {
 // commit commits recs' offsets, retrying MaxRetryAttempts times.
 func (in *Ingest) commit(recs []*kgo.Record) error {
 	var err error
-	for attempt := range in.cfg.MaxRetryAttempts {
-		ctx, cancel := context.WithTimeout(in.ctx, in.cfg.Timeout)
+	for attempt := range in.cfg.v.MaxRetryAttempts {
+		ctx, cancel := context.WithTimeout(in.ctx, in.cfg.v.Timeout)
 		err = in.cl.CommitRecords(ctx, recs...)
 		cancel()
 		if err == nil || in.ctx.Err() != nil {
 			return err
 		}
-		sleepCtx(in.ctx, backoff.Delay(in.cfg.RetryBackoffBase, in.cfg.CircuitBreakerResetTimeout, attempt))
+		sleepCtx(in.ctx, backoff.Delay(in.cfg.v.RetryBackoffBase, in.cfg.v.CircuitBreakerResetTimeout, attempt))
 	}
 	return err
 }

@@ -131,10 +131,10 @@ func TestIngestDeadLettersRefusedRecords(t *testing.T) {
 	b := newBus(t, core.WithEnforcement(core.EnforceReject))
 	startIngest(t, b, cfg, []string{bad})
 	waitFor(t, 30*time.Second, "dead letters", func() bool {
-		end, _ := b.EndOffset(cfg.DeadLetterTopic, 0)
+		end, _ := b.EndOffset(cfg.v.DeadLetterTopic, 0)
 		return end == 3
 	})
-	msgs, err := b.Fetch(context.Background(), cfg.DeadLetterTopic, 0, 0, 3)
+	msgs, err := b.Fetch(context.Background(), cfg.v.DeadLetterTopic, 0, 0, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestGroupID(t *testing.T) {
 func TestIngestRetriesFailingAppends(t *testing.T) {
 	c, _ := newCluster(t, kfake.SeedTopics(2, topic))
 	cfg := testConfig(t, c)
-	cfg.CircuitBreakerResetTimeout = 50 * time.Millisecond // the backoff's cap
+	cfg = with(t, cfg, "KAFKA_CIRCUIT_BREAKER_RESET_TIMEOUT", "0.05") // the backoff's cap
 	const n, refusals = 200, 12
 	produceDirect(t, c.ListenAddrs(), topic, n, true)
 	b := newBus(t)
@@ -287,8 +287,8 @@ func TestIngestRetriesFailingAppends(t *testing.T) {
 func TestIngestLeavesGroupWhenBusCloses(t *testing.T) {
 	c, _ := newCluster(t, kfake.SeedTopics(2, topic))
 	cfg := testConfig(t, c)
-	cfg.SessionTimeout = time.Minute // a member that stays would hold its partitions this long
-	cfg.MaxPollInterval = time.Minute
+	// A member that stays would hold its partitions this long.
+	cfg = with(t, cfg, "KAFKA_SESSION_TIMEOUT_MS", "60000", "KAFKA_MAX_POLL_INTERVAL_MS", "60000")
 	b1 := newBus(t)
 	in1 := startIngest(t, b1, cfg, []string{topic}, WithIngestGroup("g"))
 	produceSeq(t, c.ListenAddrs(), topic, 0, 16)
