@@ -24,12 +24,14 @@ func TestFrontingForwardsAndIngests(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ForwardPattern = "onex.evt.**"
 	cfg.IngestTopics = []string{"onex.cmd.billing.charge.v1"}
-	cfg.Upstream.BootstrapServers = up.ListenAddrs()
-	cfg.Upstream.Timeout = time.Second
-	cfg.Upstream.ConsumerSleepInterval = 10 * time.Millisecond
-	cfg.Upstream.SessionTimeout = 6 * time.Second
-	cfg.Upstream.HeartbeatInterval = 500 * time.Millisecond
-	cfg.Upstream.Linger = time.Millisecond
+	cfg.Upstream = withUpstream(t, cfg.Upstream, map[string]string{
+		"KAFKA_BOOTSTRAP_SERVERS":       strings.Join(up.ListenAddrs(), ","),
+		"KAFKA_TIMEOUT_SECONDS":         "1",
+		"KAFKA_CONSUMER_SLEEP_INTERVAL": "0.01",
+		"KAFKA_SESSION_TIMEOUT_MS":      "6000",
+		"KAFKA_HEARTBEAT_INTERVAL_MS":   "500",
+		"KAFKA_LINGER_MS":               "1",
+	})
 	r := startDaemon(t, cfg)
 
 	if _, err := r.d.Bus().Publish(context.Background(), &core.Message{Topic: "onex.evt.billing.paid.v1", Value: []byte("paid")}); err != nil {
