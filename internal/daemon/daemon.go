@@ -412,10 +412,16 @@ func (d *Daemon) startNode(ctx context.Context, bus *core.Bus, cfg Config, rt *r
 	return nil
 }
 
-// advertised is the Kafka address clients are told about.
+// advertised is the Kafka address clients are told about: the
+// configured one, else the bound address, with 127.0.0.1 for an
+// unspecified IP (0.0.0.0 is not an address a client can reach; a
+// remote client needs kafka.advertised_addr).
 func (d *Daemon) advertised(cfg Config, bound net.Addr) string {
 	if cfg.KafkaAdvertisedAddr != "" {
 		return cfg.KafkaAdvertisedAddr
+	}
+	if tcp, ok := bound.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 	}
 	return bound.String()
 }

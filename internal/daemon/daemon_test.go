@@ -307,3 +307,21 @@ func TestDrainTimeout(t *testing.T) {
 		t.Errorf("unfinished message committed: %d", off)
 	}
 }
+
+// TestInsecureBindAdvertisesReachable: with security.insecure a wildcard
+// bind starts, and clients are told 127.0.0.1 rather than 0.0.0.0.
+func TestInsecureBindAdvertisesReachable(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.KafkaAddr, cfg.Insecure = "0.0.0.0:0", true
+	r := startDaemon(t, cfg)
+	cl := kafkaClient(t, r.d.Addrs().Kafka.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	brokers, err := kadmBrokers(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(brokers, "127.0.0.1:") {
+		t.Errorf("advertised %s, want 127.0.0.1:port", brokers)
+	}
+}

@@ -17,6 +17,10 @@ type kafkaListener struct {
 
 // serveKafka builds the Kafka server on bus and serves ln.
 func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *running) error {
+	if cfg.KafkaAdvertisedAddr == "" && !loopback(cfg.KafkaAddr) {
+		d.log.Warn("kafka.addr is not a loopback address but kafka.advertised_addr is empty; set it (ONEXBUS_KAFKA_ADVERTISED_ADDR) to the address remote clients reach",
+			"kafka.addr", cfg.KafkaAddr, "advertised", d.advertised(cfg, ln.Addr()))
+	}
 	srv, err := d.opts.kafka(bus, KafkaSettings{
 		AdvertisedAddr:    d.advertised(cfg, ln.Addr()),
 		NodeID:            cfg.KafkaNodeID,
