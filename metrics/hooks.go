@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,51 @@ type hookMetrics struct {
 	deadLettered                          *prometheus.CounterVec
 	evicted                               *prometheus.CounterVec
 	breakerTransitions                    *prometheus.CounterVec
+
+	// Children by label values, so the hot path skips the vectors' hash
+	// lookups: keys are the label values joined by NUL.
+	topicChildren sync.Map // topic -> *topicSeries
+	groupChildren sync.Map // group -> *groupSeries
+	doneChildren  sync.Map // topic, group, outcome -> *doneSeries
+	publishDurObs prometheus.Observer
+}
+
+type topicSeries struct{ published, bytes prometheus.Counter }
+
+type groupSeries struct {
+	latency  prometheus.Observer
+	inFlight prometheus.Gauge
+}
+
+type doneSeries struct {
+	duration   prometheus.Observer
+	deliveries prometheus.Counter
+}
+
+func (h *hookMetrics) topic(t string) *topicSeries {
+	if v, ok := h.topicChildren.Load(t); ok {
+		return v.(*topicSeries)
+	}
+	v, _ := h.topicChildren.LoadOrStore(t, &topicSeries{published: h.published.WithLabelValues(t), bytes: h.publishedBytes.WithLabelValues(t)})
+	return v.(*topicSeries)
+}
+
+func (h *hookMetrics) group(g string) *groupSeries {
+	if v, ok := h.groupChildren.Load(g); ok {
+		return v.(*groupSeries)
+	}
+	v, _ := h.groupChildren.LoadOrStore(g, &groupSeries{latency: h.deliveryLatency.WithLabelValues(g), inFlight: h.inFlight.WithLabelValues(g)})
+	return v.(*groupSeries)
+}
+
+func (h *hookMetrics) done(topic, group string, o core.Outcome) *doneSeries {
+	key := topic + "\x00" + group + "\x00" + string(o)
+	if v, ok := h.doneChildren.Load(key); ok {
+		return v.(*doneSeries)
+	}
+	v, _ := h.doneChildren.LoadOrStore(key, &doneSeries{duration: h.handlerDuration.WithLabelValues(group, string(o)),
+		deliveries: h.deliveries.WithLabelValues(topic, group, string(o))})
+	return v.(*doneSeries)
 }
 
 func latencyHistogram(name, help string, labels ...string) *prometheus.HistogramVec {
@@ -69,12 +115,13 @@ func (m *Metrics) OnPublish(e core.PublishEvent) {
 		h.rejected.WithLabelValues(rejectReason(e.Err)).Add(float64(e.Messages))
 		return
 	}
-	h.published.WithLabelValues(e.Topic).Add(float64(e.Messages - e.Duplicates))
-	h.publishedBytes.WithLabelValues(e.Topic).Add(float64(e.Bytes))
+	ts := h.topic(e.Topic)
+	ts.published.Add(float64(e.Messages - e.Duplicates))
+	ts.bytes.Add(float64(e.Bytes))
 	if e.Duplicates > 0 {
 		h.duplicates.WithLabelValues(e.Topic).Add(float64(e.Duplicates))
 	}
-	h.publishDuration.WithLabelValues(m.cfg.durability).Observe(e.Duration.Seconds())
+	h.publishDurObs.Observe(e.Duration.Seconds())
 }
 
 func rejectReason(err error) string {
@@ -107,15 +154,17 @@ func (m *Metrics) OnRetentionEviction(e core.RetentionEvent) {
 
 // OnDeliver implements core.DeliverHook.
 func (m *Metrics) OnDeliver(e core.DeliverEvent) {
-	m.hooks.deliveryLatency.WithLabelValues(e.Group).Observe(max(0, e.Age.Seconds()))
-	m.hooks.inFlight.WithLabelValues(e.Group).Inc()
+	g := m.hooks.group(e.Group)
+	g.latency.Observe(max(0, e.Age.Seconds()))
+	g.inFlight.Inc()
 }
 
 // OnHandlerDone implements core.HandlerDoneHook.
 func (m *Metrics) OnHandlerDone(e core.HandlerEvent) {
-	m.hooks.inFlight.WithLabelValues(e.Group).Dec()
-	m.hooks.handlerDuration.WithLabelValues(e.Group, string(e.Outcome)).Observe(e.Duration.Seconds())
-	m.hooks.deliveries.WithLabelValues(e.Topic, e.Group, string(e.Outcome)).Inc()
+	m.hooks.group(e.Group).inFlight.Dec()
+	d := m.hooks.done(e.Topic, e.Group, e.Outcome)
+	d.duration.Observe(e.Duration.Seconds())
+	d.deliveries.Inc()
 }
 
 // OnBreakerTransition implements core.BreakerHook.

@@ -42,6 +42,9 @@ type config struct {
 	now          func() time.Time
 	version      string
 	durability   string
+	forwarder    Forwarder
+	budget       int64
+	upstreamUp   func() bool
 }
 
 // Option configures Metrics.
@@ -113,6 +116,10 @@ func New(opts ...Option) (*Metrics, error) {
 	build.WithLabelValues(version, revision, goVersion).Set(1)
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, build)
 	m.hooks.register(m.reg)
+	m.hooks.publishDurObs = m.hooks.publishDuration.WithLabelValues(cfg.durability)
+	if cfg.forwarder != nil {
+		m.reg.MustRegister(newForwarderCollector(&m.cfg))
+	}
 	return m, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -201,13 +200,7 @@ func TestCardinalityBoundedWithManyTopics(t *testing.T) {
 // promtool, Prometheus's own linter, finds nothing to say about the
 // exposition (CI installs Debian's prometheus package).
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is not installed (apt-get install prometheus)")
-		}
-		t.Skip("promtool not installed: apt-get install prometheus")
-	}
+	promtool := needPromtool(t)
 	b, path := newBus(t)
 	_, _ = b.Publish(context.Background(), &core.Message{Topic: "t", Value: []byte("x")})
 	m, _ := metrics.New(metrics.WithDataFile(path))
