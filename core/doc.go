@@ -73,6 +73,37 @@
 // WithStore (transport/memory does) still links bbolt, which costs binary
 // size and nothing at run time.
 //
+// # Storage formats
+//
+// Each topic is stored in one of two formats, chosen at creation
+// (TopicConfig.Format, WithDefaultTopicConfig) and kept for its life;
+// Publish, PublishAsync, Subscribe, History and Fetch work the same on
+// both.
+//
+//   - FormatFrames (the default): onexbus's msgpack frame per message, the
+//     fastest form for a bus whose topics only it reads.
+//   - FormatKafka: Kafka v2 record batches, what onexbusd's Kafka listener
+//     stores and serves byte for byte (the broker creates its topics so).
+//     A Publish writes one uncompressed batch per run of messages to a
+//     partition (producer id -1), each message a record whose headers are
+//     every Headers field under its wire name, exactly as
+//     Headers.AppendRecordHeaders writes them, encoded once; timestamps are
+//     Kafka's milliseconds, so Publish truncates Message.Timestamp to the
+//     millisecond (the header timestamp keeps its nanoseconds). message_id
+//     dedup still applies to the bus's publishes, before the batch is
+//     stored. Readers decode records as HeadersFromRecord does (bad values
+//     fall back with a warning, raw values in Unparsed), skip control
+//     batches, and give a record without a message_id a UUIDv8 derived
+//     from (topic id, partition, offset), so redelivery, the DLQ and replay
+//     all see one id. Records of Kafka producers are deduplicated by their
+//     producer sequences, not by message_id.
+//
+// Why two: on this project's 2-core machine, under the same load, the
+// memory bus end to end in FormatKafka ran at about 0.55 of FormatFrames
+// (BenchmarkFormatEndToEnd, and bench/ with ONEXBUS_BENCH_KAFKA=1), below
+// the bar the embedded bus must hold against Watermill's GoChannel; the
+// durable PublishAsync ran at about 0.9-1.0, bound by the fsync.
+//
 // # Locks
 //
 // Bus.mu, then Subscription.mu; the log's locks after both. loop.exitMu,
