@@ -95,6 +95,22 @@ func checkChunkHeader(v []byte, f Format, key int64) ([]byte, string) {
 	return v[framesHeader:], ""
 }
 
+// chunkFirstOffset checks that a stored chunk's own first offset (frames
+// header, first batch's base offset) is key, and returns its records.
+func chunkFirstOffset(v []byte, f Format, key int64) ([]byte, string) {
+	body, reason := checkChunkHeader(v, f, key)
+	if reason != "" || f != FormatKafka {
+		return body, reason
+	}
+	if len(body) < 8 {
+		return nil, "chunk without a whole batch"
+	}
+	if got := int64(binary.BigEndian.Uint64(body)); got != key {
+		return nil, fmt.Sprintf("chunk key says offset %d, its first batch says %d", key, got)
+	}
+	return body, ""
+}
+
 // chunkMeta is the index entry of a chunk, stored under the same key in the
 // partition's index bucket: what retention, time lookups and correlation
 // queries need without reading the chunk.

@@ -100,6 +100,34 @@ func TestBitFlipsInKeysAndIndexDetected(t *testing.T) {
 			},
 		},
 		{
+			name:   "last chunk key past the end",
+			bucket: func(topic string) string { return "d/" + topic + "/0" },
+			apply: func(t *testing.T, b store.Bucket) {
+				v := bytes.Clone(b.Get(key(25)))
+				if err := b.Delete(key(25)); err != nil {
+					t.Fatal(err)
+				}
+				far := key(25)
+				far[6] ^= 1 // 25 -> 281, past the end 30
+				if err := b.Put(far, v); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, l *wal.Log, topic string, want map[int64]string) {
+				got, damaged, err := readEvery(l, topic)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(damaged) != 1 || damaged[0] != [2]int64{25, 30} {
+					t.Fatalf("damage %v, want the hole 25..30", damaged)
+				}
+				assertOnlyDamagedMissing(t, got, damaged, want)
+				if _, end, _ := l.Offsets(topic, 0); end != 30 {
+					t.Fatalf("end %d, want 30", end)
+				}
+			},
+		},
+		{
 			name:   "index entry count",
 			bucket: func(topic string) string { return "i/" + topic + "/0" },
 			apply: func(t *testing.T, b store.Bucket) {

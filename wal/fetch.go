@@ -150,7 +150,7 @@ func (l *Log) fillStored(p *partition, f *batchFill, end int64) error {
 			first := keyOffset(k)
 			if first > f.next {
 				if first > max(f.next, floor) {
-					return gapError(p, max(f.next, floor), first)
+					return gapError(p, max(f.next, floor), min(first, end))
 				}
 				f.next = first // retention removed what was before
 			}

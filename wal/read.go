@@ -148,7 +148,7 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 			first := keyOffset(k)
 			if first > from {
 				if first > maxInt64(from, floor) {
-					return gapError(p, maxInt64(from, floor), first)
+					return gapError(p, maxInt64(from, floor), min(first, end))
 				}
 				// Retention removed the records before first.
 				from = first

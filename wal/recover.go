@@ -231,9 +231,19 @@ func (l *Log) recoverPartition(tx store.Tx, p *partition, repairs *[]repair) err
 	}
 	p.next = max(p.next, p.start)
 	// The data bucket and its index are written in the same transaction;
-	// a data chunk past the index's end means the file was damaged.
+	// a data chunk past the index's end means the file was damaged. One
+	// whose own first offset disagrees with its key is a flipped key: it
+	// is left alone (reads report the hole where it belongs, and an
+	// append at that key replaces it). One that agrees is a chunk whose
+	// index entry is lost: appending would overwrite it, so Open refuses.
 	if data != nil {
-		if k, _ := data.Cursor().Last(); k != nil && keyOffset(k) >= p.next {
+		c := data.Cursor()
+		for k, v := c.Seek(offsetKey(p.next)); k != nil; k, v = c.Next() {
+			if _, reason := chunkFirstOffset(v, p.format, keyOffset(k)); reason != "" {
+				l.cfg.logger.Warn("chunk past the end of its partition with a damaged key; ignored",
+					"topic", p.topic, "partition", p.id, "key", fmt.Sprintf("%x", k), "reason", reason)
+				continue
+			}
 			return &CorruptError{Topic: p.topic, Partition: p.id, Offset: keyOffset(k), Next: keyOffset(k) + 1,
 				Reason: fmt.Sprintf("chunk (key %x) past the index's end %d, without an index entry", k, p.next)}
 		}
