@@ -54,13 +54,20 @@ func TestDefaultsParse(t *testing.T) {
 	if c.DataDir != "./onexbus-data" || c.KafkaAddr != "127.0.0.1:9092" || c.Enforcement != "warn" || c.Durability != "sync" {
 		t.Errorf("defaults: %+v", c)
 	}
-	empty := map[string]bool{"KAFKA_SASL_MECHANISM": true, "KAFKA_SASL_USERNAME": true, "KAFKA_SASL_PASSWORD": true,
-		"KAFKA_SSL_CAFILE": true, "KAFKA_SSL_CERTFILE": true, "KAFKA_SSL_KEYFILE": true}
-	for _, env := range kafka.EnvVars() {
-		if upstreamText(kafka.Defaults(), env) == "" && !empty[env] {
-			t.Errorf("%s: upstreamText does not know it", env)
+	for _, k := range kafka.Settings() {
+		v, ok := (&Loaded{Values: valuesOf(Settings())}).Value("upstream." + k.Key)
+		if !ok || v.Default != k.Default || v.Secret != k.Secret {
+			t.Errorf("%s: row %+v, transport/kafka says %+v", k.Name, v, k)
 		}
 	}
+}
+
+func valuesOf(ss []Setting) []Value {
+	out := make([]Value, len(ss))
+	for i, s := range ss {
+		out[i] = Value{Setting: s, Text: s.Default}
+	}
+	return out
 }
 
 // TestPrecedenceAndSources: one setting from each layer (default, file,

@@ -244,20 +244,21 @@ var settings = []setting{
 		}},
 }
 
-// upstreamSecrets are the KAFKA_* variables whose values are secret.
-var upstreamSecrets = map[string]bool{"KAFKA_SASL_PASSWORD": true}
-
 func init() {
-	defs := kafka.Defaults()
-	for _, env := range kafka.EnvVars() {
-		key := strings.ToLower(strings.TrimPrefix(env, "KAFKA_"))
+	// The upstream rows come from transport/kafka's own table, so its
+	// names, defaults, ranges and secrets are the only ones.
+	for _, k := range kafka.Settings() {
+		flag := "upstream-" + strings.ReplaceAll(k.Key, "_", "-")
+		if k.Secret {
+			flag = "" // a flag would show the secret in ps; environment or file only
+		}
 		settings = append(settings, setting{
-			name:     "upstream." + key,
-			env:      env,
-			flag:     "upstream-" + strings.ReplaceAll(key, "_", "-"),
-			def:      upstreamText(defs, env),
-			help:     "upstream Kafka: " + env + " of the original system (see transport/kafka.Config)",
-			secret:   upstreamSecrets[env],
+			name:     "upstream." + k.Key,
+			env:      k.Name,
+			flag:     flag,
+			def:      k.Default,
+			help:     "upstream Kafka (" + k.Name + "): " + strings.TrimSuffix(k.Doc, ".") + "; " + k.Range,
+			secret:   k.Secret,
 			upstream: true,
 			// Upstream values are collected and parsed together by
 			// transport/kafka (see Load), so its ranges apply unchanged.
