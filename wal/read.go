@@ -199,7 +199,8 @@ func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(
 	read := 0
 	var e Entry
 	for len(b) > 0 && off < end && read < max {
-		f, n, reason := parseFrame(b)
+		// Frames before from are only skipped: their length is enough.
+		f, n, reason := parseFrameCRC(b, off >= from)
 		if reason != "" {
 			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: true}
 		}
@@ -252,7 +253,7 @@ func readTail(p *partition, chunks []tailChunk, from, end int64, max int, fn fun
 	read := 0
 	var ferr error
 	var e Entry
-	at, reason := walkFrames(chunks, func(off int64, f *frameView) bool {
+	at, reason := walkFrames(chunks, from, func(off int64, f *frameView) bool {
 		if off >= end || read >= max {
 			return false
 		}

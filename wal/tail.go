@@ -145,15 +145,18 @@ func (t *tail) releaseIdle() {
 }
 
 // walkFrames calls fn for each frame of the frames chunks cs in order,
-// with its offset; fn returns false to stop. It returns the offset after
-// the last frame visited and a non-empty reason if a frame is damaged.
-func walkFrames(cs []tailChunk, fn func(off int64, f *frameView) bool) (int64, string) {
+// with its offset; fn returns false to stop. Frames below verifyFrom are
+// walked without their CRC (a reader skipping them needs only their
+// length; a damaged length shows in the next checked frame). It returns
+// the offset after the last frame visited and a non-empty reason if a
+// frame is damaged.
+func walkFrames(cs []tailChunk, verifyFrom int64, fn func(off int64, f *frameView) bool) (int64, string) {
 	var off int64
 	for _, c := range cs {
 		off = c.first
 		b := c.b[framesHeader:]
 		for len(b) > 0 {
-			f, n, reason := parseFrame(b)
+			f, n, reason := parseFrameCRC(b, off >= verifyFrom)
 			if reason != "" {
 				return off, reason
 			}
@@ -173,5 +176,5 @@ func walkStoredFrames(v []byte, first int64, fn func(off int64, f *frameView) bo
 	if _, reason := checkChunkHeader(v, FormatFrames, first); reason != "" {
 		return first, reason
 	}
-	return walkFrames([]tailChunk{{b: v, first: first}}, fn)
+	return walkFrames([]tailChunk{{b: v, first: first}}, first, fn)
 }
