@@ -360,3 +360,52 @@ func TestDerivedMessageIDIsStableAndDistinct(t *testing.T) {
 		t.Fatalf("version %d variant %v", a.Version(), a.Variant())
 	}
 }
+
+// A PublishBatch larger than one batch may be (the log's maximum record
+// size) is stored as several batches, every message once, offsets dense.
+func TestKafkaTopicLargePublishBatchSplits(t *testing.T) {
+	b := memBus(t)
+	ctx := context.Background()
+	createKafkaTopic(t, b, "k5", 1)
+	msgs := make([]*Message, 3000)
+	for i := range msgs {
+		msgs[i] = &Message{Topic: "k5", Value: bytes.Repeat([]byte{byte(i)}, 1024)}
+	}
+	if err := b.PublishBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if m.Offset != int64(i) || m.Duplicate {
+			t.Fatalf("message %d at offset %d (duplicate %v)", i, m.Offset, m.Duplicate)
+		}
+	}
+	got, err := b.Fetch(ctx, "k5", 0, 0, 5000)
+	if err != nil || len(got) != 3000 || got[2999].Value[0] != byte(2999%256) {
+		t.Fatalf("fetched %d, %v", len(got), err)
+	}
+}
+
+// In a large PublishBatch (the map path) a repeated message_id is stored
+// once, and the repeat gets the first copy's offset.
+func TestKafkaTopicLargePublishBatchDedup(t *testing.T) {
+	b := memBus(t)
+	ctx := context.Background()
+	createKafkaTopic(t, b, "k6", 1)
+	id := uuid.New()
+	msgs := make([]*Message, 100)
+	for i := range msgs {
+		msgs[i] = &Message{Topic: "k6", Value: []byte("v")}
+		if i == 10 || i == 90 {
+			msgs[i].Headers.MessageID = id
+		}
+	}
+	if err := b.PublishBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if !msgs[90].Duplicate || msgs[90].Offset != msgs[10].Offset || msgs[10].Duplicate {
+		t.Fatalf("repeat: %+v, first %+v", msgs[90], msgs[10])
+	}
+	if end, _ := b.EndOffset("k6", 0); end != 99 {
+		t.Fatalf("end offset %d, want 99", end)
+	}
+}
