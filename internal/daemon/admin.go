@@ -23,6 +23,7 @@ func (d *Daemon) adminMux() *http.ServeMux {
 	})
 	mux.HandleFunc("GET /readyz", d.serveReady)
 	mux.HandleFunc("GET /healthz", d.serveReady) // alias for NATS-style probes
+	mux.Handle("GET /metrics", d.metrics.Handler())
 	return mux
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/core/node"
+	"github.com/onexbus/onexbus/metrics"
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
 	"github.com/onexbus/onexbus/transport/kafka"
@@ -67,6 +68,10 @@ type Daemon struct {
 	bus      *core.Bus
 	kafkaSrv KafkaServer
 
+	// metrics and hooks observe the bus (set in New, read-only after).
+	metrics *metrics.Metrics
+	hooks   []core.Hook
+
 	forwarderRef atomic.Pointer[kafka.Forwarder]
 	ingestRef    atomic.Pointer[kafka.Ingest]
 }
@@ -77,11 +82,15 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{logOutput: os.Stderr, kafka: DefaultKafka}
+	o := options{logOutput: os.Stderr, kafka: DefaultKafka, api: DefaultHTTPAPI}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &Daemon{opts: o, cfg: cfg, ready: make(chan struct{})}
+	m, hooks, err := newObservability(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: o, cfg: cfg, ready: make(chan struct{}), metrics: m, hooks: hooks}
 	d.log = NewLogger(cfg, o.logOutput)
 	return d, nil
 }
@@ -130,6 +139,7 @@ type running struct {
 	adminSrv  *http.Server
 	adminDone chan error
 	httpSrv   *http.Server
+	httpAPI   http.Handler
 	httpDone  chan error
 	kafka     *kafkaListener
 	bus       *core.Bus
@@ -270,7 +280,8 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 			_ = httpLn.Close() // not served yet
 			return fmt.Errorf("onexbusd: build HTTP API: %w", err)
 		}
-		rt.httpSrv = &http.Server{Handler: counting(&d.inFl, h), ReadHeaderTimeout: 10 * time.Second}
+		rt.httpAPI = h
+		rt.httpSrv = &http.Server{Handler: counting(&d.inFl, d.metrics.InstrumentHTTP(h)), ReadHeaderTimeout: 10 * time.Second}
 		rt.httpDone = make(chan error, 1)
 		go func() { rt.httpDone <- rt.httpSrv.Serve(httpLn) }()
 		d.mu.Lock()
@@ -314,12 +325,16 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 		core.WithRetry(core.RetryPolicy{MaxAttempts: cfg.RetryMaxAttempts, Base: cfg.RetryBase, Max: cfg.RetryMax}),
 		core.WithBreaker(core.BreakerPolicy{Threshold: cfg.BreakerThreshold, ResetTimeout: cfg.BreakerResetTimeout}),
 		core.WithMaxMessageBytes(cfg.MaxMessageBytes),
+		core.WithHooks(d.hooks...),
 	}
 	start := time.Now()
 	bus, err := core.New(opts...)
 	if err != nil {
 		// core.New closes the store it was given when it fails.
 		return nil, dataError(path, err)
+	}
+	if err := d.metrics.Observe(bus); err != nil {
+		return nil, errors.Join(err, bus.Close(context.Background()))
 	}
 	d.log.Info("log recovered", "file", path, "took", time.Since(start).Round(time.Millisecond), "topics", len(bus.Topics()))
 	return bus, nil
@@ -454,6 +469,7 @@ func (d *Daemon) stop(rt *running, deadline time.Time) error {
 		if err := <-rt.httpDone; !errors.Is(err, http.ErrServerClosed) {
 			step("http listener", err)
 		}
+		step("http api", closeAPI(ctx, rt.httpAPI))
 	}
 	if rt.reporter != nil {
 		step("node events", rt.reporter.Close(ctx))

@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/metrics"
+	onexotel "github.com/onexbus/onexbus/metrics/otel"
+	httpapi "github.com/onexbus/onexbus/transport/http"
+	"github.com/onexbus/onexbus/transport/kafka"
+)
+
+// DefaultHTTPAPI is the HTTP API New mounts on http.addr unless
+// WithHTTPAPI says otherwise: transport/http on the daemon's bus. A full
+// forwarder backlog answers 503 with Retry-After.
+var DefaultHTTPAPI APIFactory = func(bus *core.Bus, log hclog.Logger) (http.Handler, error) {
+	api, err := httpapi.New(bus, httpapi.WithLogger(log), httpapi.WithUnavailableErrors(kafka.ErrBacklogFull))
+	if err != nil {
+		return nil, err
+	}
+	return closingHandler{Handler: api.Handler(), close: api.Close}, nil
+}
+
+// closingHandler is an API handler with goroutines of its own (pull and
+// push groups, operations), stopped after its listener drained.
+type closingHandler struct {
+	http.Handler
+	close func(context.Context) error
+}
+
+// Close stops the API's goroutines.
+func (h closingHandler) Close(ctx context.Context) error { return h.close(ctx) }
+
+// closeAPI stops h's goroutines when it has any.
+func closeAPI(ctx context.Context, h http.Handler) error {
+	if c, ok := h.(interface{ Close(context.Context) error }); ok {
+		return c.Close(ctx)
+	}
+	return nil
+}
+
+// newObservability builds the daemon's metrics (served on /metrics of
+// the admin listener) and tracer; both are core hooks of the bus.
+func newObservability(cfg Config) (*metrics.Metrics, []core.Hook, error) {
+	m, err := metrics.New(metrics.WithDataFile(filepath.Join(cfg.DataDir, DataFile)), metrics.WithVersion(Version),
+		metrics.WithDurability(durabilityLabel(cfg.Durability)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("onexbusd: metrics: %w", err)
+	}
+	return m, []core.Hook{m, onexotel.New()}, nil
+}
+
+func durabilityLabel(policy string) string {
+	switch policy {
+	case "interval", "none":
+		return policy
+	}
+	return "fsync"
+}
