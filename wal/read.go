@@ -44,8 +44,14 @@ type Entry struct {
 // removed by retention) reads from the start. fn must not call the Log;
 // an error from fn stops the read and is returned.
 //
-// A record that fails its CRC stops the read with a *CorruptError whose
-// Next says where reading can resume.
+// On a FormatKafka partition it walks the records inside the batches
+// (decompressing them), one Entry per record with Kafka set; a read may
+// start and stop inside a batch. Records of control batches are passed
+// too (Entry.Batch.Control()).
+//
+// Damage (a record or batch that fails its CRC, a chunk that does not
+// match its key, a hole) stops the read with a *CorruptError whose Next
+// says where reading can resume; the records before it were passed.
 func (l *Log) Read(ctx context.Context, topic string, part int32, from int64, max int, fn func(*Entry) error) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return from, err
