@@ -3,12 +3,15 @@ package core_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/testutil"
+	"github.com/onexbus/onexbus/store"
+	"github.com/onexbus/onexbus/store/bolt"
 )
 
 func nopHandler(context.Context, *core.Message) error { return nil }
@@ -290,5 +293,59 @@ func TestGroupOffsetsMetadataDeleteAndRestart(t *testing.T) {
 	}
 	if groups := b.OffsetGroups(); len(groups) != 0 {
 		t.Fatalf("OffsetGroups after delete: %v", groups)
+	}
+}
+
+// A broker's group metadata is stored per group, survives a restart,
+// is deleted by nil, and a damaged value is left out, not returned.
+func TestGroupMetadataStoredAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := testutil.Context(t)
+	b, err := core.New(core.WithDataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"a": "meta-a", "b": "meta-b", "gone": "x"} {
+		if err := b.SaveGroupMetadata(name, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SaveGroupMetadata("gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveGroupMetadata("", []byte("x")); !errors.Is(err, core.ErrInvalidGroup) {
+		t.Fatalf("empty group name: %v, want ErrInvalidGroup", err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveGroupMetadata("a", []byte("late")); !errors.Is(err, core.ErrClosed) {
+		t.Fatalf("save after close: %v, want ErrClosed", err)
+	}
+
+	st, err := bolt.Open(filepath.Join(dir, "onexbus.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flip a bit of b's stored value.
+	if err := st.Update(func(tx store.Tx) error {
+		bk := tx.Bucket([]byte("kafka-group-meta"))
+		v := append([]byte(nil), bk.Get([]byte("b"))...)
+		v[2] ^= 0x10
+		return bk.Put([]byte("b"), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, err = core.New(core.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	got, err := b.GroupMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got["a"]) != "meta-a" {
+		t.Fatalf("after restart: %q, want only a (b is damaged, gone was deleted)", got)
 	}
 }

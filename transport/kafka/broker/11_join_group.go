@@ -168,6 +168,7 @@ func (g *classicGroup) replaceStatic(oldID, clientID, host string, req *kmsg.Joi
 		resp.SkipAssignment = wasLeader
 		reply(resp)
 		g.touch(m)
+		g.persist() // the instance's new member id
 		return
 	}
 	g.park(m, req, reply)

@@ -46,6 +46,7 @@ func (c *groupCoordinator) deleteGroup(name string) int16 {
 		g.stopTimers()
 		g.state = groupDead
 		delete(c.groups, name)
+		c.meta.save(name, nil)
 	} else if !deleted && !embedded {
 		return kerr.GroupIDNotFound.Code
 	}

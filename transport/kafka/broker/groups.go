@@ -33,10 +33,9 @@ import (
 //
 // Persistence: committed offsets are durable before the OffsetCommit
 // reply and survive restarts. Classic group metadata (generation, leader,
-// members, static-member ids) is kept in memory only: after a restart
-// every member's next Heartbeat or commit gets UNKNOWN_MEMBER_ID and it
-// rejoins, a rebalance that costs a round trip but never loses a commit.
-// Static members rejoin with their instance id as new members.
+// members, assignments, static-member ids) is stored at each Stable
+// generation and restored on start (groups_persist.go), so the members of
+// a restarted broker carry on in their generation.
 
 func init() {
 	newGroupService = func(s *Server) groupService {
@@ -87,6 +86,7 @@ type groupCoordinator struct {
 	done   chan struct{} // closed when run has exited
 
 	waits     sync.WaitGroup // goroutines waiting for durable offset writes
+	meta      *metaWriter    // stores group snapshots (groups_persist.go)
 	closeOnce sync.Once
 
 	// Owned by run.
@@ -105,6 +105,7 @@ func newGroupCoordinator(bus *core.Bus, cfg groupConfig, log hclog.Logger) *grou
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 		groups: make(map[string]*classicGroup),
 	}
+	c.meta = newMetaWriter(bus, log)
 	go c.run()
 	return c
 }
@@ -175,6 +176,7 @@ func (c *groupCoordinator) afterFunc(d time.Duration, fn func()) *time.Timer {
 
 func (c *groupCoordinator) run() {
 	defer close(c.done)
+	c.restore()
 	for range c.kick {
 		for {
 			c.mu.Lock()
@@ -199,6 +201,7 @@ func (c *groupCoordinator) run() {
 // shutdown answers every parked call and stops every timer; the loop
 // exits after it.
 func (c *groupCoordinator) shutdown() {
+	// Stored snapshots stay: a restart restores them.
 	for _, g := range c.groups {
 		for _, m := range g.members {
 			if m.waiting != nil {
@@ -206,7 +209,10 @@ func (c *groupCoordinator) shutdown() {
 			}
 		}
 		g.stopTimers()
-		g.releaseClaim()
+		if g.release != nil {
+			g.release()
+			g.release = nil
+		}
 	}
 	c.groups = nil
 }
@@ -228,6 +234,7 @@ func (c *groupCoordinator) close() {
 		<-c.done
 		c.cancel()
 		c.waits.Wait()
+		c.meta.close()
 	})
 }
 

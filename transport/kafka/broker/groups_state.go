@@ -398,6 +398,7 @@ func (g *classicGroup) becomeEmpty() {
 	g.state = groupEmpty
 	g.leader = ""
 	g.protocol = ""
+	g.persist()
 	g.maybeForget()
 }
 
@@ -538,6 +539,7 @@ func (g *classicGroup) completeSync(req *kmsg.SyncGroupRequest) {
 		}
 	}
 	g.state = groupStable
+	g.persist()
 	for _, m := range g.members {
 		if m.waiting == nil {
 			continue

@@ -508,10 +508,11 @@ func TestGroupCoordinatorCloseAnswersParkedCalls(t *testing.T) {
 	})
 }
 
-// Classic group metadata lives in memory, offsets on disk: after a
-// restart a member's Heartbeat and commit get UNKNOWN_MEMBER_ID (it
-// rejoins), while its committed offsets and metadata are all there.
-func TestGroupRestartKeepsOffsetsAndForcesRejoin(t *testing.T) {
+// Classic group metadata and offsets survive a restart: a member of the
+// restarted coordinator heartbeats and commits in its generation, the
+// group is Stable with its assignment, and a member that does not come
+// back expires after its session timeout.
+func TestGroupRestartRestoresMembersAndOffsets(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		open := func() *coordHarness {
@@ -522,8 +523,7 @@ func TestGroupRestartKeepsOffsetsAndForcesRejoin(t *testing.T) {
 			if _, err := bus.CreateTopic(context.Background(), "t", core.TopicConfig{Partitions: 3}); err != nil {
 				t.Fatal(err)
 			}
-			cfg := defaultGroupConfig()
-			return &coordHarness{t: t, bus: bus, c: newGroupCoordinator(bus, cfg, nil)}
+			return &coordHarness{t: t, bus: bus, c: newGroupCoordinator(bus, defaultGroupConfig(), nil)}
 		}
 		shut := func(h *coordHarness) {
 			h.c.close()
@@ -540,20 +540,62 @@ func TestGroupRestartKeepsOffsetsAndForcesRejoin(t *testing.T) {
 
 		h = open()
 		defer shut(h)
-		wantCode(t, "heartbeat after restart", h.call(heartbeat(4, "g", id, gen)).(*kmsg.HeartbeatResponse).ErrorCode, kerr.UnknownMemberID)
-		cr = h.call(commitReq(8, "g", id, gen, 2, 3, nil)).(*kmsg.OffsetCommitResponse)
-		wantCode(t, "commit after restart", cr.Topics[0].Partitions[0].ErrorCode, kerr.UnknownMemberID)
+		wantCode(t, "heartbeat after restart", h.call(heartbeat(4, "g", id, gen)).(*kmsg.HeartbeatResponse).ErrorCode, nil)
+		cr = h.call(commitReq(8, "g", id, gen, 2, 3, kmsg.StringPtr("after restart"))).(*kmsg.OffsetCommitResponse)
+		wantCode(t, "commit after restart", cr.Topics[0].Partitions[0].ErrorCode, nil)
 		p := h.call(fetchReq(7, "g", 2)).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0]
-		if p.Offset != 3 || p.LeaderEpoch != 0 || p.Metadata == nil || *p.Metadata != "before restart" {
+		if p.Offset != 3 || p.LeaderEpoch != 0 || p.Metadata == nil || *p.Metadata != "after restart" {
 			t.Fatalf("offset after restart: %+v, want 3 with its epoch and metadata", p)
 		}
-		dr := h.call(describeReq(5, "g")).(*kmsg.DescribeGroupsResponse).Groups[0]
-		if dr.State != "Empty" {
-			t.Fatalf("group after restart: %+v, want Empty (known by its offsets)", dr)
+		dg := h.call(describeReq(5, "g")).(*kmsg.DescribeGroupsResponse).Groups[0]
+		if dg.State != "Stable" || len(dg.Members) != 1 || dg.Members[0].MemberID != id || string(dg.Members[0].MemberAssignment) != "a" {
+			t.Fatalf("group after restart: %+v, want Stable with %s holding its assignment", dg, id)
 		}
-		id2, gen2 := h.stableGroup(9, "g")
-		if id2 == id || gen2 != 1 {
-			t.Fatalf("rejoin after restart: %s at %d", id2, gen2)
+		sr := h.call(syncReq(5, "g", id, gen, nil)).(*kmsg.SyncGroupResponse)
+		if sr.ErrorCode != 0 || string(sr.MemberAssignment) != "a" {
+			t.Fatalf("sync after restart: %v %q", kerr.ErrorForCode(sr.ErrorCode), sr.MemberAssignment)
+		}
+		if _, err := h.bus.Subscribe(context.Background(), "t", "g", func(context.Context, *core.Message) error { return nil }); !errors.Is(err, core.ErrGroupInUse) {
+			t.Fatalf("subscribe to a restored group: %v, want ErrGroupInUse", err)
+		}
+
+		// The member does not come back: it expires, the group empties and
+		// its stored metadata goes.
+		time.Sleep(testSession + time.Second)
+		synctest.Wait()
+		time.Sleep(testRebalance + time.Second)
+		synctest.Wait()
+		dg = h.call(describeReq(5, "g")).(*kmsg.DescribeGroupsResponse).Groups[0]
+		if dg.State != "Empty" {
+			t.Fatalf("after the session timeout: %+v, want Empty", dg)
+		}
+	})
+}
+
+// A stored group that cannot be restored (damaged, inconsistent) is
+// dropped with a warning: its members rejoin.
+func TestGroupRestoreDropsBadSnapshots(t *testing.T) {
+	withCoordinator(t, func(t *testing.T, h *coordHarness) {
+		for name, data := range map[string]string{
+			"garbage":   "{not json",
+			"no-leader": `{"v":1,"protocol_type":"consumer","protocol":"range","leader":"x","generation":3,"members":[{"id":"m","session_timeout_ms":10000,"protocols":[{"name":"range"}]}]}`,
+			"empty":     `{"v":1,"protocol_type":"consumer","protocol":"range","leader":"m","generation":3,"members":[]}`,
+		} {
+			if err := h.bus.SaveGroupMetadata(name, []byte(data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := newGroupCoordinator(h.bus, defaultGroupConfig(), nil)
+		resp := make(chan kmsg.Response, 1)
+		c.handle(nil, &kmsg.ListGroupsRequest{Version: 4}, func(r kmsg.Response) { resp <- r })
+		synctest.Wait()
+		if lg := (<-resp).(*kmsg.ListGroupsResponse); len(lg.Groups) != 0 {
+			t.Fatalf("bad snapshots restored: %+v", lg.Groups)
+		}
+		c.close()
+		stored, err := h.bus.GroupMetadata()
+		if err != nil || len(stored) != 0 {
+			t.Fatalf("bad snapshots kept: %v %v", stored, err)
 		}
 	})
 }
