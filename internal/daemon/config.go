@@ -45,6 +45,10 @@ type Config struct {
 	// Enforcement (topics.enforcement) of the ONEX topic grammar: warn,
 	// reject or off.
 	Enforcement string
+	// TopicFormat (topics.format) is how new topics are stored: kafka
+	// (Kafka v2 record batches, what Kafka clients produce and fetch) or
+	// frames (the library's own frames, which Kafka clients cannot fetch).
+	TopicFormat string
 	// AutoCreateTopics (topics.auto_create) lets Kafka clients create
 	// topics by producing to or asking metadata for them.
 	AutoCreateTopics bool

@@ -127,7 +127,7 @@ var badValues = map[string]string{
 	"kafka.addr": "9092", "kafka.advertised_addr": "host:99999", "kafka.node_id": "-1", "kafka.idle_timeout": "1ms",
 	"http.addr": "localhost", "admin.addr": "x:y", "security.insecure": "maybe",
 	"topics.default_partitions": "0", "topics.retention_messages": "-5", "topics.retention_bytes": "2PiB",
-	"topics.retention_age": "1ms", "topics.enforcement": "strict", "topics.auto_create": "yes please",
+	"topics.retention_age": "1ms", "topics.enforcement": "strict", "topics.auto_create": "yes please", "topics.format": "avro",
 	"dedup.window": "48h", "dedup.max_ids": "0", "retry.max_attempts": "0", "retry.base": "two seconds",
 	"retry.max": "100000h", "breaker.threshold": "-1", "breaker.reset_timeout": "0s",
 	"limits.max_message_bytes": "1GiB", "limits.max_connections": "0", "limits.max_in_flight_bytes": "1KiB", "limits.max_request_bytes": "2GiB",

@@ -308,6 +308,10 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 		return nil, dataError(path, err)
 	}
 	enf, _ := core.ParseEnforcement(cfg.Enforcement) // validated
+	format := core.FormatKafka
+	if cfg.TopicFormat == "frames" {
+		format = core.FormatFrames
+	}
 	interval := time.Duration(0)
 	if policy == wal.PolicyInterval {
 		interval = cfg.DurabilityInterval
@@ -318,7 +322,7 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 		core.WithLogger(d.log.Named("bus")),
 		core.WithSource(cfg.Source),
 		core.WithEnforcement(enf),
-		core.WithDefaultTopicConfig(core.TopicConfig{Partitions: cfg.DefaultPartitions, Retention: core.Retention{
+		core.WithDefaultTopicConfig(core.TopicConfig{Partitions: cfg.DefaultPartitions, Format: format, Retention: core.Retention{
 			MaxMessages: cfg.RetentionMessages, MaxBytes: cfg.RetentionBytes, MaxAge: cfg.RetentionAge,
 		}}),
 		core.WithDedup(cfg.DedupWindow, cfg.DedupMaxIDs),

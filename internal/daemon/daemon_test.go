@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onexbus/onexbus/core"
@@ -88,9 +87,11 @@ func TestDrainWithHandlerInFlight(t *testing.T) {
 		return err
 	}))
 	a := r.d.Addrs()
-	if _, err := r.d.Bus().Publish(context.Background(), &core.Message{Topic: slowTopic, Value: []byte("slow one")}); err != nil {
+	cl := kafkaClient(t, a.Kafka.String(), kgo.DefaultProduceTopic(slowTopic))
+	if err := cl.ProduceSync(context.Background(), kgo.StringRecord("slow one")).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	cl.Close()
 	<-started
 	r.cancel()
 	admin := "http://" + a.Admin.String()
@@ -187,45 +188,55 @@ func introspections(t *testing.T, bus *core.Bus) []node.Introspection {
 	return out
 }
 
-// TestNodeEventsFromDaemon: startup, request (with the request's
-// correlation id) and shutdown introspection events, valid by the model.
-// The bus's own topics are read in process: Kafka clients fetch them once
-// the bus writes Kafka batches (the kbatch work).
+// kafkaIntrospections fetches n introspection events with a Kafka client
+// and checks each against the model and its correlation_id header.
+func kafkaIntrospections(t *testing.T, addr string, n int) []node.Introspection {
+	t.Helper()
+	var out []node.Introspection
+	for _, rec := range consumeAll(t, addr, node.IntrospectionTopic, n) {
+		e, err := node.ParseIntrospection(rec.Value)
+		if err != nil {
+			t.Fatalf("%v: %s", err, rec.Value)
+		}
+		for _, h := range rec.Headers {
+			if h.Key == "correlation_id" && string(h.Value) != e.CorrelationID.String() {
+				t.Errorf("header correlation_id %s, event %s", h.Value, e.CorrelationID)
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// TestNodeEventsFromDaemon: startup, request (a Kafka-produced command,
+// answered with its correlation id) and shutdown introspection events,
+// fetched by a Kafka client and valid by the model.
 func TestNodeEventsFromDaemon(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.NodeID = "3f1c2b9e-8c4d-4e7a-9b1a-2d5e6f708192"
 	r := startDaemon(t, cfg)
 	addr := r.d.Addrs().Kafka.String()
-	bus := r.d.Bus()
-	evs := introspections(t, bus)
-	if len(evs) != 1 {
-		t.Fatalf("%d events after start, want 1", len(evs))
-	}
-	e := evs[0]
+	e := kafkaIntrospections(t, addr, 1)[0]
 	if e.Reason != node.ReasonStartup || e.NodeID.String() != cfg.NodeID || e.NodeType != node.KindRuntimeHost ||
 		e.Endpoints["kafka"] != "kafka://"+addr || e.Endpoints["admin"] != "http://"+r.d.Addrs().Admin.String() {
 		t.Errorf("startup event %+v", e)
 	}
-	corr := uuid.MustParse("0b6a4f3e-1d6c-4b53-8f63-5d9f1f2a8f11")
-	req := &core.Message{Topic: node.RequestTopic, Value: []byte(`{}`)}
-	req.Headers.CorrelationID = corr
-	if _, err := bus.Publish(context.Background(), req); err != nil {
+	corr := "0b6a4f3e-1d6c-4b53-8f63-5d9f1f2a8f11"
+	cl := kafkaClient(t, addr)
+	rec := &kgo.Record{Topic: node.RequestTopic, Value: []byte(`{}`), Headers: []kgo.RecordHeader{{Key: "correlation_id", Value: []byte(corr)}}}
+	if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "request answered", func() bool { return len(introspections(t, bus)) == 2 })
-	if e := introspections(t, bus)[1]; e.Reason != node.ReasonRequest || e.CorrelationID != corr {
+	if e := kafkaIntrospections(t, addr, 2)[1]; e.Reason != node.ReasonRequest || e.CorrelationID.String() != corr {
 		t.Fatalf("request event %+v", e)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
 	r = startDaemon(t, cfg)
-	evs = introspections(t, r.d.Bus())
+	evs := kafkaIntrospections(t, r.d.Addrs().Kafka.String(), 4)
 	want := []node.Reason{node.ReasonStartup, node.ReasonRequest, node.ReasonShutdown, node.ReasonStartup}
-	if len(evs) != len(want) {
-		t.Fatalf("%d events after restart, want %d", len(evs), len(want))
-	}
-	for i, e := range evs {
+	for i, e := range evs[:4] {
 		if e.Reason != want[i] || e.NodeID.String() != cfg.NodeID {
 			t.Errorf("event %d: %+v, want %s", i, e, want[i])
 		}

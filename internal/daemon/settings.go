@@ -126,6 +126,16 @@ var settings = []setting{
 			c.Enforcement = strings.TrimSpace(v)
 			return nil
 		}},
+	{name: "topics.format", env: "ONEXBUS_TOPICS_FORMAT", flag: "topic-format", def: "kafka",
+		help: "storage of new topics: kafka (record batches Kafka clients fetch as stored) or frames (library frames, not fetchable over Kafka)",
+		set: func(c *Config, v string) error {
+			switch v = strings.TrimSpace(v); v {
+			case "kafka", "frames":
+				c.TopicFormat = v
+				return nil
+			}
+			return fmt.Errorf("%q is not kafka or frames", v)
+		}},
 	{name: "topics.auto_create", env: "ONEXBUS_TOPICS_AUTO_CREATE", flag: "auto-create-topics", def: "true", boolean: true,
 		help: "Kafka clients create topics by using them",
 		set:  boolSetter(func(c *Config) *bool { return &c.AutoCreateTopics })},

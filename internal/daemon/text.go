@@ -45,6 +45,8 @@ func (c *Config) text(name string) (string, bool) {
 		return d(c.RetentionAge), true
 	case "topics.enforcement":
 		return c.Enforcement, true
+	case "topics.format":
+		return c.TopicFormat, true
 	case "topics.auto_create":
 		return b(c.AutoCreateTopics), true
 	case "dedup.window":
