@@ -97,6 +97,12 @@ func TestGroupLagAndSeek(t *testing.T) {
 	if off, _, _ := e.bus.GroupOffset("stalled", "lag", 0); off.Offset != 2 {
 		t.Fatalf("a dry run moved the group to %d", off.Offset)
 	}
+	// By time: the message of offset 3 was published 57 minutes ago.
+	e.do("seek-group", "POST", "/v1/groups/stalled/offsets:seek", map[string]any{"topic": "lag", "to": "timestamp",
+		"timestamp": time.Now().Add(-57*time.Minute - 30*time.Second).UTC().Format(time.RFC3339)}).want(t, 200)
+	if off, _, _ := e.bus.GroupOffset("stalled", "lag", 0); off.Offset != 3 {
+		t.Fatalf("seek by time left the group at %d, want 3", off.Offset)
+	}
 	e.do("seek-group", "POST", "/v1/groups/stalled/offsets:seek", map[string]any{"topic": "lag", "to": "offsets", "offsets": map[string]int64{"0": 4}}).
 		want(t, 200)
 	if off, _, _ := e.bus.GroupOffset("stalled", "lag", 0); off.Offset != 4 {
@@ -307,4 +313,30 @@ func TestStorage(t *testing.T) {
 	var op httpapi.Operation
 	e.do("compact-storage", "POST", "/v1/storage:compact", nil).want(t, 202).decode(t, &op)
 	waitOperation(t, e, op.ID)
+}
+
+func TestTopicPatchDeleteAndOffsetForTime(t *testing.T) {
+	e := newEnv(t, nil)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		m := &core.Message{Topic: "edit", Value: []byte("x"), Timestamp: base.Add(time.Duration(i) * time.Minute)}
+		if _, err := e.bus.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var o httpapi.OffsetForTime
+	e.do("offset-for-time", "GET", "/v1/topics/edit/partitions/0/offsets?time=2026-01-01T00:02:30Z", nil).want(t, 200).decode(t, &o)
+	if o.Offset != 3 {
+		t.Fatalf("offset for 00:02:30 = %d, want 3", o.Offset)
+	}
+	var d httpapi.TopicDetail
+	e.do("patch-topic", "PATCH", "/v1/topics/edit", map[string]any{"retention": map[string]any{"max_messages": 2}, "partitions": 3}).
+		want(t, 200).decode(t, &d)
+	if d.Retention.MaxMessages != 2 || d.Partitions != 3 {
+		t.Fatalf("patched %+v", d)
+	}
+	e.do("patch-topic", "PATCH", "/v1/topics/edit", map[string]any{"partitions": 2}).want(t, 400).problem(t)
+	e.do("delete-topic", "DELETE", "/v1/topics/edit", nil).want(t, 204)
+	e.do("get-topic", "GET", "/v1/topics/edit", nil).want(t, 404).problem(t)
+	e.do("delete-topic", "DELETE", "/v1/topics/edit", nil).want(t, 404).problem(t)
 }

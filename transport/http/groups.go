@@ -82,7 +82,8 @@ type lagOutput struct{ Body LagSummary }
 // SeekBody moves a group forward in a topic.
 type SeekBody struct {
 	Topic   string           `json:"topic" minLength:"1"`
-	To      string           `json:"to" enum:"latest,offsets" doc:"latest: past every message; offsets: the given next offset per partition."`
+	To      string           `json:"to" enum:"latest,timestamp,offsets" doc:"latest: past every message; timestamp: to the first message at or after timestamp; offsets: the given next offset per partition."`
+	Time    time.Time        `json:"timestamp,omitzero" doc:"With to=timestamp (RFC 3339)."`
 	Offsets map[string]int64 `json:"offsets,omitempty" doc:"Partition (as a string) to the next offset to read."`
 	DryRun  bool             `json:"dry_run,omitempty" doc:"Say what would change without changing it."`
 }
@@ -279,6 +280,17 @@ func (s *Server) seek(ctx context.Context, in *seekInput) (*seekOutput, error) {
 				return nil, s.problem(err)
 			}
 			target[p] = end
+		}
+	case "timestamp":
+		if in.Body.Time.IsZero() {
+			return nil, problemf(stdhttp.StatusBadRequest, "invalid_seek", "to=timestamp needs timestamp")
+		}
+		for p := range tc.Partitions {
+			off, err := s.bus.Kafka().OffsetForTime(ctx, in.Body.Topic, p, in.Body.Time.UnixMilli())
+			if err != nil {
+				return nil, s.problem(err)
+			}
+			target[p] = off
 		}
 	case "offsets":
 		if len(in.Body.Offsets) == 0 {

@@ -197,6 +197,7 @@ func (s *Server) register() {
 	s.registerRead()
 	s.registerTail()
 	s.registerTopics()
+	s.registerTopicEdits()
 	s.registerGroups()
 	s.registerPull()
 	s.registerPush()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -20,7 +21,7 @@ const tailBatch = 100
 
 type tailInput struct {
 	Topic         string `path:"topic"`
-	From          string `query:"from" default:"latest" doc:"latest, earliest, or positions p:o,p:o (the next offset per partition, as an event id)."`
+	From          string `query:"from" default:"latest" doc:"latest, earliest, an RFC 3339 time, or positions p:o,p:o (the next offset per partition, as an event id)."`
 	LastEventID   string `header:"Last-Event-ID" doc:"Resume after this event (takes precedence over from)."`
 	ValueEncoding string `query:"value_encoding" default:"auto" enum:"auto,json,text,base64"`
 }
@@ -92,7 +93,13 @@ func (s *Server) tail(ctx context.Context, in *tailInput) (*huma.StreamResponse,
 			return nil, s.problem(err)
 		}
 	}
-	if from != "earliest" && from != "latest" && from != "" {
+	if t, terr := time.Parse(time.RFC3339Nano, from); terr == nil {
+		for p := range next {
+			if next[p], err = s.bus.Kafka().OffsetForTime(ctx, in.Topic, int32(p), t.UnixMilli()); err != nil {
+				return nil, s.problem(err)
+			}
+		}
+	} else if from != "earliest" && from != "latest" && from != "" {
 		pos, err := parsePositions(from, tc.Partitions)
 		if err != nil {
 			return nil, err
