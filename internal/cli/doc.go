@@ -14,7 +14,8 @@
 //
 // # Signals (serve)
 //
-// SIGTERM or SIGINT: /readyz turns 503, listeners stop accepting,
+// SIGTERM or SIGINT: /readyz turns 503 (for shutdown.lame_duck first,
+// while the listeners still accept), listeners stop accepting,
 // requests and deliveries drain within shutdown.timeout, the log is
 // flushed and the process exits 0. A second SIGTERM or SIGINT exits at
 // once with 1. SIGHUP reloads the configuration (file and environment as

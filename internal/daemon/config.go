@@ -83,6 +83,9 @@ type Config struct {
 
 	// ShutdownTimeout (shutdown.timeout) bounds the drain on SIGTERM.
 	ShutdownTimeout time.Duration
+	// LameDuck (shutdown.lame_duck) is how long /readyz answers 503 before
+	// the listeners stop accepting, so load balancers stop sending first.
+	LameDuck time.Duration
 
 	// Source (source) is the source header of messages that have none.
 	Source string

@@ -131,7 +131,7 @@ var badValues = map[string]string{
 	"dedup.window": "48h", "dedup.max_ids": "0", "retry.max_attempts": "0", "retry.base": "two seconds",
 	"retry.max": "100000h", "breaker.threshold": "-1", "breaker.reset_timeout": "0s",
 	"limits.max_message_bytes": "1GiB", "limits.max_connections": "0", "limits.max_in_flight_bytes": "1KiB", "limits.max_request_bytes": "2GiB",
-	"log.level": "loud", "log.json": "2", "shutdown.timeout": "2h", "source": strings.Repeat("s", 256),
+	"log.level": "loud", "log.json": "2", "shutdown.timeout": "2h", "shutdown.lame_duck": "10m", "source": strings.Repeat("s", 256),
 	"node.id": "not-a-uuid", "node.name": strings.Repeat("n", 256), "node.heartbeat_interval": "10ms",
 	"forward.pattern": "a.**x.b c", "ingest.topics": "ok,bad topic",
 }

@@ -171,9 +171,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-ctx.Done()
 	// Lame duck first: /readyz answers 503 before any listener closes.
 	d.state.Store(stateDraining)
-	timeout := d.config().ShutdownTimeout
-	d.log.Info("shutting down: draining", "timeout", timeout)
-	return d.stop(rt, time.Now().Add(timeout))
+	cfg := d.config()
+	if cfg.LameDuck > 0 {
+		d.log.Info("shutting down: /readyz answers 503; listeners close after the lame-duck period", "lame_duck", cfg.LameDuck)
+		time.Sleep(cfg.LameDuck)
+	}
+	d.log.Info("shutting down: draining", "timeout", cfg.ShutdownTimeout)
+	return d.stop(rt, time.Now().Add(cfg.ShutdownTimeout))
 }
 
 func isClosed(ch chan struct{}) bool {

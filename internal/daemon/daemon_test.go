@@ -336,3 +336,40 @@ func TestInsecureBindAdvertisesReachable(t *testing.T) {
 		t.Errorf("advertised %s, want 127.0.0.1:port", brokers)
 	}
 }
+
+// TestDaemonHeartbeat: with node.heartbeat_interval the daemon publishes
+// heartbeats a Kafka client fetches, valid by the model.
+func TestDaemonHeartbeat(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NodeHeartbeatInterval = time.Second
+	r := startDaemon(t, cfg)
+	recs := consumeAll(t, r.d.Addrs().Kafka.String(), node.HeartbeatTopic, 1)
+	h, err := node.ParseHeartbeat(recs[0].Value)
+	if err != nil {
+		t.Fatalf("%v: %s", err, recs[0].Value)
+	}
+	start := introspections(t, r.d.Bus())[0]
+	if h.NodeID != start.NodeID || h.NodeType != node.KindRuntimeHost || h.UptimeSeconds < 0.9 ||
+		h.MemoryUsageMB == nil || *h.MemoryUsageMB <= 0 || h.CPUUsagePercent == nil {
+		t.Errorf("heartbeat %+v", h)
+	}
+}
+
+// TestLameDuck: during shutdown.lame_duck /readyz answers 503 while the
+// Kafka listener still accepts; then it closes and Run returns nil.
+func TestLameDuck(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LameDuck = 2 * time.Second
+	r := startDaemon(t, cfg)
+	a := r.d.Addrs()
+	r.cancel()
+	eventually(t, "/readyz 503", func() bool { code, _ := get(t, "http://"+a.Admin.String()+"/readyz"); return code == 503 })
+	conn, err := net.DialTimeout("tcp", a.Kafka.String(), time.Second)
+	if err != nil {
+		t.Fatalf("Kafka listener closed during the lame-duck period: %v", err)
+	}
+	conn.Close()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -7,7 +7,7 @@ import (
 )
 
 // Reload applies next's reloadable settings (log.level, shutdown.timeout,
-// node.heartbeat_interval) to the running daemon, logs every other
+// shutdown.lame_duck, node.heartbeat_interval) to the running daemon, logs every other
 // setting that differs as needing a restart, and returns both lists of
 // setting names. An invalid next changes nothing and is returned.
 func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
@@ -38,6 +38,8 @@ func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
 			d.cfg.LogLevel = next.LogLevel
 		case "shutdown.timeout":
 			d.cfg.ShutdownTimeout = next.ShutdownTimeout
+		case "shutdown.lame_duck":
+			d.cfg.LameDuck = next.LameDuck
 		case "node.heartbeat_interval":
 			if d.reporter != nil {
 				if err := d.reporter.SetHeartbeatInterval(next.NodeHeartbeatInterval); err != nil {

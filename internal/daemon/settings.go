@@ -188,6 +188,9 @@ var settings = []setting{
 	{name: "shutdown.timeout", env: "ONEXBUS_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "30s", reloadable: true,
 		help: "bound on draining requests and deliveries at SIGTERM; 1s..1h",
 		set:  durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Second, time.Hour, false)},
+	{name: "shutdown.lame_duck", env: "ONEXBUS_SHUTDOWN_LAME_DUCK", flag: "lame-duck", def: "0s", reloadable: true,
+		help: "on SIGTERM, how long /readyz answers 503 before listeners stop accepting; 0 or 1ms..5m",
+		set:  durationSetter(func(c *Config) *time.Duration { return &c.LameDuck }, time.Millisecond, 5*time.Minute, true)},
 	{name: "source", env: "ONEXBUS_SOURCE", flag: "source", def: "onexbusd",
 		help: "source header of messages published without one; 1..255 characters",
 		set: func(c *Config, v string) error {

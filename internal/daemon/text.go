@@ -77,6 +77,8 @@ func (c *Config) text(name string) (string, bool) {
 		return b(c.LogJSON), true
 	case "shutdown.timeout":
 		return d(c.ShutdownTimeout), true
+	case "shutdown.lame_duck":
+		return d(c.LameDuck), true
 	case "source":
 		return c.Source, true
 	case "node.id":
