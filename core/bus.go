@@ -26,6 +26,7 @@ type Bus struct {
 	log   *wal.Log
 	dlq   *dlq.Queue
 	gates gates
+	pubv  validators // content validators (validate.go)
 
 	topics sync.Map // name -> *topicState; written under mu once New returns
 

@@ -169,7 +169,7 @@ func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
 		return false, fmt.Errorf("onexbus: publish to %s: %w: message timestamp: %w", m.Topic, ErrInvalidHeaders, err)
 	}
 	m.Headers.ApplyDefaults(m.Topic, b.cfg.source, m.Timestamp)
-	if err := m.Headers.Validate(); err != nil {
+	if err := b.checkMessage(m); err != nil {
 		return false, fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)
 	}
 	if m.ExplicitPartition {
