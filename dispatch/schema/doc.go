@@ -14,7 +14,8 @@
 //
 // A subject holds versions 1, 2, ... of schemas of one format (AVRO or
 // JSON; Confluent's schemaType). Every distinct schema (its format and
-// its canonical text: Avro's parsing canonical form, compact JSON) has
+// its text as compact JSON, so that Avro defaults, which Avro's
+// parsing canonical form drops, still tell versions apart) has
 // one global id, shared by every subject that registers it; ids and
 // version numbers are never reused. Subjects follow Confluent's naming:
 // <topic>-value and <topic>-key for a topic's values and keys

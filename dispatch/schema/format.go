@@ -52,7 +52,7 @@ type SubjectSchema struct {
 type compiled struct {
 	typ   Type
 	text  string // as registered
-	canon string // the identity for id reuse: Avro's canonical form, compact JSON
+	canon string // the identity for id reuse: the compact JSON text
 	avro  avro.Schema
 	js    *jsonschema.Schema
 	doc   any // the JSON Schema document, for the compatibility checker
@@ -75,7 +75,14 @@ func compile(s Schema) (*compiled, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: avro: %w", ErrInvalidSchema, err)
 		}
-		return &compiled{typ: Avro, text: s.Schema, canon: sch.String(), avro: sch}, nil
+		// The identity keeps defaults and aliases, which Avro's parsing
+		// canonical form (sch.String()) drops but resolution uses.
+		canon := s.Schema
+		var buf bytes.Buffer
+		if json.Compact(&buf, []byte(s.Schema)) == nil {
+			canon = buf.String()
+		}
+		return &compiled{typ: Avro, text: s.Schema, canon: canon, avro: sch}, nil
 	case JSON:
 		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(s.Schema))
 		if err != nil {
@@ -131,13 +138,16 @@ func (c *compiled) validate(payload []byte) error {
 		r := avro.NewReader(nil, 0).Reset(payload)
 		var v any
 		r.ReadVal(c.avro, &v)
-		if r.Error != nil && !errors.Is(r.Error, io.EOF) {
+		// The decoders read only what the value needs, so any error
+		// (even one wrapping io.EOF) means the payload ended inside it.
+		if r.Error != nil {
+			if errors.Is(r.Error, io.EOF) {
+				return fmt.Errorf("%w: avro: the payload ends inside the value (%s)", ErrInvalidPayload, capDetail(r.Error.Error()))
+			}
 			return fmt.Errorf("%w: avro: %s", ErrInvalidPayload, capDetail(r.Error.Error()))
 		}
-		if r.Error == nil {
-			if r.Peek(); r.Error == nil {
-				return fmt.Errorf("%w: avro: bytes left after the value", ErrInvalidPayload)
-			}
+		if r.Peek(); r.Error == nil {
+			return fmt.Errorf("%w: avro: bytes left after the value", ErrInvalidPayload)
 		}
 		return nil
 	}

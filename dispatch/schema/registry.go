@@ -22,10 +22,10 @@ const extName = "schema"
 
 // Keys of the registry's bucket. Values are JSON.
 var (
-	keyConfig    = []byte("config")  // globalConfig
-	prefixSchema = "id/"             // + 4-byte big-endian id -> schemaRec
-	prefixSubj   = "subject/"        // + subject -> subjectRec
-	prefixTopic  = "topic/"          // + topic -> topicRec
+	keyConfig    = []byte("config") // globalConfig
+	prefixSchema = "id/"            // + 4-byte big-endian id -> schemaRec
+	prefixSubj   = "subject/"       // + subject -> subjectRec
+	prefixTopic  = "topic/"         // + topic -> topicRec
 )
 
 type schemaRec struct {
