@@ -91,6 +91,7 @@ func newRoot(env *Env) *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "YAML configuration file (env ONEXBUS_CONFIG)")
 	root.AddCommand(serveCmd(env), configCmd(env), checkCmd(env), versionCmd(env))
+	root.AddCommand(clientCmds(env)...)
 	return root
 }
 
