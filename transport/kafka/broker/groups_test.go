@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -596,6 +598,50 @@ func TestGroupRestoreDropsBadSnapshots(t *testing.T) {
 		stored, err := h.bus.GroupMetadata()
 		if err != nil || len(stored) != 0 {
 			t.Fatalf("bad snapshots kept: %v %v", stored, err)
+		}
+	})
+}
+
+// OffsetCommit is answered only once the offsets are in the store: a copy
+// of the bbolt file taken right after the reply (nothing else runs) holds
+// them, metadata included.
+func TestGroupOffsetCommitStoredBeforeReply(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		bus, err := core.New(core.WithDataDir(dir), core.WithDurability(core.DurabilitySync, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bus.CreateTopic(context.Background(), "t", core.TopicConfig{Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+		h := &coordHarness{t: t, bus: bus, c: newGroupCoordinator(bus, defaultGroupConfig(), nil)}
+		defer func() {
+			h.c.close()
+			if err := bus.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+		h.publish(2)
+		cr := h.call(commitReq(8, "g", "", -1, 1, 2, kmsg.StringPtr("durable"))).(*kmsg.OffsetCommitResponse)
+		wantCode(t, "commit", cr.Topics[0].Partitions[0].ErrorCode, nil)
+
+		raw, err := os.ReadFile(filepath.Join(dir, "onexbus.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyDir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(copyDir, "onexbus.db"), raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := core.New(core.WithDataDir(copyDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Close(context.Background())
+		o, ok, err := snap.GroupOffset("g", "t", 1)
+		if err != nil || !ok || o.Offset != 2 || o.Metadata != "durable" {
+			t.Fatalf("offset in the file right after the reply: %+v %v %v, want 2 with its metadata", o, ok, err)
 		}
 	})
 }
