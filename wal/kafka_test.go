@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
 	"github.com/onexbus/onexbus/store"
@@ -446,5 +447,60 @@ func TestAppendBatchConcurrent(t *testing.T) {
 	got, end, err := l.ReadBatches(context.Background(), "k", 0, 0, 1<<30, nil)
 	if err != nil || end != next || len(splitBatches(t, got)) != writers*each {
 		t.Fatalf("read %d bytes to %d (want %d): %v", len(got), end, next, err)
+	}
+}
+
+// Readers running beside appenders and the committer (tail and store,
+// every policy) only ever see whole, CRC-valid batches with dense offsets,
+// byte for byte as appended; a Watch fires for each new end.
+func TestReadBatchesWhileAppending(t *testing.T) {
+	for _, policy := range []wal.Policy{wal.PolicySync, wal.PolicyInterval, wal.PolicyNone} {
+		t.Run(policy.String(), func(t *testing.T) {
+			l := openLog(t, memstore.New(), wal.WithPolicy(policy, time.Millisecond), wal.WithChunk(100, 2<<10))
+			createKafka(t, l, "k", 1)
+			const batches = 400
+			want := make([][]byte, batches)
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range batches {
+					b := build(t, batchSpec{n: 1 + i%5, codec: []kbatch.Codec{kbatch.CodecNone, kbatch.CodecSnappy}[i%2]}, fmt.Sprint(i))
+					r := appendBatch(t, l, "k", 0, b)
+					mu.Lock()
+					want[i] = stamped(b, r.BaseOffset)
+					mu.Unlock()
+				}
+			}()
+			ctx := context.Background()
+			seen := 0
+			for seen < batches {
+				got, next, err := l.ReadBatches(ctx, "k", 0, 0, 1<<30, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bs := splitBatches(t, got)
+				mu.Lock()
+				for i, b := range bs {
+					if want[i] != nil && !bytes.Equal(b, want[i]) {
+						mu.Unlock()
+						t.Fatalf("batch %d differs from what was appended", i)
+					}
+				}
+				mu.Unlock()
+				seen = len(bs)
+				fired := make(chan struct{})
+				cancel, err := l.Watch([]wal.WatchPos{{Topic: "k", Part: 0, After: next}}, func() { close(fired) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seen < batches {
+					<-fired
+				}
+				cancel()
+			}
+			wg.Wait()
+		})
 	}
 }
