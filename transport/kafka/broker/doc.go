@@ -44,6 +44,35 @@
 // Unknown topics are created by Metadata and Produce while
 // WithAutoCreateTopics is on (the default).
 //
+// # Consumer groups
+//
+// The classic group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup)
+// runs on one coordinator loop (groups.go): MEMBER_ID_REQUIRED for v4+
+// dynamic members, static members (group.instance.id) replacing their old
+// member id, session and rebalance timeouts, a sync barrier, generation
+// checks and protocol voting. KIP-848 (ConsumerGroupHeartbeat) is not
+// served; clients use the classic protocol.
+//
+// Committed offsets are the bus's group cursors: a Kafka consumer group
+// and an embedded Subscribe group of the same name share them, so kadm
+// lag works on embedded groups. An OffsetCommit is answered once its
+// offsets are durable; metadata and leader epoch round-trip; offsets may
+// move backwards; a simple commit (generation -1) is accepted only while
+// the group has no members of either kind. Offsets never expire
+// (offsets.retention.minutes is not implemented): DeleteGroups and
+// OffsetDelete remove them.
+//
+// Membership is one kind at a time: a JoinGroup for a group with live
+// embedded members gets INCONSISTENT_GROUP_PROTOCOL, and Bus.Subscribe on
+// a group with Kafka members returns core.ErrGroupInUse. ListGroups and
+// DescribeGroups show embedded groups with protocol type "onexbus"
+// (Stable with one member per subscription, or Empty).
+//
+// Group metadata (generation, members, assignments) is stored at each
+// Stable generation and restored on start, so members of a restarted
+// broker carry on in their generation; a crash mid-rebalance falls back to
+// the last Stable one and the members that moved on rejoin.
+//
 // # Authentication
 //
 // WithSASL requires SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) before any
