@@ -3,9 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/hamba/avro/v2"
@@ -135,19 +133,8 @@ func (c *compiled) validate(payload []byte) error {
 		}
 		return nil
 	default:
-		r := avro.NewReader(nil, 0).Reset(payload)
-		var v any
-		r.ReadVal(c.avro, &v)
-		// The decoders read only what the value needs, so any error
-		// (even one wrapping io.EOF) means the payload ended inside it.
-		if r.Error != nil {
-			if errors.Is(r.Error, io.EOF) {
-				return fmt.Errorf("%w: avro: the payload ends inside the value (%s)", ErrInvalidPayload, capDetail(r.Error.Error()))
-			}
-			return fmt.Errorf("%w: avro: %s", ErrInvalidPayload, capDetail(r.Error.Error()))
-		}
-		if r.Peek(); r.Error == nil {
-			return fmt.Errorf("%w: avro: bytes left after the value", ErrInvalidPayload)
+		if err := checkAvro(c.avro, payload); err != nil {
+			return fmt.Errorf("%w: avro: %s", ErrInvalidPayload, capDetail(err.Error()))
 		}
 		return nil
 	}
