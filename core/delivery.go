@@ -58,6 +58,10 @@ type loop struct {
 	// marked is the end of the range covered by the durable in-flight
 	// mark.
 	marked int64
+	// skipped and skippedFirst count the Kafka control records the last
+	// read passed over (in all, and before its first message), so that a
+	// gap they fill is not reported as retention.
+	skipped, skippedFirst int64
 
 	exitMu    sync.Mutex         // protects exits
 	exits     map[int64]struct{} // offsets whose handler call never returned (runtime.Goexit)
@@ -226,7 +230,9 @@ func (l *loop) runSequential(slot *handlerSlot, log logger) {
 		}
 		if len(batch) == 0 {
 			if next > l.cursor {
-				log.Warn("messages removed by retention before delivery", "from", l.cursor, "to", next)
+				if next-l.cursor > l.skipped {
+					log.Warn("messages removed by retention before delivery", "from", l.cursor, "to", next)
+				}
 				l.cursor = next
 				l.commit(l.cursor)
 				continue
@@ -236,7 +242,7 @@ func (l *loop) runSequential(slot *handlerSlot, log logger) {
 			}
 			continue
 		}
-		if first := batch[0].Offset; first > l.cursor {
+		if first := batch[0].Offset; first-l.cursor > l.skippedFirst {
 			log.Warn("messages removed by retention before delivery", "from", l.cursor, "to", first)
 		}
 		// Mark the batch in flight before any handler sees it: if one
@@ -274,9 +280,15 @@ func (l *loop) runSequential(slot *handlerSlot, log logger) {
 func (l *loop) read(dst []*item, pos int64, max int, log logger) (items []*item, next int64, ok bool) {
 	for n := 0; ; n++ {
 		items = dst
+		l.skipped, l.skippedFirst = 0, 0
 		next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
-			if it := l.decode(e); it != nil { // nil: a Kafka control record
+			if it := l.decode(e); it != nil {
 				items = append(items, it)
+			} else { // a Kafka control record
+				l.skipped++
+				if len(items) == len(dst) {
+					l.skippedFirst++
+				}
 			}
 			return nil
 		})

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/internal/testutil"
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
 	memstore "github.com/onexbus/onexbus/store/memory"
@@ -408,4 +412,49 @@ func TestKafkaTopicLargePublishBatchDedup(t *testing.T) {
 	if end, _ := b.EndOffset("k6", 0); end != 99 {
 		t.Fatalf("end offset %d, want 99", end)
 	}
+}
+
+// A Kafka control batch between records is passed over without the
+// "removed by retention" warning a real gap gets.
+func TestControlBatchIsNotReportedAsRetention(t *testing.T) {
+	var logs syncBuffer
+	b := memBus(t, WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})))
+	ctx := context.Background()
+	createKafkaTopic(t, b, "k7", 1)
+	appendRaw(t, b, "k7", foreignBatch(t, 7, 0, true, "marker"))
+	appendRaw(t, b, "k7", foreignBatch(t, 8, 0, false, "a"))
+	appendRaw(t, b, "k7", foreignBatch(t, 9, 0, true, "marker"))
+	got := make(chan *Message, 4)
+	if _, err := b.Subscribe(ctx, "k7", "g", func(_ context.Context, m *Message) error { got <- m; return nil }, SubscribeStart(StartEarliest)); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; string(m.Value) != "a" || m.Offset != 1 {
+		t.Fatalf("delivered %q at %d", m.Value, m.Offset)
+	}
+	// The trailing marker moves the cursor past it.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		off, ok, err := b.log.Cursor("g", "k7", 0)
+		return err == nil && ok && off == 3
+	}, "the cursor past the trailing marker")
+	if strings.Contains(logs.String(), "removed by retention") {
+		t.Fatalf("control records reported as retention:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
