@@ -45,9 +45,12 @@ func (c *groupCoordinator) handleJoinGroup(cc *connInfo, req *kmsg.JoinGroupRequ
 	// Membership is one kind at a time: live embedded members of the
 	// same name keep Kafka members out.
 	if err := g.claim(); err != nil {
-		if errors.Is(err, core.ErrGroupInUse) {
+		switch {
+		case errors.Is(err, core.ErrGroupInUse):
 			fail(kerr.InconsistentGroupProtocol.Code)
-		} else {
+		case errors.Is(err, core.ErrInvalidGroup):
+			fail(kerr.InvalidGroupID.Code)
+		default:
 			fail(kerr.CoordinatorNotAvailable.Code)
 		}
 		return

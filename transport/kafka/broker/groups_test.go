@@ -240,6 +240,10 @@ func TestGroupProtocolVoting(t *testing.T) {
 		empty := joinReq(9, "g2", "", nil)
 		empty.Protocols = nil
 		wantCode(t, "join without protocols", h.call(empty).(*kmsg.JoinGroupResponse).ErrorCode, kerr.InconsistentGroupProtocol)
+		long := joinReq(9, strings.Repeat("g", 256), "", nil)
+		wantCode(t, "join of a group name over 255 bytes", h.call(long).(*kmsg.JoinGroupResponse).ErrorCode, kerr.InvalidGroupID)
+		nul := joinReq(9, "a\x00b", "", nil)
+		wantCode(t, "join of a group name with NUL", h.call(nul).(*kmsg.JoinGroupResponse).ErrorCode, kerr.InvalidGroupID)
 		short := joinReq(9, "g2", "", nil)
 		short.SessionTimeoutMillis = 10
 		wantCode(t, "join with a too short session", h.call(short).(*kmsg.JoinGroupResponse).ErrorCode, kerr.InvalidSessionTimeout)
