@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check bench bench-peers fuzz run run-example
+.PHONY: all build test vet fmt-check bench bench-peers fuzz run run-example crash-broker
 
 all: build test
 
@@ -70,3 +70,11 @@ run:
 # run-example runs the embedded quick-start program (the library, no daemon).
 run-example:
 	$(GO) run ./examples/quickstart
+
+# crash-broker runs the broker's kill -9 loop: idempotent acks=all kgo
+# producers and a consumer group against a broker child process that is
+# SIGKILLed and restarted CYCLES times (3 in CI); no acknowledged record
+# may be lost or duplicated.
+CYCLES ?= 3
+crash-broker:
+	ONEXBUS_CRASH_CYCLES=$(CYCLES) $(GO) test -count=1 -timeout 20m -run '^TestBrokerKillLoop$$' -v ./transport/kafka/broker/

@@ -60,7 +60,7 @@ func TestBrokerKillLoop(t *testing.T) {
 				}
 				v := fmt.Sprintf("p%d-%06d", p, i)
 				inflight.Add(1)
-				cl.Produce(ctx, &kgo.Record{Key: []byte(v[:4]), Value: []byte(v)}, func(r *kgo.Record, err error) {
+				cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%16), Value: []byte(v)}, func(r *kgo.Record, err error) {
 					defer inflight.Done()
 					if err == nil {
 						mu.Lock()
@@ -79,36 +79,66 @@ func TestBrokerKillLoop(t *testing.T) {
 	var seenMu sync.Mutex
 	group := newKgo(t, addr, kgo.ConsumerGroup("crash-group"), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
-	consDone := make(chan struct{})
+	consDone, consStop := make(chan struct{}), make(chan struct{})
+	consCtx, consCancel := context.WithCancel(ctx)
+	defer consCancel()
 	go func() {
 		defer close(consDone)
-		for ctx.Err() == nil {
-			fs := group.PollFetches(ctx)
+		for consCtx.Err() == nil {
+			fs := group.PollFetches(consCtx)
 			seenMu.Lock()
 			fs.EachRecord(func(r *kgo.Record) { seen[r.Partition] = append(seen[r.Partition], r.Offset) })
 			seenMu.Unlock()
 			select {
-			case <-stop:
+			case <-consStop:
 				return
 			default:
 			}
 		}
 	}()
 
+	// Each cycle waits for 1,000 more acknowledgements than before (the
+	// restarted broker must make progress), then kills it mid-stream.
+	target := 0
 	for c := range cycles {
-		waitAcks(t, &mu, acked, (c+1)*300)
+		target += 1000
+		waitAcks(t, &mu, acked, target)
 		child.kill(t)
 		child = startChildAt(t, dir, addr)
+		mu.Lock()
+		target = max(target, len(acked))
 		t.Logf("cycle %d: killed and restarted with %d records acknowledged", c+1, len(acked))
+		mu.Unlock()
 	}
-	waitAcks(t, &mu, acked, (cycles+1)*300)
+	waitAcks(t, &mu, acked, target+1000)
 	close(stop)
 	prodWG.Wait()
+	ends := partitionEnds(t, ctx, admin, topic, parts)
+	// The group, which lived through every crash, reaches the end.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		seenMu.Lock()
+		done := true
+		for p, end := range ends {
+			if offs := seen[int32(p)]; end > 0 && (len(offs) == 0 || offs[len(offs)-1] != end-1) {
+				done = false
+			}
+		}
+		seenMu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the consumer group did not reach the ends %v within 60s", ends)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	consCancel() // PollFetches waits for records that will not come
+	close(consStop)
 	<-consDone
 
 	// Read everything back from the start.
 	reader := newKgo(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ends := partitionEnds(t, ctx, admin, topic, parts)
 	var total int64
 	for _, e := range ends {
 		total += e
@@ -117,7 +147,7 @@ func TestBrokerKillLoop(t *testing.T) {
 	for n := int64(0); n < total; {
 		fs := reader.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
-			t.Fatalf("read back: %v", err)
+			t.Fatalf("read back: %v after %d of %d records (ends %v)", err, n, total, ends)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if int64(len(log[r.Partition])) != r.Offset {
