@@ -73,6 +73,14 @@ func NewRegistryHandler(r *Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if _, pattern := mux.Handler(req); pattern == "" {
 			// The mux's own 404/405 are text/plain: answer in the API's shape.
+			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+				probe := req.Clone(req.Context())
+				probe.Method = m
+				if _, p := mux.Handler(probe); p != "" {
+					replyError(w, http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, "HTTP 405 Method Not Allowed")
+					return
+				}
+			}
 			replyError(w, http.StatusNotFound, http.StatusNotFound, "HTTP 404 Not Found")
 			return
 		}

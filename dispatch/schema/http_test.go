@@ -198,6 +198,7 @@ func TestSRErrorCodes(t *testing.T) {
 		{"POST", "/subjects/s/versions", `{"schema":`, 400, 400},
 		{"POST", "/subjects/s/versions", `{}`, 422, 42201},
 		{"GET", "/nowhere", "", 404, 404},
+		{"PATCH", "/subjects", "", 405, 405},
 	} {
 		req, _ := http.NewRequestWithContext(ctx, tc.method, url+tc.path, strings.NewReader(tc.body))
 		resp, err := http.DefaultClient.Do(req)

@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/hamba/avro/v2"
@@ -238,5 +239,41 @@ func TestCloseUninstallsValidator(t *testing.T) {
 	}
 	if _, err := r.Register(ctx, "s", schema.Schema{Schema: `{}`, Type: schema.JSON}); !errors.Is(err, schema.ErrClosed) {
 		t.Fatalf("register after close: %v", err)
+	}
+}
+
+// TestConcurrentRegister: concurrent registrations in one subject get
+// versions 1..N and distinct ids, each once.
+func TestConcurrentRegister(t *testing.T) {
+	ctx := context.Background()
+	r := openRegistry(t, newBus(t))
+	if err := r.SetCompatibility(ctx, "s", schema.None); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	ids := make(chan schema.SubjectSchema, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			ss, err := r.Register(ctx, "s", schema.Schema{Type: schema.JSON, Schema: fmt.Sprintf(`{"maxLength":%d}`, i)})
+			ids <- ss
+			errs <- err
+		}()
+	}
+	versions, seen := map[int]bool{}, map[int]bool{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		ss := <-ids
+		versions[ss.Version], seen[ss.ID] = true, true
+	}
+	for v := 1; v <= n; v++ {
+		if !versions[v] {
+			t.Fatalf("version %d missing: %v", v, versions)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct ids, want %d", len(seen), n)
 	}
 }
