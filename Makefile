@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check bench bench-peers fuzz run run-example crash-broker
+.PHONY: all build test vet fmt-check bench bench-peers fuzz fuzz-long run run-example crash-broker crash soak
 
 all: build test
 
@@ -78,3 +78,14 @@ run-example:
 CYCLES ?= 3
 crash-broker:
 	ONEXBUS_CRASH_CYCLES=$(CYCLES) $(GO) test -count=1 -timeout 20m -run '^TestBrokerKillLoop$$' -v ./transport/kafka/broker/
+
+# crash: CYCLES kill -9 cycles of the real onexbusd under the checker's
+# workload (kgo and HTTP producers, a Kafka consumer group), then the same
+# for the embedded bus in a child process (core TestCrash, every ordering
+# mode and the DLQ, on both storage formats). SEED replays kill points.
+# make test runs a few cycles; make crash CYCLES=1000 by hand (CYCLES defaults to 3, above).
+CRASH_ENV = ONEXBUS_CRASH_CYCLES=$(CYCLES) $(if $(SEED),ONEXBUS_CRASH_SEED=$(SEED))
+crash:
+	$(CRASH_ENV) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashDaemon$$' ./internal/crash/
+	$(CRASH_ENV) $(GO) test -count=1 -timeout 0 -run '^TestCrash$$' ./core/
+	$(CRASH_ENV) ONEXBUS_CRASH_FORMAT=kafka $(GO) test -count=1 -timeout 0 -run '^TestCrash$$' ./core/
