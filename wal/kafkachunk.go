@@ -105,7 +105,7 @@ func readKafkaRecords(p *partition, body []byte, first, from, end int64, max int
 			*scratch, records = out, out
 		}
 		for i := int32(0); i < h.NumRecords && len(records) > 0; i++ {
-			rn, err := kbatch.ReadRecord(records, &rec)
+			rn, err := kbatch.ReadRecordRaw(records, &rec) // the span and offsets; headers stay encoded
 			if err != nil {
 				return from, read, batchCorrupt(p, body, at, err.Error())
 			}
@@ -162,7 +162,7 @@ func kafkaChunkTimes(body []byte, meta *chunkMeta) string {
 		default:
 			records := body[kbatch.HeaderSize:n]
 			for len(records) > 0 {
-				rn, err := kbatch.ReadRecord(records, &rec)
+				rn, err := kbatch.ReadRecordRaw(records, &rec) // the span and offsets; headers stay encoded
 				if err != nil {
 					return err.Error()
 				}
