@@ -157,8 +157,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return ErrAlreadyRun
 	}
 	d.state.Store(stateStarting)
+	stopTracing, err := startTracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(tctx); err != nil {
+			d.log.Warn("flushing traces failed", "error", err)
+		}
+	}()
 	rt := &running{}
-	err := d.start(ctx, rt)
+	err = d.start(ctx, rt)
 	if err != nil {
 		d.state.Store(stateDraining)
 		return errors.Join(err, d.stop(rt, time.Now().Add(d.config().ShutdownTimeout)))
@@ -363,7 +374,7 @@ func dataError(path string, err error) error {
 func (d *Daemon) startUpstream(ctx context.Context, bus *core.Bus, cfg Config, rt *running) error {
 	if cfg.ForwardPattern != "" {
 		f, err := kafka.NewForwarder(bus, cfg.Upstream, kafka.WithTopicPattern(cfg.ForwardPattern),
-			kafka.WithForwarderLogger(d.log.Named("forwarder")))
+			kafka.WithForwarderLogger(d.log.Named("forwarder")), kafka.WithKgoOptions(kafkaTracing()...))
 		if err != nil {
 			return fmt.Errorf("onexbusd: forwarder: %w", err)
 		}
@@ -374,7 +385,8 @@ func (d *Daemon) startUpstream(ctx context.Context, bus *core.Bus, cfg Config, r
 		d.forwarderRef.Store(f)
 	}
 	if len(cfg.IngestTopics) > 0 {
-		in, err := kafka.NewIngest(bus, cfg.Upstream, cfg.IngestTopics, kafka.WithIngestLogger(d.log.Named("ingest")))
+		in, err := kafka.NewIngest(bus, cfg.Upstream, cfg.IngestTopics, kafka.WithIngestLogger(d.log.Named("ingest")),
+			kafka.WithIngestKgoOptions(kafkaTracing()...))
 		if err != nil {
 			return fmt.Errorf("onexbusd: ingest: %w", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/metrics"
@@ -61,4 +63,12 @@ func durabilityLabel(policy string) string {
 		return policy
 	}
 	return "fsync"
+}
+
+// kafkaTracing traces the forwarder's and the ingest's Kafka clients with
+// franz-go's kotel plugin: record headers carry the trace context to and
+// from the upstream cluster.
+func kafkaTracing() []kgo.Opt {
+	k := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer()))
+	return []kgo.Opt{kgo.WithHooks(k.Hooks()...)}
 }
