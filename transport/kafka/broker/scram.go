@@ -234,7 +234,9 @@ func (s *scramExchange) clientFinal(msg string) ([]byte, bool, error) {
 	if len(attrs) < 2 || attrs[0] != "c="+base64.StdEncoding.EncodeToString([]byte(s.gs2)) {
 		return nil, false, fmt.Errorf("%w: SCRAM channel binding does not match the gs2 header", ErrBadSASLMessage)
 	}
-	if attrs[1] != "r="+s.nonce {
+	// Kafka accepts a final nonce that ends with the combined one:
+	// librdkafka (2.0.2 at least) sends its client nonce again in front.
+	if !strings.HasPrefix(attrs[1], "r=") || !strings.HasSuffix(attrs[1], s.nonce) {
 		return nil, false, fmt.Errorf("%w: SCRAM nonce does not match", ErrAuthFailed)
 	}
 	proof, err := base64.StdEncoding.DecodeString(proofB64)
