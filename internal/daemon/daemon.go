@@ -318,6 +318,7 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 	path := filepath.Join(cfg.DataDir, DataFile)
 	policy, _ := wal.ParsePolicy(cfg.Durability) // validated
+	start := time.Now()
 	st, err := bolt.Open(path, bolt.WithNoSync(policy != wal.PolicySync))
 	if err != nil {
 		return nil, dataError(path, err)
@@ -346,7 +347,6 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 		core.WithMaxMessageBytes(cfg.MaxMessageBytes),
 		core.WithHooks(d.hooks...),
 	}
-	start := time.Now()
 	bus, err := core.New(opts...)
 	if err != nil {
 		// core.New closes the store it was given when it fails.
