@@ -61,6 +61,13 @@ FUZZTIME ?= 10s
 fuzz:
 	FUZZTIME=$(FUZZTIME) fuzz/run.sh
 
+# fuzz-long runs every fuzz target for FUZZTIME each (10m unless given),
+# keeping the generated corpus under <pkg>/testdata/fuzzcache (git-ignored,
+# reused next time) and going on past a failing target; it prints the time
+# per target and fails if any target did. FUZZPARALLEL=N bounds the workers.
+fuzz-long:
+	FUZZTIME=$(if $(filter command line,$(origin FUZZTIME)),$(FUZZTIME),10m) FUZZCORPUS=1 FUZZKEEPGOING=1 fuzz/run.sh
+
 # run starts onexbusd on the embedded default: bbolt in ./onexbus-data,
 # Kafka on 127.0.0.1:9092, admin (/livez, /readyz) on 127.0.0.1:8081.
 # Extra flags: make run ARGS="--log-level debug".
@@ -82,9 +89,11 @@ crash-broker:
 # crash: CYCLES kill -9 cycles of the real onexbusd under the checker's
 # workload (kgo and HTTP producers, a Kafka consumer group), then the same
 # for the embedded bus in a child process (core TestCrash, every ordering
-# mode and the DLQ, on both storage formats). SEED replays kill points.
+# mode and the DLQ, on both storage formats). SEED replays kill points;
+# RATE paces each producer (publishes a second) so long runs check fast;
+# FOR (a Go duration) stops starting cycles after that long.
 # make test runs a few cycles; make crash CYCLES=1000 by hand (CYCLES defaults to 3, above).
-CRASH_ENV = ONEXBUS_CRASH_CYCLES=$(CYCLES) $(if $(SEED),ONEXBUS_CRASH_SEED=$(SEED))
+CRASH_ENV = ONEXBUS_CRASH_CYCLES=$(CYCLES) $(if $(SEED),ONEXBUS_CRASH_SEED=$(SEED)) $(if $(RATE),ONEXBUS_CRASH_RATE=$(RATE)) $(if $(FOR),ONEXBUS_CRASH_FOR=$(FOR))
 crash:
 	$(CRASH_ENV) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashDaemon$$' ./internal/crash/
 	$(CRASH_ENV) $(GO) test -count=1 -timeout 0 -run '^TestCrash$$' ./core/

@@ -15,6 +15,13 @@ import (
 const (
 	cyclesEnv = "ONEXBUS_CRASH_CYCLES"
 	seedEnv   = "ONEXBUS_CRASH_SEED"
+	// rateEnv paces each producer to this many publishes a second (0 or
+	// unset: as fast as it goes); make crash sets it for long runs, so
+	// that the check after each cycle stays short.
+	rateEnv = "ONEXBUS_CRASH_RATE"
+	// forEnv bounds the run's wall time (a Go duration): no cycle starts
+	// after it, and the final drain and check still run.
+	forEnv = "ONEXBUS_CRASH_FOR"
 	// defaultCycles keeps the run in make test short (about 10 s here).
 	defaultCycles = 3
 	// drainTimeout bounds the final drain of the consumer group.
@@ -51,8 +58,25 @@ func TestCrashDaemon(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	dir := t.TempDir()
 	w := &workload{h: &checker.History{}, lat: &latencies{}}
+	if rate := envInt(t, rateEnv, 0); rate > 0 {
+		w.pace = time.Second / time.Duration(rate)
+	}
 	began := time.Now()
+	var deadline time.Time
+	if v := os.Getenv(forEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", forEnv, v, err)
+		}
+		deadline = began.Add(d)
+	}
+	ran := 0
 	for cycle := range cycles {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			t.Logf("crash: %s reached after %d of %d cycles", forEnv, cycle, cycles)
+			break
+		}
+		ran++
 		d := startDaemon(t, dir)
 		if cycle > 0 {
 			check(t, w, d, seed, cycle, "after restart")
@@ -68,7 +92,7 @@ func TestCrashDaemon(t *testing.T) {
 		}
 	}
 	d := startDaemon(t, dir)
-	check(t, w, d, seed, cycles, "after the last restart")
+	check(t, w, d, seed, ran, "after the last restart")
 	drain(t, w, d)
 	ends := finalRead(t, w.h, d)
 	w.h.Drained(workGroup)
@@ -79,7 +103,7 @@ func TestCrashDaemon(t *testing.T) {
 	if code := d.stop(t); code != 0 {
 		t.Fatalf("SIGTERM exit code %d, want 0", code)
 	}
-	t.Logf("crash: %d kill -9 cycles in %v, seed %d, end offsets %v: %s", cycles, time.Since(began).Round(time.Millisecond), seed, ends, r)
+	t.Logf("crash: %d kill -9 cycles in %v, seed %d, end offsets %v: %s", ran, time.Since(began).Round(time.Millisecond), seed, ends, r)
 }
 
 // check reads the log back and fails the test on any anomaly.

@@ -33,6 +33,9 @@ const (
 
 // workload is the load of one daemon run; its history spans every run.
 type workload struct {
+	// pace is the pause between two publishes of one producer (0: as
+	// fast as it goes); long runs use it to keep each check short.
+	pace  time.Duration
 	h     *checker.History
 	lat   *latencies
 	acked atomic.Int64
@@ -100,6 +103,7 @@ func (w *workload) kafkaProducer(ctx context.Context, cl *kgo.Client, name strin
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	for i := 0; ctx.Err() == nil; i++ {
+		w.wait(ctx)
 		key := fmt.Sprintf("%s/k%d", name, i%keysPerProducer)
 		value := fmt.Sprintf("%s/%d/%d", name, cycle, i)
 		w.h.Invoke(name, workTopic, key, value)
@@ -118,11 +122,25 @@ func (w *workload) kafkaProducer(ctx context.Context, cl *kgo.Client, name strin
 	}
 }
 
+// wait paces a producer.
+func (w *workload) wait(ctx context.Context) {
+	if w.pace <= 0 {
+		return
+	}
+	t := time.NewTimer(w.pace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // httpProducer publishes one raw message at a time over the HTTP API.
 func (w *workload) httpProducer(ctx context.Context, addr, name string, cycle int) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	url := "http://" + addr + "/v1/topics/" + workTopic + "/messages"
 	for i := 0; ctx.Err() == nil; i++ {
+		w.wait(ctx)
 		key := fmt.Sprintf("%s/k%d", name, i%keysPerProducer)
 		value := fmt.Sprintf("%s/%d/%d", name, cycle, i)
 		w.h.Invoke(name, workTopic, key, value)
