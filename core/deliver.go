@@ -170,17 +170,25 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 // breaker's pass; the goroutine's own deferred code then carries on.
 func (l *loop) call(sub *Subscription, m *Message, d DeliveryInfo, slot *handlerSlot, grant breaker.Pass, a wal.Attempt, counted bool) error {
 	returned := false
-	l.observeDeliver(m, d.Attempt)
-	start := time.Now()
+	hooked := l.bus.hooks.observesDeliveries()
+	var start time.Time
+	if hooked {
+		l.observeDeliver(m, d.Attempt)
+		start = time.Now()
+	}
 	defer func() {
 		if !returned {
-			l.observeDone(m, d.Attempt, errHandlerExited, time.Since(start), true)
+			if hooked {
+				l.observeDone(m, d.Attempt, errHandlerExited, time.Since(start), true)
+			}
 			l.handlerExited(m, grant, a, counted)
 		}
 	}()
 	err := sub.call(m, d, slot)
 	returned = true
-	l.observeDone(m, d.Attempt, err, time.Since(start), false)
+	if hooked {
+		l.observeDone(m, d.Attempt, err, time.Since(start), false)
+	}
 	return err
 }
 

@@ -50,6 +50,8 @@ var catalogue = []struct {
 	{"onexbusd_http_requests_total", dto.MetricType_COUNTER, []string{"code", "method", "route"}},
 	{"onexbusd_http_request_duration_seconds", dto.MetricType_HISTOGRAM, []string{"method", "route"}},
 	{"onexbusd_build_info", dto.MetricType_GAUGE, []string{"go_version", "revision", "version"}},
+	{"onexbusd_kafka_requests_total", dto.MetricType_COUNTER, []string{"api"}},
+	{"onexbusd_kafka_request_duration_seconds", dto.MetricType_HISTOGRAM, []string{"api"}},
 }
 
 // Every catalogued name is exposed with its type and exactly its labels,
@@ -91,6 +93,7 @@ func TestCatalogue(t *testing.T) {
 	for range 2 {
 		_, _ = b.Publish(ctx, &core.Message{Topic: "capped", Value: []byte("x")})
 	}
+	m.ObserveKafkaRequest("Produce", 3*time.Millisecond)
 	api := httptest.NewServer(m.InstrumentHTTP(http.NewServeMux()))
 	resp, err := http.Get(api.URL + "/anything")
 	if err == nil {

@@ -30,6 +30,7 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 
 	hooks hookMetrics
+	kafka kafkaRequests
 
 	observed bool
 }
@@ -116,6 +117,7 @@ func New(opts ...Option) (*Metrics, error) {
 	build.WithLabelValues(version, revision, goVersion).Set(1)
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, build)
 	m.hooks.register(m.reg)
+	m.kafka = newKafkaRequests(m.reg)
 	m.hooks.publishDurObs = m.hooks.publishDuration.WithLabelValues(cfg.durability)
 	if cfg.forwarder != nil {
 		m.reg.MustRegister(newForwarderCollector(&m.cfg))

@@ -18,5 +18,6 @@ var DefaultKafka KafkaFactory = func(bus *core.Bus, s KafkaSettings) (KafkaServe
 		broker.WithIdleTimeout(s.IdleTimeout),
 		broker.WithAutoCreateTopics(s.AutoCreateTopics),
 		broker.WithDefaultPartitions(s.DefaultPartitions),
+		broker.WithRequestObserver(s.RequestObserver),
 	)
 }

@@ -31,6 +31,7 @@ func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *runn
 		AutoCreateTopics:  cfg.AutoCreateTopics,
 		DefaultPartitions: cfg.DefaultPartitions,
 		Logger:            d.log.Named("kafka"),
+		RequestObserver:   d.metrics.ObserveKafkaRequest,
 	})
 	if err != nil {
 		_ = ln.Close() // not served yet

@@ -1,9 +1,13 @@
 package daemon_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The daemon serves the HTTP API on http.addr and the catalogued metrics
@@ -20,6 +24,16 @@ func TestServesHTTPAPIAndMetrics(t *testing.T) {
 		t.Fatalf("publish over HTTP: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka.String()), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "kafka-orders", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce over the Kafka listener: %v", err)
+	}
 	code, body := get(t, "http://"+a.Admin.String()+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
@@ -31,6 +45,8 @@ func TestServesHTTPAPIAndMetrics(t *testing.T) {
 		`onexbusd_build_info{`,
 		`onexbus_wal_fsync_duration_seconds_bucket`,
 		`onexbus_disk_free_bytes`,
+		`onexbusd_kafka_requests_total{api="Produce"} 1`,
+		`onexbusd_kafka_request_duration_seconds_bucket{api="Metadata"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -74,6 +74,9 @@ type KafkaSettings struct {
 	DefaultPartitions int32
 	// Logger is the listener's logger.
 	Logger hclog.Logger
+	// RequestObserver is told of every answered request (the daemon's
+	// Kafka request metrics); nil for none.
+	RequestObserver func(api string, d time.Duration)
 }
 
 // KafkaFactory builds the Kafka listener's server. Without one the Kafka

@@ -292,7 +292,7 @@ func (c *conn) execute(req kafkawire.Request, f *future) (ok bool) {
 		return true
 	}
 	h := c.s.handlers[req.Key]
-	h(c, cc, req.Msg, f.reply)
+	h(c, cc, req.Msg, c.s.observed(req.Key, f.reply))
 	return true
 }
 

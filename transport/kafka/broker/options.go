@@ -17,6 +17,7 @@ import (
 type Option func(*config)
 
 type config struct {
+	observer          RequestObserver // WithRequestObserver; nil: none
 	advertised        string
 	nodeID            int32
 	logger            hclog.Logger

@@ -1,0 +1,32 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// RequestObserver is told of every request the broker answered: its API
+// (Kafka's name for the key, e.g. "Produce") and the time from its
+// arrival to its response (long polls and fsync waits included). It runs
+// on the goroutine that answered, without the broker's locks: it must be
+// quick.
+type RequestObserver func(api string, d time.Duration)
+
+// WithRequestObserver reports every answered request to o (metrics).
+func WithRequestObserver(o RequestObserver) Option { return func(c *config) { c.observer = o } }
+
+// observed wraps reply so that the observer learns the request's
+// duration; without an observer it is reply itself.
+func (s *Server) observed(key int16, reply func(kmsg.Response)) func(kmsg.Response) {
+	o := s.cfg.observer
+	if o == nil {
+		return reply
+	}
+	start := time.Now()
+	api := kmsg.NameForKey(key)
+	return func(r kmsg.Response) {
+		reply(r)
+		o(api, time.Since(start))
+	}
+}
