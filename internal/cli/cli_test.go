@@ -2,13 +2,17 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/onexbus/onexbus/internal/cli"
+	"github.com/onexbus/onexbus/internal/daemon"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -117,5 +121,27 @@ func TestVersionAndCompletion(t *testing.T) {
 func TestDeployConfigValid(t *testing.T) {
 	if code, _, errOut := run(t, nil, "config", "check", "../../deploy/onexbusd.yaml"); code != 0 {
 		t.Fatalf("deploy/onexbusd.yaml: exit %d: %s", code, errOut)
+	}
+}
+
+// TestServeStartupErrorExit1: serve on a data dir another daemon holds
+// exits 1 with a message naming the dir and the holder's pid.
+func TestServeStartupErrorExit1(t *testing.T) {
+	dir := t.TempDir()
+	cfg := daemon.Defaults()
+	cfg.DataDir, cfg.KafkaAddr, cfg.HTTPAddr, cfg.AdminAddr = dir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.NodeHeartbeatInterval = 0
+	d, err := daemon.New(cfg, daemon.WithLogOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-d.Ready()
+	code, _, errOut := run(t, nil, "serve", "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	if code != cli.ExitError || !strings.Contains(errOut, dir+" is in use by another onexbusd (pid "+strconv.Itoa(os.Getpid())+")") {
+		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
