@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// Operation is what a principal does to a resource.
+type Operation uint8
+
+// The operations, as Kafka's ACLs name them.
+const (
+	OpRead Operation = iota + 1
+	OpWrite
+	OpCreate
+	OpDelete
+	OpAlter
+	OpDescribe
+	OpAdmin
+)
+
+var opNames = map[Operation]string{
+	OpRead: "read", OpWrite: "write", OpCreate: "create", OpDelete: "delete",
+	OpAlter: "alter", OpDescribe: "describe", OpAdmin: "admin",
+}
+
+// String returns the operation's lower-case name.
+func (o Operation) String() string {
+	if n, ok := opNames[o]; ok {
+		return n
+	}
+	return fmt.Sprintf("operation(%d)", uint8(o))
+}
+
+// ParseOperation parses an operation name (case-insensitive); ErrInvalid
+// for an unknown one.
+func ParseOperation(s string) (Operation, error) {
+	for o, n := range opNames {
+		if strings.EqualFold(s, n) {
+			return o, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: operation %q (want read, write, create, delete, alter, describe or admin)", ErrInvalid, s)
+}
+
+// Resource is the type of thing a rule covers.
+type Resource uint8
+
+// The resource types.
+const (
+	ResourceTopic Resource = iota + 1
+	ResourceGroup
+	ResourceCluster
+)
+
+var resourceNames = map[Resource]string{ResourceTopic: "topic", ResourceGroup: "group", ResourceCluster: "cluster"}
+
+// String returns the resource type's lower-case name.
+func (r Resource) String() string {
+	if n, ok := resourceNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("resource(%d)", uint8(r))
+}
+
+// ParseResource parses a resource type name (case-insensitive);
+// ErrInvalid for an unknown one.
+func ParseResource(s string) (Resource, error) {
+	for r, n := range resourceNames {
+		if strings.EqualFold(s, n) {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: resource type %q (want topic, group or cluster)", ErrInvalid, s)
+}
+
+// Rule allows Principal ("*": any authenticated principal) the
+// Operations on the resources of type Resource whose names match Pattern
+// (the bus's grammar; ignored for the cluster).
+type Rule struct {
+	Principal  string
+	Resource   Resource
+	Pattern    string
+	Operations []Operation
+}
+
+// String describes the rule.
+func (r Rule) String() string {
+	ops := make([]string, len(r.Operations))
+	for i, o := range r.Operations {
+		ops[i] = o.String()
+	}
+	if r.Resource == ResourceCluster {
+		return fmt.Sprintf("allow %s %s on cluster", r.Principal, strings.Join(ops, ","))
+	}
+	return fmt.Sprintf("allow %s %s on %s %s", r.Principal, strings.Join(ops, ","), r.Resource, r.Pattern)
+}
+
+// rule is a compiled Rule.
+type rule struct {
+	principal string
+	resource  Resource
+	pattern   core.Pattern
+	ops       uint16 // bit per Operation
+}
+
+func compileRule(r Rule) (rule, error) {
+	c := rule{principal: r.Principal, resource: r.Resource}
+	if r.Principal == "" {
+		return rule{}, fmt.Errorf("%w: rule %s: empty principal", ErrInvalid, r)
+	}
+	if _, ok := resourceNames[r.Resource]; !ok {
+		return rule{}, fmt.Errorf("%w: rule %s: unknown resource type", ErrInvalid, r)
+	}
+	if r.Resource != ResourceCluster {
+		p, err := core.CompilePattern(r.Pattern)
+		if err != nil {
+			return rule{}, fmt.Errorf("%w: rule %s: pattern: %w", ErrInvalid, r, err)
+		}
+		c.pattern = p
+	}
+	if len(r.Operations) == 0 {
+		return rule{}, fmt.Errorf("%w: rule %s: no operations", ErrInvalid, r)
+	}
+	for _, o := range r.Operations {
+		if _, ok := opNames[o]; !ok {
+			return rule{}, fmt.Errorf("%w: rule %s: unknown operation", ErrInvalid, r)
+		}
+		c.ops |= 1 << o
+	}
+	return c, nil
+}
+
+// allows reports whether the compiled rule grants op on (res, name) to
+// principal. Describe is implied by every other operation, and admin
+// implies all.
+func (c rule) allows(principal string, res Resource, name string, op Operation) bool {
+	if c.resource != res || (c.principal != "*" && c.principal != principal) {
+		return false
+	}
+	if res != ResourceCluster && !c.pattern.Match(name) {
+		return false
+	}
+	if c.ops&(1<<op) != 0 || c.ops&(1<<OpAdmin) != 0 {
+		return true
+	}
+	return op == OpDescribe && c.ops != 0
+}
