@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Forwarder is what the Kafka forwarder tells about its backlog;
 // transport/kafka's *Forwarder provides Backlog and BacklogBytes.
@@ -15,6 +19,20 @@ type Forwarder interface {
 // whether the upstream is up (up may be nil).
 func WithForwarder(f Forwarder, budget int64, up func() bool) Option {
 	return func(c *config) { c.forwarder, c.budget, c.upstreamUp = f, budget, up }
+}
+
+// ObserveForwarder adds f's backlog to the metrics once the forwarder
+// runs (WithForwarder when it exists before New). It returns
+// ErrInvalidOption when a forwarder is observed already.
+func (m *Metrics) ObserveForwarder(f Forwarder, budget int64, up func() bool) error {
+	if f == nil || m.cfg.forwarder != nil {
+		return fmt.Errorf("%w: nil forwarder or one observed already", ErrInvalidOption)
+	}
+	m.cfg.forwarder, m.cfg.budget, m.cfg.upstreamUp = f, budget, up
+	if err := m.reg.Register(newForwarderCollector(&m.cfg)); err != nil {
+		return fmt.Errorf("metrics: observe forwarder: %w", err)
+	}
+	return nil
 }
 
 // forwarderCollector reads the forwarder at scrape time.

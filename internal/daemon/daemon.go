@@ -383,6 +383,7 @@ func (d *Daemon) startUpstream(ctx context.Context, bus *core.Bus, cfg Config, r
 		}
 		rt.forwarder = f
 		d.forwarderRef.Store(f)
+		d.observeForwarder(f, cfg)
 	}
 	if len(cfg.IngestTopics) > 0 {
 		in, err := kafka.NewIngest(bus, cfg.Upstream, cfg.IngestTopics, kafka.WithIngestLogger(d.log.Named("ingest")),

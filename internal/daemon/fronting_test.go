@@ -60,4 +60,11 @@ func TestFrontingForwardsAndIngests(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"forwarder"`) || !strings.Contains(body, `"ingest running","ok":true`) {
 		t.Errorf("/readyz %d %s", code, body)
 	}
+	// The forwarder's backlog and the upstream's state are on /metrics.
+	_, metrics := get(t, "http://"+r.d.Addrs().Admin.String()+"/metrics")
+	for _, want := range []string{"onexbus_forwarder_backlog_messages ", "onexbus_forwarder_backlog_budget_bytes ", "onexbus_forwarder_upstream_up 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }

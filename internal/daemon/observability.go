@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -71,4 +72,17 @@ func durabilityLabel(policy string) string {
 func kafkaTracing() []kgo.Opt {
 	k := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer()))
 	return []kgo.Opt{kgo.WithHooks(k.Hooks()...)}
+}
+
+// observeForwarder puts the forwarder's backlog against its budget, and
+// whether the upstream is up, on /metrics.
+func (d *Daemon) observeForwarder(f *kafka.Forwarder, cfg Config) {
+	var budget int64
+	if v, ok := cfg.Upstream.Value("KAFKA_BACKLOG_BUDGET_BYTES"); ok {
+		budget, _ = strconv.ParseInt(v, 10, 64) // validated by the config
+	}
+	up := func() bool { return f.BreakerState() == kafka.BreakerClosed }
+	if err := d.metrics.ObserveForwarder(f, budget, up); err != nil {
+		d.log.Warn("forwarder metrics unavailable", "error", err)
+	}
 }
