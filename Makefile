@@ -98,3 +98,17 @@ crash:
 	$(CRASH_ENV) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashDaemon$$' ./internal/crash/
 	$(CRASH_ENV) $(GO) test -count=1 -timeout 0 -run '^TestCrash$$' ./core/
 	$(CRASH_ENV) ONEXBUS_CRASH_FORMAT=kafka $(GO) test -count=1 -timeout 0 -run '^TestCrash$$' ./core/
+
+# soak: DURATION (default 1h) of mixed load on onexbusd (kgo and HTTP
+# producers at SOAK_RATE publishes a second each, a Kafka group, retention
+# of 200k messages a partition), sampling heap, RSS, goroutines, open
+# files, publish p99 and disk size every SOAK_INTERVAL into
+# $(SOAK_OUT)/soak.csv and soak.svg; then the checker. Flat: the last
+# quarter's median within 10% of the second quarter's.
+DURATION ?= 1h
+SOAK_RATE ?= 300
+SOAK_INTERVAL ?= 5s
+SOAK_OUT ?= $(CURDIR)/bin/soak
+soak:
+	ONEXBUS_SOAK_DURATION=$(DURATION) ONEXBUS_SOAK_RATE=$(SOAK_RATE) ONEXBUS_SOAK_INTERVAL=$(SOAK_INTERVAL) \
+		ONEXBUS_SOAK_OUT=$(SOAK_OUT) $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./internal/crash/

@@ -100,6 +100,10 @@ func (h *History) Check(opts Options) *Result {
 		final[k] = v
 	}
 	drained := append([]string(nil), h.drained...)
+	start := make(map[tp]int64, len(h.start))
+	for k, v := range h.start {
+		start[k] = v
+	}
 	h.mu.Unlock()
 
 	r := &Result{Counts: map[string]int{}}
@@ -165,6 +169,9 @@ func (h *History) Check(opts Options) *Result {
 		for i, rec := range recs {
 			r.Stored++
 			at := pos{k, rec.Offset}
+			if i == 0 && rec.Offset != start[k] {
+				r.note(&r.OffsetBack, "offset-back", max, "final read of %s/%d starts at %d, the log at %d", k.topic, k.part, rec.Offset, start[k])
+			}
 			if i > 0 && rec.Offset != recs[i-1].Offset+1 {
 				r.note(&r.OffsetBack, "offset-back", max, "final read of %s/%d: offset %d after %d", k.topic, k.part, rec.Offset, recs[i-1].Offset)
 			}
@@ -203,6 +210,9 @@ func (h *History) Check(opts Options) *Result {
 		}
 		if _, have := final[p.at.tp]; !have {
 			continue // no final read of that partition
+		}
+		if p.at.off < start[p.at.tp] {
+			continue // removed by retention
 		}
 		if _, ok := stored[v]; !ok {
 			r.note(&r.Lost, "lost", max, "%q acknowledged at %s/%d@%d, missing from the final read", v, p.at.topic, p.at.part, p.at.off)
@@ -272,7 +282,7 @@ func (h *History) Check(opts Options) *Result {
 	}
 	for _, g := range drained {
 		for v, p := range pubs {
-			if p.acked && !delivered[g][v] {
+			if p.acked && !delivered[g][v] && p.at.off >= start[p.at.tp] {
 				r.note(&r.Lost, "lost", max, "%q acknowledged at %s/%d@%d, never delivered to drained group %s", v, p.at.topic, p.at.part, p.at.off, g)
 			}
 		}

@@ -57,6 +57,9 @@ type History struct {
 	mu     sync.Mutex // protects the fields below
 	events []Event
 	final  map[tp][]Record
+	// start is each final read's first offset: retention removed what
+	// lies below it, which is not a lost write.
+	start map[tp]int64
 	// drained lists the groups that consumed the log to its end at the
 	// final read: every acknowledged value must have been delivered to
 	// each of them.
@@ -112,6 +115,19 @@ func (h *History) Final(topic string, part int32, recs []Record) {
 	h.final[tp{topic, part}] = append(h.final[tp{topic, part}], recs...)
 }
 
+// FinalFrom is Final for a partition whose log starts at start
+// (retention removed the records below it): values acknowledged below
+// start are not counted as lost.
+func (h *History) FinalFrom(topic string, part int32, start int64, recs []Record) {
+	h.Final(topic, part, recs)
+	h.mu.Lock()
+	if h.start == nil {
+		h.start = map[tp]int64{}
+	}
+	h.start[tp{topic, part}] = start
+	h.mu.Unlock()
+}
+
 // Drained records that group consumed every partition to its end before
 // the final read.
 func (h *History) Drained(group string) {
@@ -139,6 +155,7 @@ func (h *History) Len() int {
 func (h *History) ClearFinal() {
 	h.mu.Lock()
 	h.final = nil
+	h.start = nil
 	h.drained = nil
 	h.mu.Unlock()
 }
