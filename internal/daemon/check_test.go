@@ -67,6 +67,11 @@ func TestCheckHealthy(t *testing.T) {
 	if st, msg := statusOf(rep, "integrity"); st != daemon.StatusOK || !strings.Contains(msg, "in use by a running onexbusd") {
 		t.Errorf("integrity while running: %s %s", st, msg)
 	}
+	running := cfg
+	running.KafkaAddr, running.AdminAddr = r.d.Addrs().Kafka.String(), r.d.Addrs().Admin.String()
+	if rep := daemon.Doctor(context.Background(), running, relaxed); rep.Status != daemon.StatusOK {
+		t.Errorf("a check of the running daemon's own config: %+v", rep)
+	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
