@@ -137,10 +137,16 @@ func compileRule(r Rule) (rule, error) {
 // principal. Describe is implied by every other operation, and admin
 // implies all.
 func (c rule) allows(principal string, res Resource, name string, op Operation) bool {
-	if c.resource != res || (c.principal != "*" && c.principal != principal) {
+	if !c.grants(principal, res, op) {
 		return false
 	}
-	if res != ResourceCluster && !c.pattern.Match(name) {
+	return res == ResourceCluster || c.pattern.Match(name)
+}
+
+// grants reports whether the rule gives principal op on resources of
+// type res, whatever their names.
+func (c rule) grants(principal string, res Resource, op Operation) bool {
+	if c.resource != res || (c.principal != "*" && c.principal != principal) {
 		return false
 	}
 	if c.ops&(1<<op) != 0 || c.ops&(1<<OpAdmin) != 0 {
