@@ -47,9 +47,9 @@ func (r *Registry) Stats() Stats {
 	return Stats{Validated: r.stats.validated.Load(), Warned: r.stats.warned.Load(), Rejected: r.stats.rejected.Load()}
 }
 
-// SetValidation sets topic's validation mode, durably; ModeOff removes
-// the topic's own mode (the default mode applies). It returns
-// ErrInvalidMode for an unknown mode.
+// SetValidation sets topic's validation mode, durably (ModeOff too, so
+// a topic can be off under a WithDefaultMode of warn or reject). It
+// returns ErrInvalidMode for an unknown mode.
 func (r *Registry) SetValidation(ctx context.Context, topic string, mode Mode) error {
 	if err := r.begin(); err != nil {
 		return err
@@ -67,21 +67,12 @@ func (r *Registry) SetValidation(ctx context.Context, topic string, mode Mode) e
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	key := []byte(prefixTopic + topic)
-	err = r.bus.ExtUpdate(extName, func(b store.Bucket) error {
-		if m == ModeOff {
-			return b.Delete(key)
-		}
-		return putJSON(b, key, topicRec{Mode: m})
-	})
+	err = r.bus.ExtUpdate(extName, func(b store.Bucket) error { return putJSON(b, key, topicRec{Mode: m}) })
 	if err != nil {
 		return r.wrapBusErr("set validation of "+topic, err)
 	}
 	r.mu.Lock()
-	if m == ModeOff {
-		delete(r.topics, topic)
-	} else {
-		r.topics[topic] = m
-	}
+	r.topics[topic] = m
 	r.mu.Unlock()
 	r.recountStrict()
 	return nil
@@ -106,7 +97,12 @@ func (r *Registry) modeLocked(topic string) Mode {
 
 func (r *Registry) recountStrict() {
 	r.mu.RLock()
-	n := int32(len(r.topics))
+	var n int32
+	for _, m := range r.topics {
+		if m != ModeOff {
+			n++
+		}
+	}
 	if r.defaultMode != "" && r.defaultMode != ModeOff {
 		n++
 	}
@@ -127,8 +123,8 @@ func (r *Registry) ValidatePublish(m *core.Message) error {
 // ValidatePublish does for a Bus publish: the seam for the Kafka
 // listener, which calls it for each record of a produced batch
 // (eventType from its event_type header, "" when absent) and answers an
-// error with INVALID_RECORD. In ModeOff (and for topics without a mode)
-// it returns nil at once; in ModeWarn it logs and counts a failure and
+// error with INVALID_RECORD. In ModeOff (and for topics without a mode,
+// and after Close) it returns nil at once; in ModeWarn it logs and counts a failure and
 // returns nil; in ModeReject it returns the failure: errors wrapping
 // ErrInvalidPayload, ErrNoSchema, ErrUnknownSchemaID or
 // ErrSchemaNotInSubject.

@@ -277,3 +277,32 @@ func TestConcurrentRegister(t *testing.T) {
 		t.Fatalf("%d distinct ids, want %d", len(seen), n)
 	}
 }
+
+// TestDefaultModeAndTopicOff: WithDefaultMode applies to topics without
+// a mode of their own; a topic set off stays off under it, across a
+// reopen of the registry.
+func TestDefaultModeAndTopicOff(t *testing.T) {
+	ctx := context.Background()
+	bus := newBus(t)
+	r := openRegistry(t, bus, schema.WithDefaultMode(schema.ModeReject))
+	if _, err := bus.Publish(ctx, &core.Message{Topic: "any", Value: []byte("x")}); !errors.Is(err, schema.ErrNoSchema) {
+		t.Fatalf("default reject: %v", err)
+	}
+	if err := r.SetValidation(ctx, "free", schema.ModeOff); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close()
+	r = openRegistry(t, bus, schema.WithDefaultMode(schema.ModeReject))
+	if got := r.Validation("free"); got != schema.ModeOff {
+		t.Fatalf("mode after reopen %q", got)
+	}
+	if _, err := bus.Publish(ctx, &core.Message{Topic: "free", Value: []byte("x")}); err != nil {
+		t.Fatalf("topic off under a reject default: %v", err)
+	}
+	if err := r.SetValidation(ctx, "free", "loud"); !errors.Is(err, schema.ErrInvalidMode) {
+		t.Fatalf("bad mode: %v", err)
+	}
+	if _, err := schema.Open(bus, schema.WithDefaultMode("loud")); !errors.Is(err, schema.ErrInvalidMode) {
+		t.Fatalf("bad default mode: %v", err)
+	}
+}
