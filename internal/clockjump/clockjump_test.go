@@ -10,7 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/onexbus/onexbus/core")
+	"github.com/onexbus/onexbus/core"
+)
 
 // clock is a settable wall clock.
 type clock struct {
