@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // Content types of publish requests.
@@ -141,6 +142,9 @@ func (s *Server) registerPublish() {
 			m := &in.Body.Messages[i]
 			if m.Topic == "" {
 				errs[i] = problemf(stdhttp.StatusBadRequest, "invalid_message", "message %d has no topic", i)
+				continue
+			}
+			if errs[i] = s.authorizeTopic(ctx, m.Topic, auth.OpWrite); errs[i] != nil {
 				continue
 			}
 			msgs[i], errs[i] = s.buildMessage(m, m.Topic, in.IdempotencyKey, i, true)

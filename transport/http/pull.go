@@ -457,6 +457,9 @@ func (s *Server) pullGroup(name string) (*pullGroup, error) {
 
 func (s *Server) putPull(ctx context.Context, in *pullPutInput) (*pullOutput, error) {
 	cfg := in.Body
+	if err := s.authorizeSubscription(ctx, cfg.Pattern); err != nil {
+		return nil, err
+	}
 	lease, opts, err := s.subscribeOptions(&cfg)
 	if err != nil {
 		return nil, err

@@ -155,6 +155,9 @@ func (s *Server) registerPush() {
 
 func (s *Server) putPush(ctx context.Context, in *pushPutInput) (*pushOutput, error) {
 	cfg := in.Body
+	if err := s.authorizeSubscription(ctx, cfg.Pattern); err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, problemf(stdhttp.StatusBadRequest, "invalid_url", "url %q is not an absolute http or https URL", cfg.URL)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // Version is the API version named in the OpenAPI document.
@@ -53,6 +54,7 @@ type config struct {
 	defaultLease    time.Duration
 	maxLease        time.Duration
 	allowPrivateURL bool
+	auth            *auth.Store // WithAuth; nil: open
 }
 
 func defaultConfig() config {
@@ -176,6 +178,7 @@ func New(bus *core.Bus, opts ...Option) (s *Server, err error) {
 		}
 	}()
 	s.api = humago.New(s.mux, apiConfig())
+	s.useAuth()
 	s.register()
 	return s, nil
 }
@@ -208,7 +211,7 @@ func (s *Server) register() {
 }
 
 // Handler returns the API's handler: mount it at the root of a listener.
-func (s *Server) Handler() stdhttp.Handler { return s.mux }
+func (s *Server) Handler() stdhttp.Handler { return s.handler() }
 
 // OpenAPI returns the API's OpenAPI 3.1 document as JSON.
 func (s *Server) OpenAPI() ([]byte, error) {
