@@ -306,6 +306,7 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 	if err := d.startUpstream(ctx, bus, cfg, rt); err != nil {
 		return err
 	}
+	mux.Handle("/ui/", d.dashboard(ctx, bus))
 	for _, s := range d.opts.setups {
 		if err := s(ctx, bus, mux); err != nil {
 			return fmt.Errorf("onexbusd: setup: %w", err)
