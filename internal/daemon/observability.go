@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kotel"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/dispatch/schema"
 	"github.com/onexbus/onexbus/metrics"
 	onexotel "github.com/onexbus/onexbus/metrics/otel"
 	httpapi "github.com/onexbus/onexbus/transport/http"
@@ -19,14 +21,25 @@ import (
 )
 
 // DefaultHTTPAPI is the HTTP API New mounts on http.addr unless
-// WithHTTPAPI says otherwise: transport/http on the daemon's bus. A full
-// forwarder backlog answers 503 with Retry-After.
+// WithHTTPAPI says otherwise: transport/http on the daemon's bus (a full
+// forwarder backlog answers 503 with Retry-After), and the Confluent
+// Schema Registry API subset of dispatch/schema under /schema-registry/
+// (clients: sr.URLs("http://127.0.0.1:8080/schema-registry")).
 var DefaultHTTPAPI APIFactory = func(bus *core.Bus, log hclog.Logger) (http.Handler, error) {
 	api, err := httpapi.New(bus, httpapi.WithLogger(log), httpapi.WithUnavailableErrors(kafka.ErrBacklogFull))
 	if err != nil {
 		return nil, err
 	}
-	return closingHandler{Handler: api.Handler(), close: api.Close}, nil
+	reg, err := schema.Open(bus, schema.WithLogger(log.Named("schema")))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("onexbusd: schema registry: %w", err), api.Close(context.Background()))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/schema-registry/", http.StripPrefix("/schema-registry", schema.NewRegistryHandler(reg)))
+	mux.Handle("/", api.Handler())
+	return closingHandler{Handler: mux, close: func(ctx context.Context) error {
+		return errors.Join(api.Close(ctx), reg.Close())
+	}}, nil
 }
 
 // closingHandler is an API handler with goroutines of its own (pull and

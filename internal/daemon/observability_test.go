@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // The daemon serves the HTTP API on http.addr and the catalogued metrics
@@ -51,5 +52,31 @@ func TestServesHTTPAPIAndMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// The Confluent Schema Registry API subset is served under
+// /schema-registry/ on the HTTP listener, for franz-go's sr client.
+func TestServesSchemaRegistry(t *testing.T) {
+	r := startDaemon(t, testConfig(t))
+	base := "http://" + r.d.Addrs().HTTP.String() + "/schema-registry"
+	cl, err := sr.NewClient(sr.URLs(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ss, err := cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: `{"type":"object","properties":{"id":{"type":"string"}}}`, Type: sr.TypeJSON})
+	if err != nil {
+		t.Fatalf("register through the daemon: %v", err)
+	}
+	got, err := cl.SchemaByID(ctx, ss.ID)
+	if err != nil || got.Type != sr.TypeJSON {
+		t.Fatalf("schema by id: %+v, %v", got, err)
+	}
+	// The HTTP API is still there beside it.
+	code, _ := get(t, "http://"+r.d.Addrs().HTTP.String()+"/v1/topics")
+	if code != 200 {
+		t.Fatalf("/v1/topics: %d", code)
 	}
 }
