@@ -101,7 +101,7 @@ crash:
 
 # soak: DURATION (default 1h) of mixed load on onexbusd (kgo and HTTP
 # producers at SOAK_RATE publishes a second each, a Kafka group, retention
-# of 200k messages a partition), sampling heap, RSS, goroutines, open
+# of 20k messages a partition, so the log reaches a steady size), sampling heap, RSS, goroutines, open
 # files, publish p99 and disk size every SOAK_INTERVAL into
 # $(SOAK_OUT)/soak.csv and soak.svg; then the checker. Flat: the last
 # quarter's median within 10% of the second quarter's.
