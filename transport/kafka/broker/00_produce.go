@@ -11,6 +11,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/transport/auth"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -146,6 +147,9 @@ func produceError(part int32, e *kerr.Error, msg string) kmsg.ProduceResponseTop
 func (s *Server) produceTopicCheck(c *conn, topic string, transactional bool) (*kerr.Error, string) {
 	if transactional {
 		return kerr.InvalidRecord, errNoTransactions
+	}
+	if s.denied(c, auth.ResourceTopic, topic, auth.OpWrite) {
+		return kerr.TopicAuthorizationFailed, ""
 	}
 	if _, ok := s.kl.Topic(topic); ok {
 		return nil, ""

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -122,6 +123,10 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 				} else {
 					fail(kerr.UnknownTopicOrPartition)
 				}
+				continue
+			}
+			if s.denied(f.c, auth.ResourceTopic, name, auth.OpRead) {
+				fail(kerr.TopicAuthorizationFailed)
 				continue
 			}
 			if rp.CurrentLeaderEpoch > 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleMetadata describes the one broker (this node: leader, replica and
@@ -26,6 +27,9 @@ func handleMetadata(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Res
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, name := range s.kl.Topics() {
+			if s.denied(c, auth.ResourceTopic, name, auth.OpDescribe) {
+				continue // hidden, as Kafka hides what a principal may not describe
+			}
 			resp.Topics = append(resp.Topics, s.metadataTopic(name))
 		}
 		if s.groups != nil {
@@ -60,6 +64,10 @@ func handleMetadata(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Res
 			resp.Topics = append(resp.Topics, s.offsetsTopic())
 			continue
 		}
+		if t, denied := s.metadataDenied(c, name); denied {
+			resp.Topics = append(resp.Topics, t)
+			continue
+		}
 		if _, ok := s.kl.Topic(name); !ok {
 			if code := s.autoCreate(c, name, autoCreate); code != 0 {
 				t := kmsg.NewMetadataResponseTopic()
@@ -85,6 +93,9 @@ func (s *Server) autoCreate(c *conn, name string, allowed bool) int16 {
 	}
 	if !allowed {
 		return kerr.UnknownTopicOrPartition.Code
+	}
+	if s.createDenied(c, name) {
+		return kerr.TopicAuthorizationFailed.Code
 	}
 	if _, err := s.kl.EnsureTopic(c.ctx, name); err != nil {
 		switch {

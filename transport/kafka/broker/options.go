@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/internal/kafkawire"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // Option configures a Server.
@@ -33,6 +35,7 @@ type config struct {
 	defaultPartitions int32
 	tls               *tls.Config
 	sasl              Authenticator
+	acl               *auth.Store // WithACL; nil: no authorization
 }
 
 func defaultConfig() config {
