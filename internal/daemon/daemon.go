@@ -18,6 +18,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/core/node"
+	"github.com/onexbus/onexbus/dispatch/schema"
 	"github.com/onexbus/onexbus/metrics"
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
@@ -71,6 +72,8 @@ type Daemon struct {
 	// metrics and hooks observe the bus (set in New, read-only after).
 	metrics *metrics.Metrics
 	hooks   []core.Hook
+	// schemas is the schema registry on the bus, set once it is open.
+	schemas *schema.Registry
 
 	forwarderRef atomic.Pointer[kafka.Forwarder]
 	ingestRef    atomic.Pointer[kafka.Ingest]
@@ -295,6 +298,7 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 			_ = httpLn.Close() // not served yet
 			return fmt.Errorf("onexbusd: build HTTP API: %w", err)
 		}
+		h = d.withSchemaRegistry(h)
 		rt.httpAPI = h
 		rt.httpSrv = &http.Server{Handler: counting(&d.inFl, d.metrics.InstrumentHTTP(h)), ReadHeaderTimeout: 10 * time.Second}
 		rt.httpDone = make(chan error, 1)
@@ -354,6 +358,9 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 		return nil, dataError(path, err)
 	}
 	if err := d.metrics.Observe(bus); err != nil {
+		return nil, errors.Join(err, bus.Close(context.Background()))
+	}
+	if err := d.openSchemas(bus); err != nil {
 		return nil, errors.Join(err, bus.Close(context.Background()))
 	}
 	d.log.Info("log recovered", "file", path, "took", time.Since(start).Round(time.Millisecond), "topics", len(bus.Topics()))
@@ -501,6 +508,9 @@ func (d *Daemon) stop(rt *running, deadline time.Time) error {
 	}
 	if rt.forwarder != nil {
 		step("forwarder", rt.forwarder.Close(ctx))
+	}
+	if d.schemas != nil {
+		step("schema registry", d.schemas.Close())
 	}
 	if rt.bus != nil {
 		step("bus", rt.bus.Close(ctx))

@@ -19,5 +19,6 @@ var DefaultKafka KafkaFactory = func(bus *core.Bus, s KafkaSettings) (KafkaServe
 		broker.WithAutoCreateTopics(s.AutoCreateTopics),
 		broker.WithDefaultPartitions(s.DefaultPartitions),
 		broker.WithRequestObserver(s.RequestObserver),
+		broker.WithRecordValidator(s.RecordValidator),
 	)
 }

@@ -32,6 +32,7 @@ func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *runn
 		DefaultPartitions: cfg.DefaultPartitions,
 		Logger:            d.log.Named("kafka"),
 		RequestObserver:   d.metrics.ObserveKafkaRequest,
+		RecordValidator:   schemaValidator{d.schemas},
 	})
 	if err != nil {
 		_ = ln.Close() // not served yet

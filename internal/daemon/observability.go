@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -21,25 +20,48 @@ import (
 )
 
 // DefaultHTTPAPI is the HTTP API New mounts on http.addr unless
-// WithHTTPAPI says otherwise: transport/http on the daemon's bus (a full
-// forwarder backlog answers 503 with Retry-After), and the Confluent
-// Schema Registry API subset of dispatch/schema under /schema-registry/
-// (clients: sr.URLs("http://127.0.0.1:8080/schema-registry")).
+// WithHTTPAPI says otherwise: transport/http on the daemon's bus. A full
+// forwarder backlog answers 503 with Retry-After. The daemon serves the
+// Schema Registry API beside it (withSchemaRegistry).
 var DefaultHTTPAPI APIFactory = func(bus *core.Bus, log hclog.Logger) (http.Handler, error) {
 	api, err := httpapi.New(bus, httpapi.WithLogger(log), httpapi.WithUnavailableErrors(kafka.ErrBacklogFull))
 	if err != nil {
 		return nil, err
 	}
-	reg, err := schema.Open(bus, schema.WithLogger(log.Named("schema")))
+	return closingHandler{Handler: api.Handler(), close: api.Close}, nil
+}
+
+// openSchemas opens the schema registry of dispatch/schema on the bus:
+// validation on publish per topic (off unless set), shared by the HTTP
+// listener's /schema-registry/ and the Kafka listener's produce.
+func (d *Daemon) openSchemas(bus *core.Bus) error {
+	reg, err := schema.Open(bus, schema.WithLogger(d.log.Named("schema")))
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("onexbusd: schema registry: %w", err), api.Close(context.Background()))
+		return fmt.Errorf("onexbusd: schema registry: %w", err)
 	}
+	d.schemas = reg
+	return nil
+}
+
+// withSchemaRegistry serves the Confluent Schema Registry API subset under
+// /schema-registry/ (clients: sr.URLs("http://127.0.0.1:8080/schema-registry"))
+// and h for everything else.
+func (d *Daemon) withSchemaRegistry(h http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/schema-registry/", http.StripPrefix("/schema-registry", schema.NewRegistryHandler(reg)))
-	mux.Handle("/", api.Handler())
-	return closingHandler{Handler: mux, close: func(ctx context.Context) error {
-		return errors.Join(api.Close(ctx), reg.Close())
-	}}, nil
+	mux.Handle("/schema-registry/", http.StripPrefix("/schema-registry", schema.NewRegistryHandler(d.schemas)))
+	mux.Handle("/", h)
+	return closingHandler{Handler: mux, close: func(ctx context.Context) error { return closeAPI(ctx, h) }}
+}
+
+// schemaValidator adapts the registry to the broker's record check.
+type schemaValidator struct{ reg *schema.Registry }
+
+func (v schemaValidator) ValidatesTopic(topic string) bool {
+	return v.reg.Validation(topic) != schema.ModeOff
+}
+
+func (v schemaValidator) ValidateRecord(topic, eventType string, key, value []byte) error {
+	return v.reg.ValidateRecord(topic, eventType, key, value)
 }
 
 // closingHandler is an API handler with goroutines of its own (pull and
@@ -99,3 +121,7 @@ func (d *Daemon) observeForwarder(f *kafka.Forwarder, cfg Config) {
 		d.log.Warn("forwarder metrics unavailable", "error", err)
 	}
 }
+
+// SchemaRegistry returns the daemon's schema registry, nil before the
+// bus is recovered.
+func (d *Daemon) SchemaRegistry() *schema.Registry { return d.schemas }

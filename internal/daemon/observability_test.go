@@ -2,13 +2,17 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/onexbus/onexbus/dispatch/schema"
 )
 
 // The daemon serves the HTTP API on http.addr and the catalogued metrics
@@ -78,5 +82,41 @@ func TestServesSchemaRegistry(t *testing.T) {
 	code, _ := get(t, "http://"+r.d.Addrs().HTTP.String()+"/v1/topics")
 	if code != 200 {
 		t.Fatalf("/v1/topics: %d", code)
+	}
+}
+
+// A topic in reject mode refuses a Kafka producer's record that breaks
+// its schema (INVALID_RECORD) and stores the one that fits.
+func TestKafkaProduceValidatedAgainstSchema(t *testing.T) {
+	r := startDaemon(t, testConfig(t))
+	base := "http://" + r.d.Addrs().HTTP.String() + "/schema-registry"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src, err := sr.NewClient(sr.URLs(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CreateSchema(ctx, "typed-value", sr.Schema{Type: sr.TypeJSON,
+		Schema: `{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]}`}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.SchemaRegistry().SetValidation(ctx, "typed", schema.ModeReject); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.d.Addrs().Kafka.String()), kgo.AllowAutoTopicCreation(),
+		kgo.RecordRetries(1), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "typed", Value: []byte(`{"id":"a"}`)}).FirstErr(); err != nil {
+		t.Fatalf("a record that fits: %v", err)
+	}
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "typed", Value: []byte(`{"name":"no id"}`)}).FirstErr()
+	if !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("a record that breaks the schema: %v, want INVALID_RECORD", err)
+	}
+	if end, _ := r.d.Bus().EndOffset("typed", 0); end != 1 {
+		t.Fatalf("%d records stored, want 1", end)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/kafka/broker"
 )
 
 // APIFactory builds the HTTP API served on http.addr from the running
@@ -77,6 +78,9 @@ type KafkaSettings struct {
 	// RequestObserver is told of every answered request (the daemon's
 	// Kafka request metrics); nil for none.
 	RequestObserver func(api string, d time.Duration)
+	// RecordValidator checks produced records against the schema
+	// registry; nil for none.
+	RecordValidator broker.RecordValidator
 }
 
 // KafkaFactory builds the Kafka listener's server. Without one the Kafka

@@ -97,6 +97,10 @@ func handleProduce(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Resp
 				fail(kerr.InvalidRecord, errNoTransactions)
 				continue
 			}
+			if err := s.validateRecords(c, rt.Topic, h, batch); err != nil {
+				fail(kerr.InvalidRecord, err.Error())
+				continue
+			}
 			pending.Add(1)
 			part := rp.Partition
 			err = s.kl.AppendBatch(c.ctx, rt.Topic, part, batch, func(res core.BatchResult) {

@@ -20,6 +20,7 @@ type Option func(*config)
 
 type config struct {
 	observer          RequestObserver // WithRequestObserver; nil: none
+	validator         RecordValidator // WithRecordValidator; nil: none
 	advertised        string
 	nodeID            int32
 	logger            hclog.Logger
