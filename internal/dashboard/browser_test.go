@@ -191,6 +191,47 @@ func TestStateChangeRefused(t *testing.T) {
 		if got := post(tc.client, tc.origin, tc.token); got != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
 		}
+	}	// Bad input with a good session: clear 4xx, nothing done.
+	for _, tc := range []struct {
+		path string
+		form url.Values
+		want int
+	}{
+		{"dlq/replay", url.Values{"rate": {"fast"}}, http.StatusBadRequest},
+		{"dlq/replay", url.Values{"rate": {"-1"}}, http.StatusBadRequest},
+		{"dlq/replay", url.Values{"id": {"x"}}, http.StatusBadRequest},
+		{"dlq/replay", url.Values{"since": {"yesterday"}}, http.StatusBadRequest},
+		{"dlq/purge", url.Values{"confirm": {"yes"}}, http.StatusBadRequest},
+		{"breakers/reset", url.Values{}, http.StatusBadRequest},
+		{"topics/" + orders + "/messages/0/999/republish", url.Values{}, http.StatusNotFound},
+		{"topics/" + orders + "/messages/x/1/republish", url.Values{}, http.StatusBadRequest},
+	} {
+		tc.form.Set("csrf", token)
+		req, _ := http.NewRequest(http.MethodPost, f.base+tc.path, strings.NewReader(tc.form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST %s %v: status %d, want %d", tc.path, tc.form, resp.StatusCode, tc.want)
+		}
+	}
+	if n, _ := f.bus.DeadLetters().Count(context.Background()); n != 5 {
+		t.Errorf("bad requests changed the queue: %d letters", n)
+	}
+	for path, want := range map[string]int{"dlq/x": 400, "dlq/999999": 404, "topics/onex.evt.none.none.v1": 404,
+		"groups/nobody": 404, "ops/77": 404, "tail/onex.evt.none.none.v1": 404, "topics/" + orders + "/messages?limit=0": 200} {
+		resp, err := c.Get(f.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 }
 
