@@ -191,7 +191,7 @@ func TestStateChangeRefused(t *testing.T) {
 		if got := post(tc.client, tc.origin, tc.token); got != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
 		}
-	}	// Bad input with a good session: clear 4xx, nothing done.
+	} // Bad input with a good session: clear 4xx, nothing done.
 	for _, tc := range []struct {
 		path string
 		form url.Values

@@ -42,7 +42,9 @@ func TestParseQueryRefusesBadInput(t *testing.T) {
 
 // TestHistogramQuantile interpolates within buckets as PromQL does.
 func TestHistogramQuantile(t *testing.T) {
-	b := func(le float64, n uint64) *dto.Bucket { return &dto.Bucket{UpperBound: proto.Float64(le), CumulativeCount: proto.Uint64(n)} }
+	b := func(le float64, n uint64) *dto.Bucket {
+		return &dto.Bucket{UpperBound: proto.Float64(le), CumulativeCount: proto.Uint64(n)}
+	}
 	mf := &dto.MetricFamily{Metric: []*dto.Metric{{Histogram: &dto.Histogram{SampleCount: proto.Uint64(100),
 		Bucket: []*dto.Bucket{b(0.001, 50), b(0.01, 90), b(0.1, 100)}}}}}
 	got, ok := histogramQuantile(mf, 0.99)
