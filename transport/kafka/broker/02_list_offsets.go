@@ -8,6 +8,8 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/kbatch"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // ListOffsets special timestamps.
@@ -34,7 +36,10 @@ func handleListOffsets(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.
 			p := kmsg.NewListOffsetsResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.Timestamp, p.Offset, p.LeaderEpoch = -1, -1, 0
-			code := s.listOffset(c, rt.Topic, known, rp, &p)
+			code := kerr.TopicAuthorizationFailed
+			if !s.denied(c, auth.ResourceTopic, rt.Topic, auth.OpDescribe) {
+				code = s.listOffset(c, rt.Topic, known, rp, &p)
+			}
 			if code != nil {
 				p.ErrorCode = code.Code
 				p.Timestamp, p.Offset, p.LeaderEpoch = -1, -1, -1

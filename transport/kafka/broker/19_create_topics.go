@@ -29,6 +29,11 @@ func handleCreateTopics(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg
 			t.ErrorMessage = &msg
 			t.NumPartitions, t.ReplicationFactor = -1, -1
 		}
+		if s.createDenied(c, rt.Topic) {
+			fail(kerr.TopicAuthorizationFailed, "not authorized to create topic "+rt.Topic)
+			resp.Topics = append(resp.Topics, t)
+			continue
+		}
 		parts, st, ferr, msg := s.planTopic(rt, seen[rt.Topic])
 		if ferr != nil {
 			fail(ferr, msg)

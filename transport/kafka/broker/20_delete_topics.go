@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleDeleteTopics deletes each named topic (v6: by name or id) with its
@@ -49,6 +51,9 @@ func handleDeleteTopics(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg
 			}
 			if name == offsetsTopicName {
 				return kerr.InvalidRequest
+			}
+			if s.denied(c, auth.ResourceTopic, name, auth.OpDelete) {
+				return kerr.TopicAuthorizationFailed
 			}
 			if _, ok := s.kl.Topic(name); !ok {
 				return kerr.UnknownTopicOrPartition

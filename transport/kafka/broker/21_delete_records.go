@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/wal"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleDeleteRecords moves partitions' start offsets (-1: to the end) and
@@ -24,6 +26,8 @@ func handleDeleteRecords(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kms
 			p.Partition = rp.Partition
 			p.LowWatermark = -1
 			switch {
+			case s.denied(c, auth.ResourceTopic, rt.Topic, auth.OpDelete):
+				p.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case !known:
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Offset < -1:

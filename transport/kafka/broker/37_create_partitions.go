@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleCreatePartitions grows topics. As in Kafka, the same count is
@@ -18,6 +20,9 @@ func handleCreatePartitions(c *conn, _ *connInfo, kreq kmsg.Request, reply func(
 		t := kmsg.NewCreatePartitionsResponseTopic()
 		t.Topic = rt.Topic
 		e, msg := func() (*kerr.Error, string) {
+			if s.denied(c, auth.ResourceTopic, rt.Topic, auth.OpAlter) {
+				return kerr.TopicAuthorizationFailed, ""
+			}
 			tc, ok := s.kl.Topic(rt.Topic)
 			if !ok {
 				return kerr.UnknownTopicOrPartition, ""

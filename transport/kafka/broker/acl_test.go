@@ -164,3 +164,113 @@ func TestACLProduceFetchMetadata(t *testing.T) {
 		}
 	})
 }
+
+// TestACLAdminRequests: CreateTopics, CreatePartitions, DeleteRecords,
+// DeleteTopics and ListOffsets answer TOPIC_AUTHORIZATION_FAILED to a
+// principal without the right, and succeed for one with it.
+func TestACLAdminRequests(t *testing.T) {
+	tb := aclBroker(t)
+	ctx := testCtx(t)
+	reader, ops := tb.as(t, "reader"), tb.as(t, "ops")
+	create := func(cl *kgo.Client, name string) int16 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := create(reader, "orders.x"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("reader CreateTopics: %d", code)
+	}
+	if code := create(ops, "orders.x"); code != 0 {
+		t.Fatalf("ops CreateTopics: %d", code)
+	}
+	partitions := func(cl *kgo.Client) int16 {
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "orders.x", 2
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := partitions(reader); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("reader CreatePartitions: %d", code)
+	}
+	if code := partitions(ops); code != 0 {
+		t.Fatalf("ops CreatePartitions: %d", code)
+	}
+	// Raw, as kgo's sharding would stop at the Metadata refusal first.
+	listOffsets := func(user, topic string) int16 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(4)
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp, rp.CurrentLeaderEpoch = -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := rawAs(t, tb.addr, user).do(req).(*kmsg.ListOffsetsResponse)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := listOffsets("maker", "orders.x"); code != 0 { // write implies describe
+		t.Fatalf("maker ListOffsets: %d", code)
+	}
+	if code := create(ops, "secret"); code != 0 {
+		t.Fatalf("ops CreateTopics secret: %d", code)
+	}
+	if err := ops.ProduceSync(ctx, &kgo.Record{Topic: "secret", Value: []byte("s")}, &kgo.Record{Topic: "orders.x", Value: []byte("o")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if code := listOffsets("reader", "secret"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("reader ListOffsets secret: %d", code)
+	}
+	deleteRecords := func(cl *kgo.Client) int16 {
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "orders.x"
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Offset = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := deleteRecords(reader); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("reader DeleteRecords: %d", code)
+	}
+	if code := deleteRecords(ops); code != 0 {
+		t.Fatalf("ops DeleteRecords: %d", code)
+	}
+	deleteTopic := func(cl *kgo.Client) int16 {
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TopicNames = []string{"orders.x"}
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr("orders.x")
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := deleteTopic(reader); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("reader DeleteTopics: %d", code)
+	}
+	if _, ok := tb.srv.kl.Topic("orders.x"); !ok {
+		t.Fatal("topic deleted without the right")
+	}
+	if code := deleteTopic(ops); code != 0 {
+		t.Fatalf("ops DeleteTopics: %d", code)
+	}
+}
