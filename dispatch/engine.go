@@ -41,7 +41,9 @@ type Dispatcher struct {
 	MessageTypes []string
 	// Handler does the work.
 	Handler HandlerFunc
-	// Timeout bounds one call (default: the engine's, 30 s).
+	// Timeout bounds one call (default: the engine's, 30 s) through the
+	// handler's context: a handler that ignores ctx is not cut off, but
+	// its result after the deadline counts as a timeout.
 	Timeout time.Duration
 }
 
@@ -410,8 +412,9 @@ func (e *Engine) call(ctx context.Context, d *Dispatcher, m *core.Message) (outs
 			err = fmt.Errorf("dispatcher panicked: %v", p)
 		}
 	}()
+	deadline, _ := ctx.Deadline()
 	outs, err = d.Handler(ctx, m)
-	if ctx.Err() == context.DeadlineExceeded {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !time.Now().Before(deadline) {
 		return nil, fmt.Errorf("%w after %v", ErrTimeout, d.Timeout)
 	}
 	return outs, err
@@ -440,6 +443,14 @@ func prepareOutput(o, in *core.Message, dispatcher string, i int) {
 func (e *Engine) Handler() core.Handler {
 	return func(ctx context.Context, m *core.Message) error {
 		r := e.Dispatch(ctx, m)
+		if ctx.Err() != nil && r.Status != StatusSuccess {
+			// The bus is stopping (or the subscription's own timeout
+			// ended it): give the message back rather than spend an
+			// attempt on the shutdown.
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return core.ErrReleased
+			}
+		}
 		switch r.Status {
 		case StatusSuccess, StatusRouted, StatusSkipped:
 			return nil

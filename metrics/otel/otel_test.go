@@ -18,6 +18,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
+	"github.com/onexbus/onexbus/internal/testutil"
 	onexotel "github.com/onexbus/onexbus/metrics/otel"
 	"github.com/onexbus/onexbus/store/bolt"
 	httpapi "github.com/onexbus/onexbus/transport/http"
@@ -89,11 +90,10 @@ func TestTraceThroughHTTPDeliveryDLQAndReplay(t *testing.T) {
 	}
 
 	var letters []dlq.Letter
-	deadline := time.Now().Add(10 * time.Second)
-	for len(letters) == 0 && time.Now().Before(deadline) {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		letters, _ = b.DeadLetters().List(context.Background(), dlq.Filter{Limit: dlq.All})
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(letters) > 0
+	}, "the dead letter arrives")
 	kept := false
 	for _, h := range letters[0].Headers {
 		kept = kept || (h.Key == "traceparent" && strings.Contains(h.Value, traceID))

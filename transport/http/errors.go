@@ -22,6 +22,9 @@ var (
 	ErrInvalidOption = errors.New("http: invalid option")
 	// ErrClosed is returned once Close has begun.
 	ErrClosed = errors.New("http: server is closed")
+	// ErrLeaseExpired is the handler error of a leased delivery not acked
+	// before its lease ran out: it counts as a failed attempt.
+	ErrLeaseExpired = errors.New("http: lease expired before an ack")
 )
 
 // Problem is an RFC 9457 problem: the body of every error response, as

@@ -322,13 +322,17 @@ func (s *Server) publishNDJSON(in *publishInput) *huma.StreamResponse {
 		writerDone := make(chan struct{})
 		go func() {
 			defer close(writerDone)
+			var werr error // the first write error: the client is gone, stop writing
 			for p := range queue {
 				<-p.done
-				line, err := jsonLine(p.result)
-				if err == nil {
-					_, err = w.Write(line)
+				if werr != nil {
+					continue // drain: every publish still finishes
 				}
-				if f, ok := w.(stdhttp.Flusher); ok && err == nil {
+				var line []byte
+				if line, werr = jsonLine(p.result); werr == nil {
+					_, werr = w.Write(line)
+				}
+				if f, ok := w.(stdhttp.Flusher); ok && werr == nil {
 					f.Flush()
 				}
 			}

@@ -15,9 +15,6 @@ import (
 	"github.com/onexbus/onexbus/core"
 )
 
-// errLeaseExpired is the failure a lease not acked in time counts as.
-var errLeaseExpired = errors.New("http: lease expired before an ack")
-
 // PullConfig declares a pull group: a consumer group of the bus whose
 // deliveries clients lease over HTTP.
 type PullConfig struct {
@@ -160,6 +157,7 @@ func (g *pullGroup) withdraw(d *delivery) {
 	if d.leaseID != "" && g.leased[d.leaseID] == d {
 		delete(g.leased, d.leaseID)
 		d.timer.Stop()
+		g.endedLocked()
 	}
 }
 
@@ -225,7 +223,7 @@ func (g *pullGroup) expire(d *delivery) {
 	delete(g.leased, d.leaseID)
 	g.endedLocked()
 	g.mu.Unlock()
-	d.done <- fmt.Errorf("%w (lease %s, %v)", errLeaseExpired, d.leaseID, g.lease)
+	d.done <- fmt.Errorf("%w (lease %s, %v)", ErrLeaseExpired, d.leaseID, g.lease)
 }
 
 // Lease results.
@@ -233,13 +231,12 @@ const (
 	leaseAcked    = "acked"
 	leaseNacked   = "nacked"
 	leaseExtended = "extended"
-	leaseExpired  = "expired"
 	leaseUnknown  = "unknown"
 )
 
-// complete ends lease id with err (nil acks). It says what became of it:
-// a lease no longer held is "expired" if it was ever given, else unknown;
-// both are indistinguishable once forgotten, so "unknown" covers them.
+// complete ends lease id with err (nil acks) and says what became of it:
+// acked, nacked, or unknown for a lease not held (never given, already
+// completed, or expired: once forgotten they look alike).
 func (g *pullGroup) complete(id string, err error) string {
 	g.mu.Lock()
 	d := g.leased[id]
@@ -405,7 +402,9 @@ func (s *Server) registerPull() {
 		if g == nil {
 			return nil, problemf(stdhttp.StatusNotFound, "pull_group_not_found", "no pull group %q", in.Group)
 		}
-		if err := g.stop(ctx); err != nil {
+		// A client that hangs up must not leave the subscription running
+		// without its entry.
+		if err := g.stop(context.WithoutCancel(ctx)); err != nil {
 			return nil, s.problem(err)
 		}
 		return nil, nil
@@ -530,8 +529,8 @@ func (s *Server) nack(ctx context.Context, in *nackInput) (*leaseOutput, error) 
 	}
 	var delay time.Duration
 	if in.Body.Delay != "" {
-		if delay, err = time.ParseDuration(in.Body.Delay); err != nil || delay < 0 {
-			return nil, problemf(stdhttp.StatusBadRequest, "invalid_duration", "delay %q is not a duration", in.Body.Delay)
+		if delay, err = time.ParseDuration(in.Body.Delay); err != nil || delay < 0 || delay > s.cfg.maxLease {
+			return nil, problemf(stdhttp.StatusBadRequest, "invalid_duration", "delay %q is not a duration in [0, %v]", in.Body.Delay, s.cfg.maxLease)
 		}
 	}
 	reason := in.Body.Error
@@ -589,6 +588,13 @@ func (s *Server) stream(ctx context.Context, in *streamInput) (*huma.StreamRespo
 		keep, stopKeep := ticker(s.cfg.keepAlive)
 		defer stopKeep()
 		var held []*delivery
+		// A client that goes away gives its leases back without an
+		// attempt: it may never have seen them.
+		defer func() {
+			for _, d := range g.stillLeased(held) {
+				g.complete(d.leaseID, core.ErrReleased)
+			}
+		}()
 		for {
 			ended := g.leaseEnded() // before the check, so no end is missed
 			held = g.stillLeased(held)
@@ -598,12 +604,12 @@ func (s *Server) stream(ctx context.Context, in *streamInput) (*huma.StreamRespo
 				if err != nil {
 					return
 				}
+				held = append(held, ds...)
 				for _, d := range ds {
 					if err := w.event(d.leaseID, "message", d.out(in.Group, enc)); err != nil {
 						return
 					}
 				}
-				held = append(held, ds...)
 				if len(ds) > 0 {
 					continue
 				}

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	stdhttp "net/http"
 	"testing"
 	"time"
@@ -213,5 +214,32 @@ func testEventually(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("not true within 10s: %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The SSE stream leases deliveries; a client that goes away gives its
+// leases back without an attempt, and an ack through the API works for a
+// streamed lease.
+func TestLeaseStream(t *testing.T) {
+	e := newEnv(t, nil)
+	e.declarePull("g", map[string]any{"pattern": "t", "start": "earliest", "ordering": "none", "max_in_flight": 4})
+	e.publish("t", "", "a")
+	e.publish("t", "", "b")
+	sc, stop := e.openStream("/v1/groups/g/messages:stream?max_in_flight=4&value_encoding=text")
+	evs := readEvents(t, sc, 2)
+	var first httpapi.MessageOut
+	for _, ev := range evs {
+		e.doc.validateValue(t, "MessageOut", []byte(ev.data))
+	}
+	if err := json.Unmarshal([]byte(evs[0].data), &first); err != nil || evs[0].id != first.LeaseID || first.Attempt != 1 {
+		t.Fatalf("event %+v: %v", evs[0], err)
+	}
+	if r := e.leaseCall("ack", "g", map[string]any{"lease_ids": []string{first.LeaseID}}); r[0].Result != "acked" {
+		t.Fatalf("ack of a streamed lease: %+v", r)
+	}
+	stop() // the client goes away holding the other lease
+	again := e.receive("g", "wait=10s&value_encoding=text")
+	if len(again) != 1 || *again[0].ValueText == *first.ValueText || again[0].Attempt != 1 {
+		t.Fatalf("after the stream closed: %+v (attempt must stay 1: released, not failed)", again)
 	}
 }

@@ -38,6 +38,7 @@ type pushGroup struct {
 	name    string
 	cfg     PushConfig
 	url     string
+	shown   string // url without credentials or query, for errors and letters
 	timeout time.Duration
 	client  *stdhttp.Client
 	sub     *core.Subscription
@@ -68,29 +69,37 @@ func (g *pushGroup) handle(ctx context.Context, m *core.Message) error {
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", g.cfg.URL, err)
+		return fmt.Errorf("webhook %s: %w", g.shown, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		return nil
-	case code == stdhttp.StatusTooManyRequests || code == stdhttp.StatusServiceUnavailable:
-		return core.RetryAfter(fmt.Errorf("webhook %s answered %d", g.cfg.URL, code), retryAfter(resp.Header.Get("Retry-After")))
+	case code == stdhttp.StatusTooManyRequests || code == stdhttp.StatusServiceUnavailable || code == stdhttp.StatusRequestTimeout:
+		return core.RetryAfter(fmt.Errorf("webhook %s answered %d", g.shown, code), retryAfter(resp.Header.Get("Retry-After")))
 	case code >= 400 && code < 500:
-		return core.Permanent(fmt.Errorf("webhook %s answered %d", g.cfg.URL, code))
+		return core.Permanent(fmt.Errorf("webhook %s answered %d", g.shown, code))
 	default:
-		return fmt.Errorf("webhook %s answered %d", g.cfg.URL, code)
+		return fmt.Errorf("webhook %s answered %d", g.shown, code)
 	}
 }
 
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
+// maxRetryAfter caps what a webhook's Retry-After can ask for.
+const maxRetryAfter = time.Hour
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date),
+// capped at maxRetryAfter.
 func retryAfter(v string) time.Duration {
+	return min(parseRetryAfter(v), maxRetryAfter)
+}
+
+func parseRetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+		return time.Duration(min(n, int(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := stdhttp.ParseTime(v); err == nil {
 		return max(0, time.Until(t))
@@ -146,7 +155,7 @@ func (s *Server) registerPush() {
 		if g == nil {
 			return nil, problemf(stdhttp.StatusNotFound, "push_group_not_found", "no push group %q", in.Group)
 		}
-		if err := g.stop(ctx); err != nil {
+		if err := g.stop(context.WithoutCancel(ctx)); err != nil {
 			return nil, s.problem(err)
 		}
 		return nil, nil
@@ -192,7 +201,9 @@ func (s *Server) putPush(ctx context.Context, in *pushPutInput) (*pushOutput, er
 	if s.pulls[in.Group] != nil {
 		return nil, problemf(stdhttp.StatusConflict, "pull_group_exists", "group %q is a pull group", in.Group)
 	}
-	g := &pushGroup{name: in.Group, cfg: cfg, url: u.String(), timeout: timeout, client: s.cfg.client}
+	shown := *u
+	shown.User, shown.RawQuery, shown.Fragment = nil, "", ""
+	g := &pushGroup{name: in.Group, cfg: cfg, url: u.String(), shown: shown.String(), timeout: timeout, client: s.cfg.client}
 	sub, err := s.bus.Subscribe(s.ctx, cfg.Pattern, in.Group, g.handle, opts...)
 	if err != nil {
 		return nil, s.groupProblem(err)

@@ -35,7 +35,7 @@ func (s *Server) registerTail() {
 		Description: "Each `message` event's id lists the next offset of every partition (p:o,p:o...), so a client " +
 			"reconnecting with Last-Event-ID resumes exactly after the last event it saw. A tail is a reader, not a group: it commits nothing.",
 		Tags:      []string{"read"},
-		Responses: sseResponses(s.api, map[string]reflect.Type{"message": reflect.TypeFor[MessageOut]()}),
+		Responses: sseResponses(s.api, map[string]reflect.Type{"message": reflect.TypeFor[MessageOut](), "error": reflect.TypeFor[Problem]()}),
 	}, s.tail)
 }
 
@@ -104,6 +104,13 @@ func (s *Server) tail(ctx context.Context, in *tailInput) (*huma.StreamResponse,
 		if err != nil {
 			return nil, err
 		}
+		for p := range next {
+			// A partition the position leaves out (created since) starts
+			// at its oldest message.
+			if next[p], err = s.bus.StartOffset(in.Topic, int32(p)); err != nil {
+				return nil, s.problem(err)
+			}
+		}
 		for p, o := range pos {
 			next[p] = o
 		}
@@ -140,6 +147,9 @@ func (s *Server) runTail(hctx huma.Context, topic string, next []int64, enc stri
 		for p := range next {
 			msgs, err := s.bus.Fetch(ctx, topic, int32(p), next[p], tailBatch)
 			if err != nil {
+				if ctx.Err() == nil {
+					_ = w.event("", "error", s.problem(err)) // say why the stream ends
+				}
 				return
 			}
 			for _, m := range msgs {
