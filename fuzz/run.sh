@@ -24,7 +24,19 @@ while read -r file; do
 		if [ "${FUZZCORPUS:-}" = 1 ]; then extra=(-test.fuzzcachedir="$PWD/$pkg/testdata/fuzzcache"); fi
 		start=$(date +%s)
 		status=ok
-		if ! go test "${args[@]}" "$pkg" "${extra[@]}"; then
+		log=$(mktemp)
+		ran=0
+		if go test "${args[@]}" "$pkg" "${extra[@]}" 2>&1 | tee "$log"; then ran=1; fi
+		# Go's fuzzing engine sometimes fails a short run with a bare
+		# "context deadline exceeded" when the time runs out while a worker
+		# is busy: no input failed. Such a run is tried once more; a real
+		# failure writes its input and fails again.
+		if [ $ran = 0 ] && grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+			echo "== $target: the engine timed out without a failing input; running it again"
+			if go test "${args[@]}" "$pkg" "${extra[@]}"; then ran=1; fi
+		fi
+		rm -f "$log"
+		if [ $ran = 0 ]; then
 			status=FAIL
 			failed+=("$target ($pkg)")
 			if [ "${FUZZKEEPGOING:-}" != 1 ]; then exit 1; fi
