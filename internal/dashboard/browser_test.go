@@ -445,6 +445,13 @@ func TestBrowser(t *testing.T) {
 		if _, err := f.bus.Publish(context.Background(), &core.Message{Topic: orders, Key: []byte("live-2"), Value: []byte(`{"paused":true}`)}); err != nil {
 			t.Fatal(err)
 		}
+		// Resume only once the page has received (and dropped) that
+		// message: otherwise it may arrive after the resume.
+		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer pcancel()
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`Number(document.querySelector("#pause").getAttribute("data-dropped")||"0")>=1`)); err != nil {
+			t.Fatalf("the message published while paused never reached the page: %v", err)
+		}
 		step(t, ctx, "resume", chromedp.Click(chromedp.CSS("#pause")))
 		if _, err := f.bus.Publish(context.Background(), &core.Message{Topic: orders, Key: []byte("live-3"), Value: []byte(`{"resumed":true}`)}); err != nil {
 			t.Fatal(err)

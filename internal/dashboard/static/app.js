@@ -42,10 +42,14 @@
     t.remove();
   }
 
-  // Paused tail: drop incoming rows.
+  // Paused tail: drop incoming rows (and count them, so the page can say
+  // how many it skipped).
   document.body.addEventListener("htmx:sseBeforeMessage", function (e) {
     var p = document.getElementById("pause");
-    if (p && p.getAttribute("data-paused") === "1") e.preventDefault();
+    if (p && p.getAttribute("data-paused") === "1") {
+      e.preventDefault();
+      p.setAttribute("data-dropped", String(Number(p.getAttribute("data-dropped") || "0") + 1));
+    }
   });
 
   // Purge needs the typed confirmation before the form goes.
