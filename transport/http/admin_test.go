@@ -11,6 +11,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
+	"github.com/onexbus/onexbus/internal/testutil"
 	httpapi "github.com/onexbus/onexbus/transport/http"
 )
 
@@ -133,7 +134,7 @@ func TestBreakersListAndReset(t *testing.T) {
 	}
 	e.publish("b", "", "x")
 	var list httpapi.BreakerList
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		e.do("list-breakers", "GET", "/v1/breakers", nil).want(t, 200).decode(t, &list)
 		return len(list.Breakers) == 1 && list.Breakers[0].State == "open"
 	}, "the breaker opens")
@@ -160,7 +161,7 @@ func (e *env) deadLetters(topic string, n int) {
 	for i := range n {
 		e.publish(topic, "", fmt.Sprint(i))
 	}
-	testEventually(e.t, func() bool {
+	testutil.Eventually(e.t, 10*time.Second, func() bool {
 		c, _ := e.bus.DeadLetters().Count(context.Background())
 		return c == n
 	}, "letters arrive")
@@ -271,7 +272,7 @@ func TestDeadLetterPurgeAndLoopGuard(t *testing.T) {
 	}
 	e.do("replay-letters", "POST", "/v1/dlq:replay", map[string]any{"limit": "all"}).want(t, 202).decode(t, &started)
 	waitOperation(t, e, started.Operation.ID)
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		ls, _ := e.bus.DeadLetters().List(context.Background(), dlq.Filter{Limit: dlq.All})
 		return len(ls) == 3 && core.ReplayCount(&ls[0]) == 1
 	}, "the replayed messages are dead-lettered again")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
+	"github.com/onexbus/onexbus/internal/testutil"
 	httpapi "github.com/onexbus/onexbus/transport/http"
 )
 
@@ -65,7 +66,7 @@ func TestLeaseReceiveAck(t *testing.T) {
 	if res[0].Result != "acked" || res[1].Result != "unknown" {
 		t.Fatalf("ack results %+v", res)
 	}
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		off, ok, _ := e.bus.GroupOffset("workers", "jobs", 0)
 		return ok && off.Offset == 1
 	}, "the ack moves the cursor")
@@ -103,7 +104,7 @@ func TestLeasePermanentNackDeadLetters(t *testing.T) {
 	ms := e.receive("g", "wait=5s")
 	e.leaseCall("nack", "g", map[string]any{"lease_ids": []string{ms[0].LeaseID}, "permanent": true, "error": "cannot parse"})
 	var letters []dlq.Letter
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		letters, _ = e.bus.DeadLetters().List(context.Background(), dlq.Filter{Limit: dlq.All})
 		return len(letters) == 1
 	}, "the letter arrives")
@@ -128,7 +129,7 @@ func TestLeaseExpiryCountsAsAttempt(t *testing.T) {
 		t.Fatalf("ack of an expired lease: %+v", r)
 	}
 	var letters []dlq.Letter
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		letters, _ = e.bus.DeadLetters().List(context.Background(), dlq.Filter{Limit: dlq.All})
 		return len(letters) == 1
 	}, "dead-lettered after the second expiry")
@@ -201,19 +202,6 @@ func TestDeletePullGroup(t *testing.T) {
 	again := e.receive("g", "wait=5s")
 	if len(again) != 1 || again[0].Offset != ms[0].Offset || again[0].Attempt != 1 {
 		t.Fatalf("after redeclaring: %+v", again)
-	}
-}
-
-// testEventually polls cond (a notification is not available across the
-// HTTP boundary) until it holds, failing after 10 s.
-func testEventually(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within 10s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

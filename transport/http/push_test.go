@@ -12,6 +12,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
+	"github.com/onexbus/onexbus/internal/testutil"
 	httpapi "github.com/onexbus/onexbus/transport/http"
 )
 
@@ -57,7 +58,7 @@ func TestWebhookPush(t *testing.T) {
 	for _, v := range []string{"ok", "flaky", "limited", "poison"} {
 		e.publish("events", v, v)
 	}
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		off, ok, _ := e.bus.GroupOffset("hooks", "events", 0)
 		return ok && off.Offset == 4
 	}, "every message acked or dead-lettered")
@@ -98,7 +99,7 @@ func TestWebhookBreakerPauses(t *testing.T) {
 		"retry_base": "1ms", "retry_max": "1ms", "max_attempts": 100}).want(t, 201)
 	e.publish("e", "", "x")
 	var list httpapi.BreakerList
-	testEventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		e.do("list-breakers", "GET", "/v1/breakers", nil).want(t, 200).decode(t, &list)
 		return len(list.Breakers) == 1 && list.Breakers[0].State == "open"
 	}, "the breaker opens")

@@ -38,9 +38,7 @@ func kcatGroup(t *testing.T, tb *testBroker, group, topic string) (values []stri
 // OffsetCommit 1-2 and OffsetFetch 1; it consumes every record once,
 // commits on exit, and a second run resumes from those commits.
 func TestKcatBalancedConsumerGroup(t *testing.T) {
-	if _, err := exec.LookPath("kcat"); err != nil {
-		t.Skip("kcat is not installed (apt-get install kcat)")
-	}
+	needTool(t, "kcat")
 	tb := startBroker(t)
 	ctx := testCtx(t)
 	produceN(t, tb, "kc", 2, 20)
