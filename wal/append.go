@@ -130,18 +130,23 @@ func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []
 // once if they are, otherwise from the committer.
 func (l *Log) whenStored(p *partition, end int64, fn func(error)) {
 	p.mu.Lock()
-	if p.stored >= end {
-		p.mu.Unlock()
-		fn(nil)
-		return
-	}
+	// Even when the records are stored already, the callback is left to
+	// the committer: it may be calling the callbacks of earlier records
+	// of this partition right now, and answering here could overtake
+	// them (acknowledgements must come in offset order).
 	if p.deleted {
 		p.mu.Unlock()
 		fn(fmt.Errorf("wal: append to %s/%d: %w (deleted)", p.topic, p.id, ErrUnknownTopic))
 		return
 	}
 	p.waiters = append(p.waiters, waiter{end: end, done: fn})
+	late := p.stored >= end
 	p.mu.Unlock()
+	if late {
+		l.lateMu.Lock()
+		l.late = append(l.late, p)
+		l.lateMu.Unlock()
+	}
 	l.kickCommitter()
 }
 

@@ -138,6 +138,7 @@ func (l *Log) commit() error {
 	}
 	if len(cuts) == 0 && state.empty() {
 		l.stateCommitted(state)
+		l.answerLate()
 		return nil
 	}
 	l.refreshFloors(cuts)
@@ -204,6 +205,7 @@ func (l *Log) commit() error {
 		}
 		fireAll(watchers)
 	}
+	l.answerLate()
 	return nil
 }
 
@@ -294,4 +296,22 @@ func putChunk(data store.Bucket, key, chunk []byte) error {
 		return r.PutRetained(key, chunk)
 	}
 	return data.Put(key, chunk)
+}
+
+// answerLate calls the callbacks of records stored by earlier rounds
+// that registered after those rounds answered: whenStored leaves them to
+// the committer, so that they keep their order.
+func (l *Log) answerLate() {
+	l.lateMu.Lock()
+	parts := l.late
+	l.late = nil
+	l.lateMu.Unlock()
+	for _, p := range parts {
+		p.mu.Lock()
+		ready := p.takeWaitersLocked(p.stored)
+		p.mu.Unlock()
+		for _, w := range ready {
+			w.done(nil)
+		}
+	}
 }

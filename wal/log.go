@@ -31,8 +31,10 @@ var (
 // topicLog.dedup.mu, then Log.genMu; Log.curMu and Log.holdMu are never
 // held with another (see the package doc).
 type Log struct {
-	st  store.Store
-	cfg config
+	lateMu sync.Mutex   // protects late; taken with no other lock held
+	late   []*partition // partitions with callbacks registered after their records were stored
+	st     store.Store
+	cfg    config
 
 	mu       sync.RWMutex         // protects topics, parts and deleting
 	topics   map[string]*topicLog // by name
