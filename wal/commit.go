@@ -118,6 +118,8 @@ func (l *Log) commit() error {
 	// Cursors first: a cursor taken now only covers records appended
 	// before now, which the partition snapshots below include. The other
 	// order could store a cursor ahead of the stored records.
+	// roundMu keeps a multi-partition write whole within one round.
+	l.roundMu.Lock()
 	state := l.takeState()
 
 	var cuts []cut
@@ -136,6 +138,7 @@ func (l *Log) commit() error {
 		}
 		p.mu.Unlock()
 	}
+	l.roundMu.Unlock()
 	if len(cuts) == 0 && state.empty() {
 		l.stateCommitted(state)
 		l.answerLate()

@@ -121,8 +121,8 @@
 //
 // # Locks
 //
-// Log.closeMu, then Log.mu, then partition.mu, then topicLog.dedup.mu,
-// then Log.genMu; Log.curMu, Log.holdMu, Log.durable's locks and
+// Log.closeMu, then Log.mu, then Log.roundMu, then partition.mu, then
+// topicLog.dedup.mu, then Log.genMu (Log.roundMu also before Log.curMu); Log.curMu, Log.holdMu, Log.durable's locks and
 // Log.producers.mu are never held with another, nor is a watcher's mu
 // (Watch callbacks, AppendBatch's done and a retention hold's match
 // function run with no lock held). The committer and readers read queued

@@ -41,6 +41,14 @@ type Log struct {
 	deleting map[string]bool      // names DeleteTopic is removing from the store
 	parts    []*partition         // every partition, for the committer
 
+	// roundMu is held by the committer while it takes a round's group
+	// state and partition tails (commit.go), and by a writer whose
+	// records on several partitions, and cursor changes, must land in
+	// one store transaction while it queues them (transaction markers,
+	// txn.go; atomic appends): a round then takes all of them or none.
+	// Taken before partition.mu and curMu, with no other lock held.
+	roundMu sync.Mutex
+
 	genMu sync.Mutex // protects gen
 	gen   *commitGen // the commit that will pick up what is queued now
 
