@@ -100,6 +100,7 @@ func (r Rule) String() string {
 
 // rule is a compiled Rule.
 type rule struct {
+	src       Rule // as given, operations copied
 	principal string
 	resource  Resource
 	pattern   core.Pattern
@@ -108,6 +109,8 @@ type rule struct {
 
 func compileRule(r Rule) (rule, error) {
 	c := rule{principal: r.Principal, resource: r.Resource}
+	c.src = r
+	c.src.Operations = append([]Operation(nil), r.Operations...)
 	if r.Principal == "" {
 		return rule{}, fmt.Errorf("%w: rule %s: empty principal", ErrInvalid, r)
 	}

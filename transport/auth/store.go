@@ -20,6 +20,11 @@ import (
 type Store struct {
 	now func() time.Time
 
+	// editMu serializes rule edits end to end (SetRules, AddRules,
+	// DeleteRules, EditRules): read, persist, apply. Taken before mu.
+	editMu    sync.Mutex
+	persister func(rules []Rule) error // WithRulePersister; nil: none
+
 	mu     sync.RWMutex                        // protects users, tokens and rules
 	users  map[string]map[Mechanism]Credential // user -> mechanism -> credential
 	tokens map[string]TokenRecord              // token id -> record
@@ -307,7 +312,8 @@ func (s *Store) VerifyToken(token string) (string, error) {
 }
 
 // SetRules replaces the whole rule set, compiling every rule first: on
-// any bad rule (ErrInvalid, each problem reported) nothing changes.
+// any bad rule (ErrInvalid, each problem reported) nothing changes. It is
+// the loading of configuration: the rule persister is not called.
 func (s *Store) SetRules(rules []Rule) error {
 	compiled := make([]rule, 0, len(rules))
 	var errs []error
@@ -322,6 +328,8 @@ func (s *Store) SetRules(rules []Rule) error {
 	if len(errs) > 0 {
 		return joinErrs(errs)
 	}
+	s.editMu.Lock()
+	defer s.editMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rules = compiled
