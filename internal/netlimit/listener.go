@@ -52,8 +52,10 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		host := hostOf(nc.RemoteAddr())
 		if why := l.admit(host); why != "" {
-			nc.Close()
+			// Logged before the close, so whoever sees the close can
+			// find the line.
 			l.noteRefused(nc.RemoteAddr(), why)
+			nc.Close()
 			continue
 		}
 		return &conn{Conn: nc, l: l, host: host}, nil
