@@ -29,7 +29,7 @@ const (
 // A system is one case of BenchmarkSystems, run alone in a child process
 // so that its peak memory is its own.
 type system struct {
-	class string // systems compared with each other: memory, durable, kafka
+	class string // systems compared with each other: memory, durable, kafka, http
 	name  string
 	open  func(ctx context.Context, topic string, handled func([]byte)) (instance, error)
 	pubs  int
@@ -37,8 +37,13 @@ type system struct {
 	// same within a class so that peaks compare.
 	msgs int
 	// latency: the peak phase runs end to end with a subscriber, then
-	// open-loop runs at loads; otherwise the peak phase only writes.
+	// open-loop runs at shares of that peak (loads) and at the class's
+	// equal offered rates (classRates); otherwise the peak phase only
+	// writes.
 	latency bool
+	// floor: the system is the scheduler's floor (the bare channel): no
+	// shares of its own peak, which no bus approaches, only the rates.
+	floor bool
 }
 
 // systems are the child cases, in report order; the first of each class
@@ -46,21 +51,88 @@ type system struct {
 var systems = []system{
 	{class: "memory", name: "onexbus-mem", open: openOnexbus, pubs: 4, msgs: 300_000, latency: true},
 	{class: "memory", name: "gochannel", open: openGoChannel, pubs: 4, msgs: 300_000, latency: true},
+	{class: "memory", name: "chan", open: openChan, pubs: 4, msgs: 300_000, latency: true, floor: true},
 	{class: "durable", name: "onexbus", open: openOnexbusDurable, pubs: 16, msgs: 20_000, latency: true},
+	{class: "durable", name: "onexbus-async", open: openOnexbusAsync, pubs: 1, msgs: 200_000, latency: true},
 	{class: "durable", name: "onexbus-batch", open: openOnexbusBatch, pubs: 16, msgs: 200_000},
 	{class: "durable", name: "bbolt-key", open: openBboltKey, pubs: 16, msgs: 200_000},
 	{class: "durable", name: "bbolt-chunk", open: openBboltChunk, pubs: 16, msgs: 200_000},
 	{class: "durable", name: "jetstream", open: openJetStream, pubs: 16, msgs: 20_000, latency: true},
 	// 20,000 messages at about 1,000/s would take 20 s: fewer.
 	{class: "durable", name: "jetstream-syncalways", open: openJetStreamSyncAlways, pubs: 16, msgs: 5_000, latency: true},
+	{class: "kafka", name: "onexbusd-kafka", open: openOnexbusdKafka, pubs: 4, msgs: 200_000, latency: true},
+	{class: "kafka", name: "onexbusd-kafka-durable", open: openOnexbusdKafkaDurable, pubs: 4, msgs: 200_000, latency: true},
+	{class: "kafka", name: "kgo-kfake", open: openKgoKfake, pubs: 4, msgs: 200_000, latency: true},
 	{class: "kafka", name: "kgo-async", open: openKgoAsync, pubs: 4, msgs: 200_000},
+	{class: "http", name: "onexbus-http", open: openHTTP, pubs: 16, msgs: 20_000, latency: true},
 }
 
-// loads are the offered loads of the open-loop runs, in percent of the
-// system's own peak.
+// loads are the default offered loads of the open-loop runs, in percent
+// of the system's own peak; ONEXBUS_BENCH_LOADS (comma-separated
+// percentages) replaces them.
 var loads = []int{10, 50, 90}
 
 const latencySize = 256
+
+// classRates are the offered rates (msgs/s) every latency system of a
+// class runs at, so that the systems compare at equal load as well as at
+// shares of their own peaks (which differ by up to 100x). They are fixed
+// so that reports compare across runs, and low enough for the slowest
+// system of the class (jetstream-syncalways does about 3,000/s).
+var classRates = map[string][]float64{
+	"memory":  {10_000, 50_000, 200_000},
+	"durable": {1_000, 2_000},
+	"kafka":   {5_000, 20_000},
+}
+
+// Environment of the open-loop runs: loadsEnv replaces loads, loadDurEnv
+// the duration of each run (default 3 s, quick 0.5 s), systemsEnv
+// (comma-separated names) runs only those systems in BenchmarkSystems.
+const (
+	loadsEnv   = "ONEXBUS_BENCH_LOADS"
+	loadDurEnv = "ONEXBUS_BENCH_LOAD_DURATION"
+	systemsEnv = "ONEXBUS_BENCH_SYSTEMS"
+)
+
+// openLoopPlan returns the loads and the duration of each open-loop run.
+func openLoopPlan() ([]int, time.Duration, error) {
+	pcts, dur := loads, 3*time.Second
+	if quick() {
+		dur = 500 * time.Millisecond
+	}
+	if v := os.Getenv(loadsEnv); v != "" {
+		pcts = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 || n > 200 {
+				return nil, 0, fmt.Errorf("%s=%q: want percentages in 1..200", loadsEnv, v)
+			}
+			pcts = append(pcts, n)
+		}
+	}
+	if v := os.Getenv(loadDurEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, 0, fmt.Errorf("%s=%q: want a positive duration", loadDurEnv, v)
+		}
+		dur = d
+	}
+	return pcts, dur, nil
+}
+
+// selected reports whether BenchmarkSystems runs the named system.
+func selected(name string) bool {
+	v := os.Getenv(systemsEnv)
+	if v == "" {
+		return true
+	}
+	for f := range strings.SplitSeq(v, ",") {
+		if strings.TrimSpace(f) == name {
+			return true
+		}
+	}
+	return false
+}
 
 // init runs after every variable initializer, forwarder_test.go's
 // (which fills kafkaForwarderPeers) among them.
@@ -74,12 +146,11 @@ func quick() bool { return os.Getenv(quickEnv) == "1" }
 
 // childResult is what a child prints, after childMarker, as JSON.
 type childResult struct {
-	Msgs     int          `json:"msgs"`
-	Peak     float64      `json:"peak_msgs_s"`
-	RSSMB    float64      `json:"peak_rss_mb"`
-	HeapMB   float64      `json:"peak_heap_mb"`
-	Loads    []loadResult `json:"loads"`
-	LoadPcts []int        `json:"load_pcts"`
+	Msgs   int          `json:"msgs"`
+	Peak   float64      `json:"peak_msgs_s"`
+	RSSMB  float64      `json:"peak_rss_mb"`
+	HeapMB float64      `json:"peak_heap_mb"`
+	Loads  []loadResult `json:"loads"`
 }
 
 // TestMain runs one child case instead of the tests when childEnv is set.
@@ -107,9 +178,13 @@ func runChild(name string) error {
 	if s == nil {
 		return fmt.Errorf("no system %q", name)
 	}
-	msgs, loadDur := s.msgs, 3*time.Second
+	pcts, loadDur, err := openLoopPlan()
+	if err != nil {
+		return err
+	}
+	msgs := s.msgs
 	if quick() {
-		msgs, loadDur = s.msgs/5, 500*time.Millisecond
+		msgs = s.msgs / 5
 	}
 	heap := startHeapSampler()
 	ctx := context.Background()
@@ -122,7 +197,12 @@ func runChild(name string) error {
 	if err != nil {
 		return err
 	}
-	defer inst.close()
+	closed := false
+	defer func() {
+		if !closed {
+			_ = inst.close()
+		}
+	}()
 	payload := make([]byte, latencySize)
 	// Warm-up: the topic exists and the subscriber is live.
 	if err := inst.publish(ctx, payload); err != nil {
@@ -150,15 +230,29 @@ func runChild(name string) error {
 	}
 	res.RSSMB = float64(hwm) / (1 << 20)
 	if s.latency {
-		for _, pct := range loads {
-			lr, err := openLoop(ctx, inst, rec, s.pubs, latencySize, res.Peak*float64(pct)/100, loadDur)
-			if err != nil {
-				return fmt.Errorf("load %d%%: %w", pct, err)
+		type run struct {
+			label string
+			rate  float64
+		}
+		var runs []run
+		if !s.floor {
+			for _, pct := range pcts {
+				runs = append(runs, run{fmt.Sprintf("%d%%", pct), res.Peak * float64(pct) / 100})
 			}
+		}
+		for _, r := range classRates[s.class] {
+			runs = append(runs, run{fmt.Sprintf("r%.0f", r), r})
+		}
+		for _, r := range runs {
+			lr, err := openLoop(ctx, inst, rec, s.pubs, latencySize, r.rate, loadDur)
+			if err != nil {
+				return fmt.Errorf("load %s (%.0f msgs/s): %w", r.label, r.rate, err)
+			}
+			lr.Label = r.label
 			res.Loads = append(res.Loads, lr)
-			res.LoadPcts = append(res.LoadPcts, pct)
 		}
 	}
+	closed = true
 	if err := inst.close(); err != nil {
 		return err
 	}
@@ -229,6 +323,9 @@ func BenchmarkSystems(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, s := range systems {
+		if !selected(s.name) {
+			continue
+		}
 		b.Run(fmt.Sprintf("class=%s/sys=%s", s.class, s.name), func(b *testing.B) {
 			// One child per call whatever b.N is, padded to -benchtime
 			// so that the framework does not call again with a bigger N.
@@ -239,13 +336,14 @@ func BenchmarkSystems(b *testing.B) {
 			b.ReportMetric(float64(res.Msgs), "msgs")
 			b.ReportMetric(res.RSSMB, "peak-rss-MB")
 			b.ReportMetric(res.HeapMB, "peak-heap-MB")
-			for i, lr := range res.Loads {
-				sfx := fmt.Sprintf("@%d%%", res.LoadPcts[i])
+			for _, lr := range res.Loads {
+				sfx := "@" + lr.Label
 				b.ReportMetric(lr.Offered, "offered-msgs/s"+sfx)
 				b.ReportMetric(lr.Achieved, "msgs/s"+sfx)
 				b.ReportMetric(lr.P50, "p50-us"+sfx)
 				b.ReportMetric(lr.P99, "p99-us"+sfx)
 				b.ReportMetric(lr.P999, "p99.9-us"+sfx)
+				b.ReportMetric(lr.SchedP99, "sched-p99-us"+sfx)
 			}
 		})
 	}

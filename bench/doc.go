@@ -13,26 +13,41 @@
 //
 // The benchmarks:
 //
-//   - EndToEnd and Publish: the memory bus vs Watermill's GoChannel.
-//   - Durable: onexbus on bbolt (sync policy; also PublishBatch) vs raw
+//   - EndToEnd and Publish: the memory bus vs Watermill's GoChannel and a
+//     bare Go channel buffered by 1,024 (sys=chan, the floor of any
+//     in-process bus).
+//   - Durable: onexbus on bbolt (sync policy; synchronous Publish,
+//     PublishAsync with at most 8,192 in flight, and PublishBatch) vs raw
 //     bbolt (1,000 records per fsync'd Update, one key per record or 100
 //     records per value) vs embedded NATS JetStream on a file store (its
 //     default 2-minute sync, and SyncAlways), synchronous publishes from
 //     the same number of goroutines.
-//   - Kafka: kgo producing to kfake, async and sync, vs onexbus's memory
-//     bus through transport/kafka's Forwarder (build tag forwarder, set by
-//     make bench-peers when transport/kafka/forwarder.go exists).
+//   - Kafka: kgo producing to kfake, async and sync, with no headers and
+//     with the forwarder's nine ONEX text headers (kgo-async-hdrs: the
+//     forwarder's own records), vs onexbus's memory bus through
+//     transport/kafka's Forwarder (build tag forwarder, set by make
+//     bench-peers when transport/kafka/forwarder.go exists).
 //   - Systems: each system alone in a child process (this test binary
 //     re-executed with ONEXBUS_BENCH_CHILD naming it), so that its peaks
 //     are its own: a peak phase (a fixed message count, closed loop) that
 //     gives peak msgs/s, peak RSS (VmHWM) and peak Go heap, then for the
-//     memory bus, GoChannel, the durable bus and JetStream, open-loop
-//     runs at 10, 50 and 90% of that peak. Open loop: a scheduler releases
-//     message i at start + i/rate whatever the publishers are doing, and
-//     latency is measured from that scheduled time to the handler, so a
-//     stall counts for every message scheduled during it (no coordinated
-//     omission).
-//
+//     latency systems open-loop runs at 10, 50 and 90% of that peak and
+//     at the class's equal offered rates (classRates). Open loop: a
+//     scheduler releases message i at start + i/rate whatever the
+//     publishers are doing, and latency is measured from that scheduled
+//     time to the handler, so a stall counts for every message scheduled
+//     during it (no coordinated omission). The scheduler sleeps between
+//     sends (nanosleep on its own thread, no spinning), and its own
+//     lateness is reported (sched-p99-us); the bare channel run through
+//     it (sys=chan, rates only) is its floor. The latency systems: the
+//     memory bus, GoChannel, chan; the durable bus with 16 synchronous
+//     publishers and with PublishAsync, JetStream (default sync and
+//     SyncAlways); onexbusd over the Kafka wire (transport/kafka/broker in
+//     process, on a memory bus and on bbolt, produced to and consumed
+//     from with kgo) against kgo on kfake; and the HTTP API
+//     (transport/http on 127.0.0.1: one POST per message, a pull group
+//     drained by receive and ack).
+
 // Sub-benchmark names are key=value (sys=, pubs=, size=, class=) so that
 // cmd/report and benchstat can group them. cmd/report writes
 // results/latest.md, the plot results/latency.svg (hand-written SVG) and
@@ -46,14 +61,17 @@
 //	make bench-peers QUICK=1  # one short run of each, under a minute
 //
 // ONEXBUS_BENCH_QUICK=1 shortens the children's phases (QUICK=1 sets it).
+// ONEXBUS_BENCH_LOADS (percentages, comma-separated) replaces 10,50,90,
+// ONEXBUS_BENCH_LOAD_DURATION the length of each open-loop run, and
+// ONEXBUS_BENCH_SYSTEMS (names) limits BenchmarkSystems to those systems.
 //
 // # Caveats
 //
 // The bench module replaces github.com/onexbus/onexbus with ../: it measures
 // the working tree, committed or not. Benchmarks share the machine with
-// whatever else runs on it; the report records the load average. The
-// scheduler of an open-loop run spins (with runtime.Gosched) for the last
-// millisecond before each send, which takes CPU from the system under test
-// on a small machine. JetStream's default sync and kgo-async do not wait
-// for an fsync: they are not durable the way the sync policy is.
+// whatever else runs on it; the report records the load average. A
+// sleeping scheduler wakes late when the machine is busy: read each
+// latency next to its sched p99 and the chan floor. JetStream's default
+// sync, kfake and kgo-async do not wait for an fsync: they are not
+// durable the way the sync policy is.
 package bench

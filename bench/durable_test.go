@@ -29,6 +29,7 @@ const durableBatch = 1000
 // is written under the system's sync policy.
 var durablePeers = []peer{
 	{name: "onexbus", open: openOnexbusDurable},
+	{name: "onexbus-async", open: openOnexbusAsync},
 	{name: "onexbus-batch", open: openOnexbusBatch},
 	{name: "bbolt-key", open: openBboltKey},
 	{name: "bbolt-chunk", open: openBboltChunk},

@@ -7,10 +7,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/transport/kafka"
 )
 
@@ -21,6 +25,7 @@ import (
 // forwarder where it is built.
 var kafkaPeers = []peer{
 	{name: "kgo-async", open: openKgoAsync},
+	{name: "kgo-async-hdrs", open: openKgoAsyncHeaders},
 	{name: "kgo-sync", open: openKgoSync},
 }
 
@@ -70,6 +75,10 @@ type kgoInstance struct {
 	cl      *kgo.Client
 	topic   string
 	async   bool
+	// headers go on every record: kgo-async-hdrs carries what the
+	// forwarder writes for a message with the bus's defaults (its nine
+	// ONEX text headers), so that it produces the forwarder's records.
+	headers []kgo.RecordHeader
 }
 
 func openKgoSync(_ context.Context, topic string, _ func([]byte)) (instance, error) {
@@ -78,6 +87,23 @@ func openKgoSync(_ context.Context, topic string, _ func([]byte)) (instance, err
 
 func openKgoAsync(_ context.Context, topic string, _ func([]byte)) (instance, error) {
 	return openKgo(topic, true)
+}
+
+// openKgoAsyncHeaders is kgo-async with the forwarder's headers on every
+// record: those of a message published with the bus's defaults, encoded
+// as the forwarder encodes them (message.Headers.AppendRecordHeaders).
+func openKgoAsyncHeaders(_ context.Context, topic string, _ func([]byte)) (instance, error) {
+	inst, err := openKgo(topic, true)
+	if err != nil {
+		return nil, err
+	}
+	var h core.Headers
+	h.MessageID, h.CorrelationID = uuid.New(), uuid.New()
+	h.ApplyDefaults(topic, "onexbus", time.Now())
+	for _, x := range h.AppendRecordHeaders(nil) {
+		inst.(*kgoInstance).headers = append(inst.(*kgoInstance).headers, kgo.RecordHeader{Key: x.Key, Value: x.Value})
+	}
+	return inst, nil
 }
 
 func openKgo(topic string, async bool) (instance, error) {
@@ -100,7 +126,7 @@ func openKgo(topic string, async bool) (instance, error) {
 
 // publish is ProduceSync: one record, returns with Kafka's ack.
 func (k *kgoInstance) publish(ctx context.Context, payload []byte) error {
-	return k.cl.ProduceSync(ctx, &kgo.Record{Value: payload}).FirstErr()
+	return k.cl.ProduceSync(ctx, &kgo.Record{Value: payload, Headers: k.headers}).FirstErr()
 }
 
 // write produces n records: kgo-sync one ProduceSync at a time, kgo-async
@@ -118,7 +144,7 @@ func (k *kgoInstance) write(ctx context.Context, payload []byte, n int) error {
 	var first atomic.Pointer[error]
 	wg.Add(n)
 	for range n {
-		k.cl.Produce(ctx, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
+		k.cl.Produce(ctx, &kgo.Record{Value: payload, Headers: k.headers}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				first.CompareAndSwap(nil, &err)
 			}

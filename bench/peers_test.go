@@ -36,6 +36,7 @@ type peer struct {
 var peers = []peer{
 	{name: "onexbus", open: openOnexbus},
 	{name: "gochannel", open: openGoChannel},
+	{name: "chan", open: openChan},
 }
 
 // publishPeers are the systems of BenchmarkPublish. GoChannel is not one:

@@ -104,3 +104,35 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemsEqualRates checks the latency tables of the Systems
+// benchmark: shares of each system's own peak in one table, the class's
+// equal offered rates in another, with the scheduler's lateness and the
+// subject's p99 over each other system's at the same rate.
+func TestSystemsEqualRates(t *testing.T) {
+	out := `BenchmarkSystems/class=memory/sys=onexbus-mem-2 1 1 ns/op 1000 peak-msgs/s 100 offered-msgs/s@10% 100 msgs/s@10% 5 p50-us@10% 50 p99-us@10% 60 p99.9-us@10% 7 sched-p99-us@10% 5000 offered-msgs/s@r5000 5000 msgs/s@r5000 9 p50-us@r5000 40 p99-us@r5000 70 p99.9-us@r5000 8 sched-p99-us@r5000
+BenchmarkSystems/class=memory/sys=gochannel-2 1 1 ns/op 500 peak-msgs/s 50 offered-msgs/s@10% 50 msgs/s@10% 4 p50-us@10% 30 p99-us@10% 40 p99.9-us@10% 6 sched-p99-us@10% 5000 offered-msgs/s@r5000 5000 msgs/s@r5000 9 p50-us@r5000 80 p99-us@r5000 90 p99.9-us@r5000 8 sched-p99-us@r5000
+PASS
+`
+	r, err := parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	writeSystems(&b, groups(r.results)[0])
+	got := b.String()
+	for _, want := range []string{
+		"| memory | onexbus-mem | 10% | 100 | 100 | 5 | 50 | 60 | 7 | - |",
+		"| memory | gochannel | 10% | 50 | 50 | 4 | 30 | 40 | 6 | 1.67x |",
+		"## End-to-end latency at equal offered rates",
+		"| memory | onexbus-mem | 5,000/s | 5,000 | 5,000 | 9 | 40 | 70 | 8 | - |",
+		"| memory | gochannel | 5,000/s | 5,000 | 5,000 | 9 | 80 | 90 | 8 | 0.50x |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "| r5000 |") {
+		t.Errorf("a rate in the table of shares:\n%s", got)
+	}
+}

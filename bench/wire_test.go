@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/kafka"
+	"github.com/onexbus/onexbus/transport/kafka/broker"
+	"github.com/onexbus/onexbus/transport/memory"
+)
+
+// wireInstance is a Kafka endpoint driven over the wire by kgo, as a
+// Kafka application would: a producer with transport/kafka's default
+// client options (acks=all, idempotent, 5 ms linger) and, with a
+// subscriber, a consumer of partition 0 from its start. publish hands
+// the record to the producer (Produce: kgo batches it) and returns;
+// flush waits for every acknowledgement. The endpoint is kfake (kgo's
+// in-process one-broker Kafka, in memory) or onexbusd's Kafka broker
+// (transport/kafka/broker, in this process on 127.0.0.1) on a memory bus
+// or on bbolt with the sync policy, so that the rows differ only in the
+// broker.
+type wireInstance struct {
+	topic    string
+	prod     *kgo.Client
+	cons     *kgo.Client
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+	mu       sync.Mutex
+	err      error
+	shutdown func() error // stops the endpoint
+}
+
+func openKgoKfake(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+	c, _, err := newKfake(topic, true)
+	if err != nil {
+		return nil, err
+	}
+	return openWire(ctx, topic, c.ListenAddrs(), handled, func() error { c.Close(); return nil })
+}
+
+func openOnexbusdKafka(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+	bus, err := memory.New(core.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		return nil, err
+	}
+	return openBrokerOn(ctx, bus, "", topic, handled)
+}
+
+func openOnexbusdKafkaDurable(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+	dir, err := os.MkdirTemp("", "onexbusd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	bus, err := core.New(core.WithDataDir(dir), core.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return openBrokerOn(ctx, bus, dir, topic, handled)
+}
+
+// openBrokerOn serves bus on a broker with onexbusd's topic format
+// (Kafka record batches) and opens a wireInstance on it; dir, when set,
+// is removed after the bus closes.
+func openBrokerOn(ctx context.Context, bus *core.Bus, dir, topic string, handled func([]byte)) (instance, error) {
+	closeBus := func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		err := bus.Close(cctx)
+		if dir != "" {
+			err = errors.Join(err, os.RemoveAll(dir))
+		}
+		return err
+	}
+	if _, err := bus.CreateTopic(ctx, topic, core.TopicConfig{Partitions: 1, Format: core.FormatKafka}); err != nil {
+		return nil, errors.Join(err, closeBus())
+	}
+	srv, err := broker.New(bus, broker.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		return nil, errors.Join(err, closeBus())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, errors.Join(err, closeBus())
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop := func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		err := srv.Close(cctx)
+		if serr := <-served; serr != nil && !errors.Is(serr, broker.ErrClosed) {
+			err = errors.Join(err, serr)
+		}
+		return errors.Join(err, closeBus())
+	}
+	return openWire(ctx, topic, []string{ln.Addr().String()}, handled, stop)
+}
+
+func openWire(ctx context.Context, topic string, addrs []string, handled func([]byte), shutdown func() error) (_ instance, err error) {
+	w := &wireInstance{topic: topic, shutdown: shutdown}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, w.close())
+		}
+	}()
+	cfg, err := kafka.Defaults().With(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(addrs, ",")})
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cfg.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	if w.prod, err = kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic))...); err != nil {
+		return nil, err
+	}
+	if handled == nil {
+		return w, nil
+	}
+	if w.cons, err = kgo.NewClient(kgo.SeedBrokers(addrs...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}})); err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.wg.Go(func() {
+		for {
+			fs := w.cons.PollFetches(cctx)
+			if fs.IsClientClosed() || cctx.Err() != nil {
+				return
+			}
+			fs.EachError(func(t string, p int32, err error) {
+				w.fail(fmt.Errorf("consume %s[%d]: %w", t, p, err))
+			})
+			fs.EachRecord(func(r *kgo.Record) { handled(r.Value) })
+		}
+	})
+	return w, nil
+}
+
+func (w *wireInstance) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *wireInstance) firstErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *wireInstance) publish(ctx context.Context, payload []byte) error {
+	if err := w.firstErr(); err != nil {
+		return err
+	}
+	w.prod.Produce(ctx, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
+		if err != nil {
+			w.fail(fmt.Errorf("produce: %w", err))
+		}
+	})
+	return nil
+}
+
+func (w *wireInstance) write(ctx context.Context, payload []byte, n int) error {
+	for range n {
+		if err := w.publish(ctx, payload); err != nil {
+			return err
+		}
+	}
+	return w.flush(ctx)
+}
+
+func (w *wireInstance) flush(ctx context.Context) error {
+	if err := w.prod.Flush(ctx); err != nil {
+		return err
+	}
+	return w.firstErr()
+}
+
+func (w *wireInstance) close() error {
+	if w.prod != nil {
+		w.prod.Close()
+	}
+	if w.cancel != nil {
+		w.cancel()
+	}
+	if w.cons != nil {
+		w.cons.Close()
+	}
+	w.wg.Wait()
+	var err error
+	if w.shutdown != nil {
+		err = w.shutdown()
+	}
+	return err
+}
