@@ -25,6 +25,12 @@ import (
 // It returns ErrClosed, ErrUnknownTopic, ErrInvalidPartition, ctx's error
 // or ErrWrongFormat for a FormatFrames topic.
 func (l *Log) ReadBatches(ctx context.Context, topic string, part int32, from int64, maxBytes int, dst []byte) ([]byte, int64, error) {
+	return l.readBatches(ctx, topic, part, from, maxBytes, dst, false)
+}
+
+// readBatches is ReadBatches, and under committed ReadBatchesIsolated's
+// read_committed: the visible end is then the last stable offset.
+func (l *Log) readBatches(ctx context.Context, topic string, part int32, from int64, maxBytes int, dst []byte, committed bool) ([]byte, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return dst, from, err
 	}
@@ -42,6 +48,9 @@ func (l *Log) ReadBatches(ctx context.Context, topic string, part int32, from in
 	for !f.full() {
 		p.mu.Lock()
 		start, stored, visible := p.start, p.stored, l.visibleLocked(p)
+		if committed {
+			visible = l.lsoLocked(p)
+		}
 		var chunks []tailChunk
 		if f.next >= stored {
 			chunks = p.tail.view()

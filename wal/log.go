@@ -72,6 +72,7 @@ type Log struct {
 
 	durable   durableSyncs // store syncs shared by durable state changes (state.go)
 	producers producers    // producer id allocation and expiry (producerid.go)
+	txnIDs    txnRegistry  // Kafka transactional ids (txn_registry.go)
 
 	kick     chan struct{} // buffer 1: wakes the committer
 	stop     chan struct{} // closed by Close
@@ -192,6 +193,9 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		return nil, err
 	}
 	go l.commitLoop()
+	if err := l.abortOpenTransactions(); err != nil {
+		return nil, errors.Join(err, l.Close(context.Background()))
+	}
 	return l, nil
 }
 

@@ -100,6 +100,8 @@ type producerTable struct {
 	windows  map[int64]*producerWindow
 	dirty    map[int64]struct{} // changed since the last snapshot (absent window: delete)
 	inCommit []producerWrite    // taken by the commit in progress
+
+	txn txnTable // Kafka transactions on the partition (txn.go), under the same rules
 }
 
 // producerWrite is one stored entry a commit writes (value nil: delete).
@@ -161,6 +163,7 @@ func (l *Log) admitProducerLocked(p *partition, h *kbatch.Header, base int64) (i
 	w.push(b)
 	w.lastAt = now
 	t.markDirty(pid)
+	p.noteTxnBatchLocked(h, base)
 	return base, false, nil
 }
 
@@ -173,13 +176,14 @@ func (t *producerTable) markDirty(pid int64) {
 
 // dirtyLocked reports whether the partition has producer changes to
 // store; p.mu is held.
-func (t *producerTable) dirtyLocked() bool { return len(t.dirty) > 0 }
+func (t *producerTable) dirtyLocked() bool { return len(t.dirty) > 0 || t.txn.dirtyLocked() }
 
 // snapshotLocked takes the partition's producer changes for the commit
 // that takes its queued batches now; p.mu is held, in the same critical
 // section as the tail's snapshot, so the windows taken describe exactly
 // the batches taken.
 func (p *partition) snapshotProducersLocked() {
+	p.snapshotTxnLocked() // transaction state goes with the same batches
 	t := &p.prod
 	if len(t.dirty) == 0 {
 		return
@@ -198,6 +202,9 @@ func (p *partition) snapshotProducersLocked() {
 // writeProducers stores the producer changes the commit took, in its
 // transaction tx.
 func writeProducers(tx store.Tx, p *partition) error {
+	if err := writeTxnState(tx, p); err != nil {
+		return err
+	}
 	writes := p.prod.inCommit
 	if len(writes) == 0 {
 		return nil
@@ -227,6 +234,7 @@ func writeProducers(tx store.Tx, p *partition) error {
 func (p *partition) producersCommitted(ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.txnCommittedLocked(ok)
 	t := &p.prod
 	if !ok {
 		for _, w := range t.inCommit {
@@ -316,6 +324,7 @@ func decodeProducerWindow(key, b []byte) (*producerWindow, string) {
 // past their partition's end (which a commit never writes) are dropped
 // with a warning.
 func (l *Log) loadProducers(tx store.Tx) {
+	l.loadTxnState(tx)
 	b := tx.Bucket(bucketProducers)
 	if b == nil {
 		return
@@ -357,6 +366,9 @@ func (l *Log) loadProducers(tx store.Tx) {
 // deleteProducers deletes the stored producer windows of topic (when the
 // topic goes).
 func deleteProducers(tx store.Tx, topic string) error {
+	if err := deleteTxnState(tx, topic); err != nil {
+		return err
+	}
 	return deleteTopicKeys(tx, bucketProducers, topic)
 }
 

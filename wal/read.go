@@ -36,6 +36,9 @@ type Entry struct {
 	// them.
 	Kafka bool
 	Batch kbatch.Header
+	// Aborted is set by ReadCommitted on a record of an aborted
+	// transaction (txn_read.go): readers that deliver skip it.
+	Aborted bool
 }
 
 // Read calls fn with the visible records of a partition from offset from,

@@ -25,6 +25,7 @@ type Builder struct {
 	producerID int64
 	epoch      int16
 	baseSeq    int32
+	txn        bool // the transactional attribute
 	n          int32
 	firstTs    int64
 	maxTs      int64
@@ -60,6 +61,10 @@ func (b *Builder) Reset(codec Codec) {
 func (b *Builder) SetProducer(id int64, epoch int16, baseSequence int32) {
 	b.producerID, b.epoch, b.baseSeq = id, epoch, baseSequence
 }
+
+// SetTransactional marks the batch as part of its producer's
+// transaction (attribute bit 4), as a transactional Kafka producer's.
+func (b *Builder) SetTransactional(on bool) { b.txn = on }
 
 // Len returns the number of records added (closed) so far.
 func (b *Builder) Len() int { return int(b.n) }
@@ -235,7 +240,11 @@ func (b *Builder) Finish(dst []byte) ([]byte, error) {
 	be.PutUint32(h[offLength:], uint32(minLength+len(section)))
 	be.PutUint32(h[offLeaderEpoch:], math.MaxUint32) // -1
 	h[offMagic] = 2
-	be.PutUint16(h[offAttributes:], uint16(b.codec)&attrCodecMask)
+	attrs := uint16(b.codec) & attrCodecMask
+	if b.txn {
+		attrs |= attrTransactional
+	}
+	be.PutUint16(h[offAttributes:], attrs)
 	be.PutUint32(h[offLastOffsetDelta:], uint32(b.n-1))
 	be.PutUint64(h[offFirstTimestamp:], uint64(b.firstTs))
 	be.PutUint64(h[offMaxTimestamp:], uint64(b.maxTs))
