@@ -64,7 +64,12 @@ fuzz:
 # fuzz-long runs every fuzz target for FUZZTIME each (10m unless given),
 # keeping the generated corpus under <pkg>/testdata/fuzzcache (git-ignored,
 # reused next time) and going on past a failing target; it prints the time
-# per target and fails if any target did. FUZZPARALLEL=N bounds the workers.
+# per target and fails if any target did. FUZZPARALLEL=N bounds the workers
+# of each target, FUZZJOBS=N runs N targets at once (so 23 targets at 10m
+# with FUZZJOBS=3 take ~80 min), FUZZONLY=regex picks targets, FUZZLOGDIR=dir
+# keeps every target's output; the summary has time, executions and new
+# corpus entries per target:
+#   nice -n 19 env FUZZJOBS=3 FUZZPARALLEL=1 make fuzz-long
 fuzz-long:
 	FUZZTIME=$(if $(filter command line,$(origin FUZZTIME)),$(FUZZTIME),10m) FUZZCORPUS=1 FUZZKEEPGOING=1 fuzz/run.sh
 
