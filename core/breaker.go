@@ -61,8 +61,11 @@ func (p BreakerPolicy) validate() error {
 
 // newBreaker returns the breaker of one (topic, group) subscriber, shared
 // by the delivery loops of the topic's partitions.
-func newBreaker(p BreakerPolicy, now func() time.Time, onChange func(breaker.Change)) *breaker.Breaker {
-	opts := []breaker.Option{breaker.WithClock(now)}
+// Its open wait is elapsed time on the monotonic clock, not the bus's
+// clock (WithClock): a wall clock stepping back must not hold deliveries
+// for the size of the step.
+func newBreaker(p BreakerPolicy, onChange func(breaker.Change)) *breaker.Breaker {
+	var opts []breaker.Option
 	if onChange != nil {
 		opts = append(opts, breaker.WithOnChange(onChange))
 	}

@@ -81,7 +81,7 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 	}
 	br := g.breakers[topic]
 	if br == nil {
-		br = newBreaker(b.cfg.breaker, b.cfg.now, b.breakerChanged(topic, g.name))
+		br = newBreaker(b.cfg.breaker, b.breakerChanged(topic, g.name))
 		g.breakers[topic] = br
 	}
 	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,

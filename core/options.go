@@ -322,6 +322,8 @@ func WithMaxMessageBytes(n int) Option { return func(c *config) { c.maxMessageBy
 // means no bound.
 func WithHandlerTimeout(d time.Duration) Option { return func(c *config) { c.handlerTimeout = d } }
 
-// WithClock sets the clock used for timestamps and retention; nil is an
-// error.
+// WithClock sets the clock used for timestamps, retention by age and
+// the dedup window; nil is an error. Waits (retry delays, a breaker's
+// open wait) are elapsed time on timers and the monotonic clock, so a
+// step of this clock neither extends nor shortens them.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

@@ -6,8 +6,10 @@
 //
 // Closed lets every call through and counts consecutive failures; at
 // Policy.Threshold it opens. Open lets nothing through until
-// Policy.ResetTimeout has passed since it opened; then the next caller
-// becomes the one half-open probe (the breaker reports HalfOpen) and every
+// Policy.ResetTimeout has passed since it opened (elapsed time on the
+// monotonic clock: a step of the wall clock, back or forward, neither
+// extends nor shortens the wait); then the next caller becomes the one
+// half-open probe (the breaker reports HalfOpen) and every
 // other caller waits. The probe's success closes the breaker; its failure
 // opens it again for another ResetTimeout. Only the probe decides a
 // half-open breaker: a call let through while closed that reports after
@@ -108,15 +110,6 @@ type Change struct {
 // Option configures a Breaker.
 type Option func(*Breaker)
 
-// WithClock makes the breaker read time from now (default time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(b *Breaker) {
-		if now != nil {
-			b.now = now
-		}
-	}
-}
-
 // WithOnChange calls fn after every state change, without the breaker's
 // lock held. Calls from concurrent changes may arrive in any order.
 func WithOnChange(fn func(Change)) Option { return func(b *Breaker) { b.onChange = fn } }
@@ -124,14 +117,13 @@ func WithOnChange(fn func(Change)) Option { return func(b *Breaker) { b.onChange
 // Breaker is a three-state circuit breaker; see the package doc.
 type Breaker struct {
 	policy   Policy
-	now      func() time.Time
 	onChange func(Change)
 
 	mu       sync.Mutex // protects the fields below
 	state    State
 	failures int
 	opens    int
-	openedAt time.Time
+	openedAt time.Time     // from time.Now, with its monotonic reading
 	probing  bool          // a half-open probe is under way
 	epoch    uint64        // counts state changes
 	changed  chan struct{} // closed and replaced at every state change and probe end
@@ -139,7 +131,7 @@ type Breaker struct {
 
 // New returns a closed breaker with policy p, which the caller validated.
 func New(p Policy, opts ...Option) *Breaker {
-	b := &Breaker{policy: p, now: time.Now, changed: make(chan struct{})}
+	b := &Breaker{policy: p, changed: make(chan struct{})}
 	for _, o := range opts {
 		if o != nil {
 			o(b)
@@ -175,7 +167,7 @@ func (b *Breaker) Acquire() (Pass, <-chan struct{}, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state == Open {
-		wait := b.openedAt.Add(b.policy.ResetTimeout).Sub(b.now())
+		wait := b.policy.ResetTimeout - time.Since(b.openedAt)
 		if wait > 0 {
 			return Pass{}, b.changed, wait
 		}
@@ -316,7 +308,7 @@ func (b *Breaker) State() State { return b.Snapshot().State }
 
 func (b *Breaker) openLocked(cause error) *Change {
 	b.opens++
-	b.openedAt = b.now()
+	b.openedAt = time.Now()
 	return b.setLocked(Open, cause)
 }
 

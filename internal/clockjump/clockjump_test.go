@@ -169,3 +169,91 @@ func TestRetryClockJumps(t *testing.T) {
 		t.Fatalf("not delivered within 30s of real time after clock jumps (%d calls)", calls.Load())
 	}
 }
+
+// breakerJumps jumps the clock at each opening of a breaker (after the
+// breaker noted when it opened) and records the real time of each.
+type breakerJumps struct {
+	clk   *clock
+	jumps []time.Duration
+	mu    sync.Mutex // protects opened
+	// opened holds the monotonic time of each opening.
+	opened []time.Time
+}
+
+func (h *breakerJumps) OnBreakerTransition(ev core.BreakerEvent) {
+	if ev.To != core.BreakerOpen {
+		return
+	}
+	h.mu.Lock()
+	n := len(h.opened)
+	h.opened = append(h.opened, time.Now())
+	h.mu.Unlock()
+	if n < len(h.jumps) {
+		h.clk.jump(h.jumps[n])
+	}
+}
+
+func (h *breakerJumps) openedAt(i int) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i >= len(h.opened) {
+		return time.Time{}
+	}
+	return h.opened[i]
+}
+
+// TestBreakerClockJumps: the wall clock jumps an hour back while the
+// subscriber's breaker is open, then two hours forward while it is open
+// again. The open wait is elapsed time: the probe comes ResetTimeout
+// after each opening, not an hour later after the back jump (the wait
+// measured on the wall clock would be 1h0m0.2s) and not at once after
+// the forward jump (the wait would be negative).
+func TestBreakerClockJumps(t *testing.T) {
+	const (
+		topic = "clock-breaker"
+		reset = 200 * time.Millisecond
+		// slack covers the moments between the breaker noting its
+		// opening and the hook recording it.
+		slack = 50 * time.Millisecond
+	)
+	clk := newClock()
+	hook := &breakerJumps{clk: clk, jumps: []time.Duration{-time.Hour, 2 * time.Hour}}
+	bus := open(t, t.TempDir(), clk,
+		core.WithBreaker(core.BreakerPolicy{Threshold: 1, ResetTimeout: reset}),
+		core.WithRetry(core.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: time.Millisecond}),
+		core.WithHooks(hook))
+	calls := make(chan time.Time, 8)
+	var n atomic.Int32
+	_, err := bus.Subscribe(context.Background(), topic, "g", func(ctx context.Context, m *core.Message) error {
+		calls <- time.Now()
+		if n.Add(1) <= 2 {
+			return errors.New("down")
+		}
+		return nil
+	}, core.SubscribeStart(core.StartEarliest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishID(t, bus, topic, uuid.New())
+	var at []time.Time
+	for len(at) < 3 {
+		select {
+		case c := <-calls:
+			at = append(at, c)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d handler calls within 30s of real time, want 3: the open wait followed the clock's jump back", len(at))
+		}
+	}
+	for i, what := range []string{"an hour back", "two hours forward"} {
+		opened := hook.openedAt(i)
+		if opened.IsZero() {
+			t.Fatalf("breaker opened fewer than %d times", i+1)
+		}
+		if waited := at[i+1].Sub(opened); waited < reset-slack {
+			t.Fatalf("after a jump %s: the probe came %v after the breaker opened, want at least %v", what, waited, reset)
+		}
+	}
+	if got := bus.Health().Breakers; len(got) != 1 || got[0].State != core.BreakerClosed {
+		t.Fatalf("breakers after the good probe: %+v, want one closed", got)
+	}
+}
