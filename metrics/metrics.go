@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -14,6 +15,14 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 )
+
+// heapAfterGC adds two runtime/metrics series to the Go collector's
+// defaults: go_gc_heap_live_bytes (the heap marked live by the last GC)
+// and go_gc_heap_goal_bytes (the heap size the next GC aims at). They
+// show the heap a process keeps, where go_memstats_heap_inuse_bytes
+// swings with the GC cycle (up to GOGC% above the live heap at a random
+// moment), so a leak shows in them and a GC swing does not.
+var heapAfterGC = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/(live|goal):bytes$`)}
 
 // ErrInvalidOption is returned by New for an option out of range, and by
 // Observe for a nil bus or a second call.
@@ -102,7 +111,8 @@ func New(opts ...Option) (*Metrics, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, errors.Join(errs...))
 	}
 	m := &Metrics{cfg: cfg, reg: prometheus.NewRegistry()}
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(heapAfterGC)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "onexbusd_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
 	}, []string{"route", "method", "code"})

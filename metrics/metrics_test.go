@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,26 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// The heap the last GC found live and the next GC's goal are exposed
+// (besides go_memstats_*): a soak judges heap flatness on them, since
+// the heap in use at a random moment swings with the GC cycle.
+func TestHeapAfterGCExposed(t *testing.T) {
+	m, err := metrics.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	fams, _ := scrape(t, m)
+	for _, name := range []string{"go_gc_heap_live_bytes", "go_gc_heap_goal_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines"} {
+		f, ok := fams[name]
+		if !ok || len(f.GetMetric()) != 1 {
+			t.Fatalf("%s not exposed once", name)
+		}
+		if v := f.GetMetric()[0].GetGauge().GetValue(); v <= 0 {
+			t.Fatalf("%s = %v, want > 0", name, v)
+		}
 	}
 }
