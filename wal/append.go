@@ -201,6 +201,23 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 		p.mu.Unlock()
 		return nil, nil, 0, false, fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
 	}
+	end, queued, pending, ready := l.queueFramesLocked(t, p, part, recs, now)
+	p.mu.Unlock()
+	fireAll(ready)
+
+	over := pending > l.cfg.maxPendingBytes
+	if l.shouldKick(over, queued, pending) {
+		l.kickCommitter()
+	}
+	return t, p, end, over, nil
+}
+
+// queueFramesLocked is the part of queue under p.mu, shared with
+// AppendAtomic (atomic.go): dedup, offsets, the tail, retention by count.
+// It returns the end of what p holds, how many records and bytes its tail
+// queues, and the readers to wake (after p.mu is released) under a
+// policy that shows queued records.
+func (l *Log) queueFramesLocked(t *topicLog, p *partition, part int32, recs []Record, now int64) (end, queued int64, pending int, ready []*watcher) {
 	for i := range recs {
 		r := &recs[i]
 		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
@@ -217,22 +234,14 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 		p.next++
 	}
 	l.retainCountLocked(p)
-	end := p.next
-	queued := p.next - p.stored
-	pending := p.tail.bytes
-	var ready []*watcher
+	end = p.next
+	queued = p.next - p.stored
+	pending = p.tail.bytes
 	if l.cfg.policy != PolicySync {
 		p.wakeLocked()
 		ready = p.takeWatchersLocked(end, false)
 	}
-	p.mu.Unlock()
-	fireAll(ready)
-
-	over := pending > l.cfg.maxPendingBytes
-	if l.shouldKick(over, queued, pending) {
-		l.kickCommitter()
-	}
-	return t, p, end, over, nil
+	return end, queued, pending, ready
 }
 
 // shouldKick says whether an append that left queued records and pending

@@ -86,46 +86,66 @@ func (l *Log) appendBatch(ctx context.Context, topic string, part int32, batch [
 		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
 	}
+	q := l.queueBatchLocked(t, p, part, &h, batch, ids)
+	if q.err != nil || q.dups != nil {
+		p.mu.Unlock()
+		return q.dups, q.err
+	}
+	if q.duplicate {
+		// The original may still be queued (a retry after a failed
+		// commit): answer once it is durable.
+		p.mu.Unlock()
+		l.answerWhenStored(p, q.end, BatchResult{BaseOffset: q.base, Duplicate: true}, done)
+		return nil, nil
+	}
+	p.mu.Unlock()
+	fireAll(q.ready)
+
+	if l.shouldKick(q.pending > l.cfg.maxPendingBytes, q.queued, q.pending) {
+		l.kickCommitter()
+	}
+	l.answerWhenStored(p, q.end, BatchResult{BaseOffset: q.base}, done)
+	return nil, nil
+}
+
+// queuedBatch is what queueBatchLocked did with a batch.
+type queuedBatch struct {
+	dups      []BatchDuplicate // own-batch ids seen in the dedup window: nothing queued
+	err       error            // the idempotent producer's refusal: nothing queued
+	duplicate bool             // a producer's retry: nothing queued, base and end are the original's
+	base, end int64            // the batch's offsets [base, end)
+	queued    int64            // records the partition's tail holds
+	pending   int              // bytes the partition's tail holds
+	ready     []*watcher       // readers to wake once p.mu is released
+}
+
+// queueBatchLocked is the part of appendBatch under p.mu, shared with
+// AppendAtomic (atomic.go): own-batch dedup (ids not nil), the idempotent
+// producer's check, offsets, the tail and retention by count.
+func (l *Log) queueBatchLocked(t *topicLog, p *partition, part int32, h *kbatch.Header, batch []byte, ids []BatchID) queuedBatch {
 	base := p.next
 	if ids != nil {
 		if dups := l.ownBatchIDsLocked(t, part, base, ids); dups != nil {
-			p.mu.Unlock()
-			return dups, nil
+			return queuedBatch{dups: dups}
 		}
 	}
-	original, dup, err := l.admitBatchLocked(p, &h, base)
+	original, dup, err := l.admitBatchLocked(p, h, base)
 	if err != nil {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("wal: append batch to %s/%d: %w", topic, part, err)
+		return queuedBatch{err: fmt.Errorf("wal: append batch to %s/%d: %w", p.topic, part, err)}
 	}
 	if dup {
-		// The original may still be queued (a retry after a failed
-		// commit): answer once it is durable.
-		end := original + int64(h.Records())
-		p.mu.Unlock()
-		l.answerWhenStored(p, end, BatchResult{BaseOffset: original, Duplicate: true}, done)
-		return nil, nil
+		return queuedBatch{duplicate: true, base: original, end: original + int64(h.Records())}
 	}
 	span := int64(h.Records())
 	p.tail.appendBatch(l.limits(p), batch, base, span)
 	p.next += span
 	l.retainCountLocked(p)
-	end := p.next
-	queued := p.next - p.stored
-	pending := p.tail.bytes
-	var ready []*watcher
+	q := queuedBatch{base: base, end: p.next, queued: p.next - p.stored, pending: p.tail.bytes}
 	if l.cfg.policy != PolicySync {
 		p.wakeLocked()
-		ready = p.takeWatchersLocked(end, false)
+		q.ready = p.takeWatchersLocked(q.end, false)
 	}
-	p.mu.Unlock()
-	fireAll(ready)
-
-	if l.shouldKick(pending > l.cfg.maxPendingBytes, queued, pending) {
-		l.kickCommitter()
-	}
-	l.answerWhenStored(p, end, BatchResult{BaseOffset: base}, done)
-	return nil, nil
+	return q
 }
 
 // answerWhenStored calls done with res once offsets below end of p are

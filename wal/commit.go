@@ -111,6 +111,10 @@ type cut struct {
 }
 
 func (l *Log) commit() error {
+	// roundMu keeps a multi-partition write whole within one round. It
+	// is taken before the list of partitions is read, so that a writer
+	// holding it cannot queue into a partition created after the list.
+	l.roundMu.Lock()
 	l.mu.RLock()
 	parts := l.parts
 	l.mu.RUnlock()
@@ -118,8 +122,6 @@ func (l *Log) commit() error {
 	// Cursors first: a cursor taken now only covers records appended
 	// before now, which the partition snapshots below include. The other
 	// order could store a cursor ahead of the stored records.
-	// roundMu keeps a multi-partition write whole within one round.
-	l.roundMu.Lock()
 	state := l.takeState()
 
 	var cuts []cut

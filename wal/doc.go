@@ -84,6 +84,18 @@
 // crash only reads: the end of each partition is the end of its last
 // indexed chunk.
 //
+// # Atomic ops
+//
+// AppendAtomic stores records for several partitions (FormatFrames
+// records, the bus's own FormatKafka batches, in one op) and cursor moves
+// or handled marks in one store transaction: the committer takes its
+// round under Log.roundMu, and the op queues under it, so a round holds
+// all of an op or none of it. After a crash both are stored or neither
+// is; a failed commit keeps the whole op queued for the next. Under
+// PolicySync it answers after that commit; under PolicyInterval and
+// PolicyNone once queued (readers see the records at once, and the next
+// commit writes the whole op). See atomic.go.
+//
 // # Consumer groups
 //
 // A cursor is (group, topic, partition) -> CursorValue: the offset of the
@@ -121,7 +133,7 @@
 //
 // # Locks
 //
-// Log.closeMu, then Log.mu, then Log.roundMu, then partition.mu, then
+// Log.closeMu, then Log.roundMu, then Log.mu, then partition.mu, then
 // topicLog.dedup.mu, then Log.genMu (Log.roundMu also before Log.curMu); Log.curMu, Log.holdMu, Log.durable's locks and
 // Log.producers.mu are never held with another, nor is a watcher's mu
 // (Watch callbacks, AppendBatch's done and a retention hold's match

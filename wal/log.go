@@ -46,7 +46,7 @@ type Log struct {
 	// records on several partitions, and cursor changes, must land in
 	// one store transaction while it queues them (transaction markers,
 	// txn.go; atomic appends): a round then takes all of them or none.
-	// Taken before partition.mu and curMu, with no other lock held.
+	// Taken before Log.mu, partition.mu and curMu, with no other lock held.
 	roundMu sync.Mutex
 
 	genMu sync.Mutex // protects gen
