@@ -34,6 +34,10 @@ type Config struct {
 	// Insecure (security.insecure) allows a non-loopback listener without
 	// authentication.
 	Insecure bool
+	// Security is the principal store's content (security.users,
+	// security.tokens, security.acls), the listeners' TLS, the abuse
+	// limits and the SASL settings; see SecurityConfig.
+	Security SecurityConfig
 
 	// Topics created on first use: DefaultPartitions
 	// (topics.default_partitions) and their retention

@@ -123,6 +123,15 @@ upstream:
 // badValues holds, for every setting of the table, a value it refuses:
 // out of its range or not parsable.
 var badValues = map[string]string{
+	"security.allow_plain": "perhaps", "security.sasl_session_lifetime": "1ms", "security.rate_limit": "-1",
+	"security.rate_burst": "0", "limits.max_connections_per_addr": "-1", "http.max_connections": "0",
+	"http.max_connections_per_addr": "x", "admin.max_connections": "0", "admin.max_connections_per_addr": "2000000",
+	"kafka.tls.cert_file": "/nonexistent/cert.pem", "kafka.tls.key_file": "/nonexistent/key.pem",
+	"kafka.tls.client_ca_file": "/nonexistent/ca.pem", "kafka.tls.client_auth": "always",
+	"http.tls.cert_file": "/nonexistent/cert.pem", "http.tls.key_file": "/nonexistent/key.pem",
+	"http.tls.client_ca_file": "/nonexistent/ca.pem", "http.tls.client_auth": "always",
+	"admin.tls.cert_file": "/nonexistent/cert.pem", "admin.tls.key_file": "/nonexistent/key.pem",
+	"admin.tls.client_ca_file": "/nonexistent/ca.pem", "admin.tls.client_auth": "always",
 	"data_dir": " ", "durability": "sometimes", "durability_interval": "0s",
 	"kafka.addr": "9092", "kafka.advertised_addr": "host:99999", "kafka.node_id": "-1", "kafka.idle_timeout": "1ms",
 	"http.addr": "localhost", "admin.addr": "x:y", "security.insecure": "maybe",

@@ -75,6 +75,10 @@ type Daemon struct {
 	// schemas is the schema registry on the bus, set once it is open.
 	schemas *schema.Registry
 
+	// sec is the principal store and the listeners' certificates (set in
+	// New; swapped in place by Reload).
+	sec *security
+
 	forwarderRef atomic.Pointer[kafka.Forwarder]
 	ingestRef    atomic.Pointer[kafka.Ingest]
 }
@@ -93,7 +97,11 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: o, cfg: cfg, ready: make(chan struct{}), metrics: m, hooks: hooks}
+	sec, err := newSecurity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: o, cfg: cfg, ready: make(chan struct{}), metrics: m, hooks: hooks, sec: sec}
 	d.log = NewLogger(cfg, o.logOutput)
 	return d, nil
 }
@@ -267,10 +275,12 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 			return err
 		}
 	}
+	d.warnExposure(cfg)
 	mux := d.adminMux()
-	rt.adminSrv = &http.Server{Handler: counting(&d.inFl, mux), ReadHeaderTimeout: 10 * time.Second}
+	rt.adminSrv = &http.Server{Handler: counting(&d.inFl, d.protectAdmin(mux)), ReadHeaderTimeout: 10 * time.Second}
 	rt.adminDone = make(chan error, 1)
-	go func() { rt.adminDone <- rt.adminSrv.Serve(adminLn) }()
+	adminServed := wrapTLS(adminLn, d.sec.admin)
+	go func() { rt.adminDone <- rt.adminSrv.Serve(adminServed) }()
 	d.mu.Lock()
 	d.addrs.Admin = adminLn.Addr()
 	d.mu.Unlock()
@@ -293,7 +303,11 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 		}
 	}
 	if httpLn != nil {
-		h, err := d.opts.api(bus, d.log.Named("http"))
+		hs := HTTPSettings{Logger: d.log.Named("http")}
+		if cfg.Security.httpAuthenticated(cfg.Security.HTTPTLS) {
+			hs.Auth = d.sec.store
+		}
+		h, err := d.opts.api(bus, hs)
 		if err != nil {
 			_ = httpLn.Close() // not served yet
 			return fmt.Errorf("onexbusd: build HTTP API: %w", err)
@@ -302,7 +316,8 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 		rt.httpAPI = h
 		rt.httpSrv = &http.Server{Handler: counting(&d.inFl, d.metrics.InstrumentHTTP(h)), ReadHeaderTimeout: 10 * time.Second}
 		rt.httpDone = make(chan error, 1)
-		go func() { rt.httpDone <- rt.httpSrv.Serve(httpLn) }()
+		httpServed := wrapTLS(httpLn, d.sec.http)
+		go func() { rt.httpDone <- rt.httpSrv.Serve(httpServed) }()
 		d.mu.Lock()
 		d.addrs.HTTP = httpLn.Addr()
 		d.mu.Unlock()
@@ -415,14 +430,14 @@ func (d *Daemon) startNode(ctx context.Context, bus *core.Bus, cfg Config, rt *r
 		return err
 	}
 	a := d.Addrs()
-	endpoints := map[string]string{"admin": "http://" + a.Admin.String()}
+	endpoints := map[string]string{"admin": d.scheme(d.sec.admin) + a.Admin.String()}
 	caps := []string{"bbolt", "node-events"}
 	if a.Kafka != nil {
 		endpoints["kafka"] = "kafka://" + d.advertised(cfg, a.Kafka)
 		caps = append(caps, "kafka-wire")
 	}
 	if a.HTTP != nil {
-		endpoints["http"] = "http://" + a.HTTP.String()
+		endpoints["http"] = d.scheme(d.sec.http) + a.HTTP.String()
 		caps = append(caps, "http-api")
 	}
 	if cfg.ForwardPattern != "" {

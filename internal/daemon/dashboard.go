@@ -33,6 +33,7 @@ func (d *Daemon) dashboard(ctx context.Context, bus *core.Bus) http.Handler {
 			return out
 		},
 		Config: func() []dashboard.ConfigRow { return ConfigRows(d.config()) },
+		Auth:   d.dashboardAuth(),
 		Forwarder: func() (dashboard.Forwarder, bool) {
 			f := d.forwarderRef.Load()
 			if f == nil {
@@ -46,7 +47,7 @@ func (d *Daemon) dashboard(ctx context.Context, bus *core.Bus) http.Handler {
 		},
 	}
 	if a := d.Addrs().HTTP; a != nil {
-		opts.APIBase = "http://" + a.String()
+		opts.APIBase = d.scheme(d.sec.http) + a.String()
 	}
 	ui, err := dashboard.New(ctx, bus, opts)
 	if err != nil {

@@ -8,7 +8,21 @@ import (
 // DefaultKafka is the Kafka listener New uses unless WithKafka says
 // otherwise: transport/kafka/broker's Server with the daemon's settings.
 var DefaultKafka KafkaFactory = func(bus *core.Bus, s KafkaSettings) (KafkaServer, error) {
-	return broker.New(bus,
+	var sec []broker.Option
+	if s.TLS != nil {
+		sec = append(sec, broker.WithTLS(s.TLS))
+	}
+	if s.Users != nil {
+		a, err := broker.NewStoreAuthenticator(s.Users, s.AllowPlain)
+		if err != nil {
+			return nil, err
+		}
+		sec = append(sec, broker.WithSASL(a))
+	}
+	if s.ACL != nil {
+		sec = append(sec, broker.WithACL(s.ACL))
+	}
+	return broker.New(bus, append([]broker.Option{
 		broker.WithAdvertisedAddr(s.AdvertisedAddr),
 		broker.WithNodeID(s.NodeID),
 		broker.WithLogger(s.Logger),
@@ -20,5 +34,5 @@ var DefaultKafka KafkaFactory = func(bus *core.Bus, s KafkaSettings) (KafkaServe
 		broker.WithDefaultPartitions(s.DefaultPartitions),
 		broker.WithRequestObserver(s.RequestObserver),
 		broker.WithRecordValidator(s.RecordValidator),
-	)
+	}, sec...)...)
 }

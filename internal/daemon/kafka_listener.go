@@ -21,7 +21,7 @@ func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *runn
 		d.log.Warn("kafka.addr is not a loopback address but kafka.advertised_addr is empty; set it (ONEXBUS_KAFKA_ADVERTISED_ADDR) to the address remote clients reach",
 			"kafka.addr", cfg.KafkaAddr, "advertised", d.advertised(cfg, ln.Addr()))
 	}
-	srv, err := d.opts.kafka(bus, KafkaSettings{
+	ks := KafkaSettings{
 		AdvertisedAddr:    d.advertised(cfg, ln.Addr()),
 		NodeID:            cfg.KafkaNodeID,
 		MaxFrameBytes:     cfg.MaxRequestBytes,
@@ -33,7 +33,14 @@ func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *runn
 		Logger:            d.log.Named("kafka"),
 		RequestObserver:   d.metrics.ObserveKafkaRequest,
 		RecordValidator:   schemaValidator{d.schemas},
-	})
+		TLS:               d.sec.kafka.tlsConfig(),
+		AllowPlain:        cfg.Security.AllowPlain,
+		ACL:               d.sec.store,
+	}
+	if len(cfg.Security.Users) > 0 {
+		ks.Users = d.sec.store
+	}
+	srv, err := d.opts.kafka(bus, ks)
 	if err != nil {
 		_ = ln.Close() // not served yet
 		return fmt.Errorf("onexbusd: kafka listener: %w", err)

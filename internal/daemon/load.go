@@ -127,8 +127,10 @@ func Load(l Layers) (*Loaded, error) {
 		out.Values[i] = Value{Setting: Settings()[i], Text: s.def}
 	}
 	var errs []error
+	var nodes map[string]*yaml.Node
 	if l.File != "" {
-		vals, ferrs := readYAML(l.File)
+		vals, n, ferrs := readYAMLFile(l.File)
+		nodes = n
 		errs = append(errs, ferrs...)
 		for i, s := range settings {
 			if v, ok := vals[s.name]; ok {
@@ -138,7 +140,7 @@ func Load(l Layers) (*Loaded, error) {
 	}
 	if l.LookupEnv != nil {
 		for i, s := range settings {
-			if v, ok := l.LookupEnv(s.env); ok && v != "" {
+			if v, ok := l.LookupEnv(s.env); ok && v != "" && s.env != "" {
 				out.Values[i].Text, out.Values[i].Source = v, Source{SourceEnv, s.env}
 			}
 		}
@@ -169,6 +171,14 @@ func Load(l Layers) (*Loaded, error) {
 	up, err := kafka.LoadEnv(func(name string) string { return upstream[name] })
 	c.Upstream = up
 	errs = append(errs, upstreamErrors(err, where)...)
+	errs = append(errs, decodeStructured(l.File, nodes, &c.Security)...)
+	for _, st := range structuredSettings {
+		v := Value{Setting: st, Text: c.Security.summary(st.Name)}
+		if n, ok := nodes[st.Name]; ok {
+			v.Source = Source{SourceFile, fmt.Sprintf("%s:%d", l.File, n.Line)}
+		}
+		out.Values = append(out.Values, v)
+	}
 	if err := c.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -221,29 +231,48 @@ type yamlValue struct {
 // (joined with commas). Unknown keys and other shapes are errors with
 // their line.
 func readYAML(path string) (map[string]yamlValue, []error) {
+	vals, _, errs := readYAMLFile(path)
+	return vals, errs
+}
+
+// readYAMLFile is readYAML that also returns the structured settings'
+// nodes (security.users, tokens, acls) by name.
+func readYAMLFile(path string) (map[string]yamlValue, map[string]*yaml.Node, []error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, []error{fmt.Errorf("%w: read config file: %w", ErrInvalidConfig, err)}
+		return nil, nil, []error{fmt.Errorf("%w: read config file: %w", ErrInvalidConfig, err)}
 	}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, nil // an empty file sets nothing
+			return nil, nil, nil // an empty file sets nothing
 		}
-		return nil, []error{fmt.Errorf("%w: config file %s: %w", ErrInvalidConfig, path, err)}
+		return nil, nil, []error{fmt.Errorf("%w: config file %s: %w", ErrInvalidConfig, path, err)}
 	}
 	if len(doc.Content) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, []error{fmt.Errorf("%w: config file %s:%d: the top level is not a mapping of settings", ErrInvalidConfig, path, root.Line)}
+		return nil, nil, []error{fmt.Errorf("%w: config file %s:%d: the top level is not a mapping of settings", ErrInvalidConfig, path, root.Line)}
 	}
 	known := map[string]bool{}
 	sections := map[string]bool{}
+	structured := map[string]bool{}
+	for _, s := range structuredSettings {
+		structured[s.Name] = true
+	}
+	nodes := map[string]*yaml.Node{}
+	names := make([]string, 0, len(settings)+len(structuredSettings))
 	for _, s := range settings {
 		known[s.name] = true
-		parts := strings.Split(s.name, ".")
+		names = append(names, s.name)
+	}
+	for _, s := range structuredSettings {
+		names = append(names, s.Name)
+	}
+	for _, name := range names {
+		parts := strings.Split(name, ".")
 		for i := 1; i < len(parts); i++ {
 			sections[strings.Join(parts[:i], ".")] = true
 		}
@@ -259,6 +288,16 @@ func readYAML(path string) (map[string]yamlValue, []error) {
 			k, v := m.Content[i], m.Content[i+1]
 			name := prefix + k.Value
 			switch {
+			case structured[name]:
+				if _, dup := nodes[name]; dup {
+					bad(k, "%s given twice", name)
+					continue
+				}
+				if v.Kind != yaml.SequenceNode && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+					bad(k, "%s must be a list of mappings", name)
+					continue
+				}
+				nodes[name] = v
 			case known[name]:
 				if _, dup := vals[name]; dup {
 					bad(k, "%s given twice", name)
@@ -294,5 +333,5 @@ func readYAML(path string) (map[string]yamlValue, []error) {
 		}
 	}
 	walk("", root)
-	return vals, errs
+	return vals, nodes, errs
 }

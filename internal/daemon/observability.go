@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
 
@@ -23,8 +22,12 @@ import (
 // WithHTTPAPI says otherwise: transport/http on the daemon's bus. A full
 // forwarder backlog answers 503 with Retry-After. The daemon serves the
 // Schema Registry API beside it (withSchemaRegistry).
-var DefaultHTTPAPI APIFactory = func(bus *core.Bus, log hclog.Logger) (http.Handler, error) {
-	api, err := httpapi.New(bus, httpapi.WithLogger(log), httpapi.WithUnavailableErrors(kafka.ErrBacklogFull))
+var DefaultHTTPAPI APIFactory = func(bus *core.Bus, s HTTPSettings) (http.Handler, error) {
+	opts := []httpapi.Option{httpapi.WithLogger(s.Logger), httpapi.WithUnavailableErrors(kafka.ErrBacklogFull)}
+	if s.Auth != nil {
+		opts = append(opts, httpapi.WithAuth(s.Auth))
+	}
+	api, err := httpapi.New(bus, opts...)
 	if err != nil {
 		return nil, err
 	}

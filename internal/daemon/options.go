@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -10,13 +11,23 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 	"github.com/onexbus/onexbus/transport/kafka/broker"
 )
 
 // APIFactory builds the HTTP API served on http.addr from the running
 // bus. transport/http provides one; a binary without an API passes none
 // and the HTTP listener is not opened.
-type APIFactory func(bus *core.Bus, log hclog.Logger) (http.Handler, error)
+type APIFactory func(bus *core.Bus, s HTTPSettings) (http.Handler, error)
+
+// HTTPSettings are the settings an APIFactory applies.
+type HTTPSettings struct {
+	// Logger is the API's logger.
+	Logger hclog.Logger
+	// Auth is the principal store requests authenticate against and
+	// whose ACLs they pass; nil when http.addr does not authenticate.
+	Auth *auth.Store
+}
 
 // Setup runs once the bus is recovered and before the daemon reports
 // ready: an embedding program subscribes its handlers or mounts extra
@@ -81,6 +92,15 @@ type KafkaSettings struct {
 	// RecordValidator checks produced records against the schema
 	// registry; nil for none.
 	RecordValidator broker.RecordValidator
+	// TLS is the listener's TLS configuration (kafka.tls.*); nil for
+	// plaintext.
+	TLS *tls.Config
+	// Users is the principal store SASL authenticates against (SCRAM, and
+	// PLAIN when AllowPlain); nil when no user is configured (no SASL).
+	Users      *auth.Store
+	AllowPlain bool
+	// ACL is the principal store whose rules every request passes.
+	ACL *auth.Store
 }
 
 // KafkaFactory builds the Kafka listener's server. Without one the Kafka

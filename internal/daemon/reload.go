@@ -1,22 +1,77 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-// Reload applies next's reloadable settings (log.level, shutdown.timeout,
-// shutdown.lame_duck, node.heartbeat_interval) to the running daemon, logs every other
-// setting that differs as needing a restart, and returns both lists of
-// setting names. An invalid next changes nothing and is returned.
+// Reload applies next's reloadable settings to the running daemon:
+// log.level, shutdown.timeout, shutdown.lame_duck,
+// node.heartbeat_interval, the principals and rules (security.users,
+// security.tokens, security.acls: the principal store is replaced in one
+// step) and each listener's certificate, key and client CA bundle (read
+// again, used from the next handshake). Every other setting that differs
+// is logged as needing a restart. It returns both lists of setting
+// names. Everything is checked before anything changes: an invalid next,
+// or a certificate that does not load, changes nothing and is returned.
 func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
 	if err := next.Validate(); err != nil {
+		return nil, nil, err
+	}
+	snap, err := next.Security.Snapshot()
+	if err != nil {
 		return nil, nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.cfg
+	// Certificates first: a file that does not load refuses the reload.
+	type certSwap struct {
+		src  *certSource
+		conf *tls.Config
+	}
+	var swaps []certSwap
+	for _, l := range []struct {
+		prefix    string
+		src       *certSource
+		was, want TLSConfig
+	}{
+		{"kafka.tls", d.sec.kafka, cur.Security.KafkaTLS, next.Security.KafkaTLS},
+		{"http.tls", d.sec.http, cur.Security.HTTPTLS, next.Security.HTTPTLS},
+		{"admin.tls", d.sec.admin, cur.Security.AdminTLS, next.Security.AdminTLS},
+	} {
+		if l.was.Enabled() != l.want.Enabled() {
+			restart = append(restart, l.prefix+".cert_file")
+			continue
+		}
+		if !l.want.Enabled() || l.src == nil {
+			continue
+		}
+		// Read again even when the paths are the same: a renewed
+		// certificate is usually written over the old file.
+		conf, err := loadTLS(l.prefix, l.want)
+		if err != nil {
+			return nil, nil, fmt.Errorf("onexbusd: reload refused, nothing changed: %w", err)
+		}
+		swaps = append(swaps, certSwap{l.src, conf})
+	}
+	if err := d.sec.store.Replace(snap); err != nil {
+		return nil, nil, fmt.Errorf("%w: reload refused, nothing changed: %w", ErrInvalidConfig, err)
+	}
+	for _, s := range swaps {
+		s.src.cur.Store(s.conf)
+	}
+	changed := cur.Security.principalsChanged(&next.Security)
+	applied = append(applied, changed...)
+	if cur.Security.kafkaAuthenticated() != next.Security.kafkaAuthenticated() ||
+		cur.Security.httpAuthenticated(cur.Security.HTTPTLS) != next.Security.httpAuthenticated(next.Security.HTTPTLS) ||
+		cur.Security.httpAuthenticated(cur.Security.AdminTLS) != next.Security.httpAuthenticated(next.Security.AdminTLS) {
+		d.log.Warn("authentication turns on or off on a listener only at a restart; until then the listeners keep authenticating as they started, against the reloaded principals")
+	}
+	d.cfg.Security.Users, d.cfg.Security.Tokens, d.cfg.Security.ACLs = next.Security.Users, next.Security.Tokens, next.Security.ACLs
 	for _, s := range settings {
 		var was, now string
 		if s.upstream {
@@ -32,21 +87,26 @@ func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
 			restart = append(restart, s.name)
 			continue
 		}
-		switch s.name {
-		case "log.level":
+		switch {
+		case s.name == "log.level":
 			d.log.SetLevel(hclog.LevelFromString(next.LogLevel))
 			d.cfg.LogLevel = next.LogLevel
-		case "shutdown.timeout":
+		case s.name == "shutdown.timeout":
 			d.cfg.ShutdownTimeout = next.ShutdownTimeout
-		case "shutdown.lame_duck":
+		case s.name == "shutdown.lame_duck":
 			d.cfg.LameDuck = next.LameDuck
-		case "node.heartbeat_interval":
+		case s.name == "node.heartbeat_interval":
 			if d.reporter != nil {
 				if err := d.reporter.SetHeartbeatInterval(next.NodeHeartbeatInterval); err != nil {
 					return applied, restart, fmt.Errorf("onexbusd: reload %s: %w", s.name, err)
 				}
 			}
 			d.cfg.NodeHeartbeatInterval = next.NodeHeartbeatInterval
+		case strings.Contains(s.name, ".tls."):
+			if tlsOf(&cur, s.name).Enabled() != tlsOf(&next, s.name).Enabled() {
+				continue // listed as needing a restart above
+			}
+			*tlsOf(&d.cfg, s.name) = *tlsOf(&next, s.name)
 		}
 		applied = append(applied, s.name)
 	}
@@ -57,4 +117,16 @@ func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
 		d.log.Warn("changed on reload, applies after a restart", "setting", name)
 	}
 	return applied, restart, nil
+}
+
+// tlsOf is the TLS section a kafka.tls.*, http.tls.* or admin.tls.*
+// setting belongs to.
+func tlsOf(c *Config, name string) *TLSConfig {
+	switch {
+	case strings.HasPrefix(name, "kafka."):
+		return &c.Security.KafkaTLS
+	case strings.HasPrefix(name, "http."):
+		return &c.Security.HTTPTLS
+	}
+	return &c.Security.AdminTLS
 }

@@ -258,6 +258,7 @@ var settings = []setting{
 }
 
 func init() {
+	settings = append(settings, securitySettings...)
 	// The upstream rows come from transport/kafka's own table, so its
 	// names, defaults, ranges and secrets are the only ones.
 	for _, k := range kafka.Settings() {

@@ -92,5 +92,5 @@ func (c *Config) text(name string) (string, bool) {
 	case "ingest.topics":
 		return strings.Join(c.IngestTopics, ","), true
 	}
-	return "", false
+	return c.securityText(name)
 }

@@ -48,6 +48,7 @@ func (c *Config) validate() error {
 		bad("limits.max_in_flight_bytes (ONEXBUS_LIMITS_MAX_IN_FLIGHT_BYTES) %d is less than limits.max_request_bytes (ONEXBUS_LIMITS_MAX_REQUEST_BYTES) %d: one request must fit", c.MaxInFlightBytes, c.MaxRequestBytes)
 	}
 	errs = append(errs, c.exposure()...)
+	errs = append(errs, c.validateSecurity()...)
 	listeners := map[string]string{}
 	for _, l := range c.listeners() {
 		_, port, _ := net.SplitHostPort(l.addr)
@@ -86,25 +87,46 @@ func (c *Config) listeners() []listener {
 	}
 }
 
-// authentication reports whether client authentication is configured
-// for the listeners. No listener authenticates yet (SASL on Kafka and
-// bearer tokens on HTTP come with the security work), so it is false and
-// every non-loopback bind needs security.insecure; when authentication
-// settings exist, this is where they count.
-func (c *Config) authentication() bool { return false }
+// authenticated reports whether the listener of setting name
+// authenticates its clients: the Kafka listener once a user exists (SASL)
+// or client certificates are required; the HTTP and admin listeners once
+// a user (Basic) or a token (Bearer) exists or client certificates are
+// required.
+func (c *Config) authenticated(name string) bool {
+	switch name {
+	case "kafka.addr":
+		return c.Security.kafkaAuthenticated()
+	case "http.addr":
+		return c.Security.httpAuthenticated(c.Security.HTTPTLS)
+	case "admin.addr":
+		return c.Security.httpAuthenticated(c.Security.AdminTLS)
+	}
+	return false
+}
+
+// exposed lists the listeners on a non-loopback address without
+// authentication.
+func (c *Config) exposed() []listener {
+	var out []listener
+	for _, l := range c.listeners() {
+		if l.addr == "" || loopback(l.addr) || c.authenticated(l.name) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
 
 // exposure refuses a listener on a non-loopback address without
-// authentication, unless security.insecure says so explicitly.
+// authentication, unless security.insecure says so explicitly (Run then
+// warns at every start).
 func (c *Config) exposure() []error {
-	if c.Insecure || c.authentication() {
+	if c.Insecure {
 		return nil
 	}
 	var errs []error
-	for _, l := range c.listeners() {
-		if l.addr == "" || loopback(l.addr) {
-			continue
-		}
-		errs = append(errs, fmt.Errorf("%w: %w: %s (%s) %s is not a loopback address and no authentication is configured; bind 127.0.0.1, or set security.insecure=true (ONEXBUS_INSECURE, --insecure) to expose it unauthenticated", ErrInvalidConfig, ErrExposed, l.name, l.env, l.addr))
+	for _, l := range c.exposed() {
+		errs = append(errs, fmt.Errorf("%w: %w: %s (%s) %s is not a loopback address and no authentication is configured on it; bind 127.0.0.1, configure authentication (security.users, security.tokens or required client certificates), or set security.insecure=true (ONEXBUS_INSECURE, --insecure) to expose it unauthenticated", ErrInvalidConfig, ErrExposed, l.name, l.env, l.addr))
 	}
 	return errs
 }

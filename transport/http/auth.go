@@ -161,8 +161,15 @@ func (s *Server) handler() stdhttp.Handler {
 	if s.cfg.auth == nil {
 		return s.mux
 	}
+	return authenticating(s.cfg.auth, s.mux)
+}
+
+// authenticating answers 401 (problem+json, WWW-Authenticate) to a
+// request without valid credentials and serves the others with their
+// principal in the context (Principal).
+func authenticating(store *auth.Store, next stdhttp.Handler) stdhttp.Handler {
 	return stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
-		principal, err := s.authenticate(r)
+		principal, err := authenticate(store, r)
 		if err != nil {
 			challenge := `Bearer realm="` + authRealm + `", Basic realm="` + authRealm + `", charset="UTF-8"`
 			if errors.Is(err, auth.ErrUnknownToken) || errors.Is(err, auth.ErrTokenExpired) || errors.Is(err, auth.ErrTokenRevoked) {
@@ -172,8 +179,24 @@ func (s *Server) handler() stdhttp.Handler {
 			writeAuthProblem(w, stdhttp.StatusUnauthorized, err.Error())
 			return
 		}
-		s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal)))
 	})
+}
+
+// Protect serves next only to requests that authenticate against store
+// as WithAuth does (a bearer token or HTTP Basic) and whose principal
+// may do op on the cluster; others get 401 (with WWW-Authenticate) or
+// 403, as problem+json. onexbusd guards its admin listener (/metrics,
+// the dashboard) with it.
+func Protect(store *auth.Store, op auth.Operation, next stdhttp.Handler) stdhttp.Handler {
+	return authenticating(store, stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
+		principal, _ := Principal(r.Context())
+		if err := store.Authorize(principal, auth.ResourceCluster, "", op); err != nil {
+			writeAuthProblem(w, stdhttp.StatusForbidden, err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // errNoCredentials is the 401 detail of a request without credentials.
@@ -181,7 +204,7 @@ var errNoCredentials = errors.New("credentials required: a bearer token or HTTP 
 
 // authenticate returns the principal of r's Authorization header. Its
 // errors name the user or the token id at most, never the secret.
-func (s *Server) authenticate(r *stdhttp.Request) (string, error) {
+func authenticate(store *auth.Store, r *stdhttp.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", errNoCredentials
@@ -190,13 +213,13 @@ func (s *Server) authenticate(r *stdhttp.Request) (string, error) {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
-		return s.cfg.auth.VerifyToken(cred)
+		return store.VerifyToken(cred)
 	case strings.EqualFold(scheme, "Basic"):
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			return "", errors.New("malformed Basic credentials")
 		}
-		if err := s.cfg.auth.VerifyPassword(user, pass); err != nil {
+		if err := store.VerifyPassword(user, pass); err != nil {
 			return "", err
 		}
 		return user, nil
