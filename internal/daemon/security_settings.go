@@ -3,8 +3,8 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"os"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"

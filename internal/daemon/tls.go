@@ -69,4 +69,3 @@ func loadTLS(prefix string, t TLSConfig) (*tls.Config, error) {
 	}
 	return conf, nil
 }
-
