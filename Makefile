@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check bench bench-peers fuzz fuzz-long run run-example crash-broker crash soak
+.PHONY: all build test vet fmt-check bench bench-peers bench-report fuzz fuzz-long run run-example crash-broker crash soak
 
 all: build test
 
@@ -55,6 +55,20 @@ bench-peers:
 		-cmd "cd bench && ONEXBUS_BENCH_QUICK=$(PEERS_QUICK) go test $(PEERS_FLAGS)" \
 		-svg results/latency.svg -readme ../README.md -o results/latest.md results/latest.txt
 	@echo "wrote bench/results/latest.md, bench/results/latency.svg and the README's performance section"
+
+# bench-report runs every measurement of issue 16's performance targets in
+# one run (bench/cmd/targets): 3 interleaved rounds of every case, each its
+# own process, about 10 minutes on 2 cores, and writes
+# bench/results/<UTC date>-report.md with each figure against its target,
+# the machine, the commit and the load average. The 16-synchronous-publisher
+# figure is compared with BASELINE (a commit: its own bench module is built
+# against its own library from git archive). The reopen row needs a ~1 GiB
+# log, built once under $TMPDIR by the wal benchmark (a minute the first
+# time). It fails, after the other rows ran, if any run of any row failed.
+BASELINE ?= 6293fb1
+ROUNDS ?= 3
+bench-report:
+	cd bench && $(GO) run ./cmd/targets -baseline $(BASELINE) -rounds $(ROUNDS)
 
 # fuzz runs every fuzz target for FUZZTIME each (short in CI, long by hand).
 FUZZTIME ?= 10s

@@ -59,6 +59,26 @@
 //
 //	make bench-peers          # -count 3, writes bench/results/latest.md
 //	make bench-peers QUICK=1  # one short run of each, under a minute
+//	make bench-report         # issue 16's targets, bench/results/<date>-report.md
+//
+// make bench-report (cmd/targets) is the one command for the performance
+// targets: it builds this module's test binary, the wal package's (its
+// BenchmarkReopen of a ~1 GiB log) and the bench module of the BASELINE
+// commit (default the start of the performance work) against that
+// commit's library, then runs 3 rounds of every case, each case its own
+// process with a fixed message count (bounded time and memory), every
+// case once per round so that a figure and its reference run back to
+// back. Figures are medians of the rounds, ratios medians of the
+// per-round ratios; the report gives each against its target with the
+// per-round values and the load average, the machine (cores, CPU, Go
+// version) and the commit. A case that fails makes it exit non-zero after
+// the rest ran, with the failure in the report. The rows: EndToEnd pubs=1
+// size=256 (onexbus, gochannel, chan); Durable pubs=1 (onexbus-async,
+// bbolt-chunk) and pubs=16 (onexbus, here and at BASELINE);
+// ForwarderDrain (the forwarder draining a backlog) and Kafka pubs=1
+// (onexbus-fwd, kgo-async-hdrs, kgo-async); the Systems children at 50%
+// and 90% of their peaks and at their class's equal rates, 2 s each; wal
+// BenchmarkReopen.
 //
 // ONEXBUS_BENCH_QUICK=1 shortens the children's phases (QUICK=1 sets it).
 // ONEXBUS_BENCH_LOADS (percentages, comma-separated) replaces 10,50,90,

@@ -4,6 +4,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -99,4 +101,60 @@ func (f *forwarderInstance) close() error {
 	}
 	f.cluster.Close()
 	return err
+}
+
+// BenchmarkForwarderDrain measures the forwarder alone: b.N messages of
+// size bytes are in a memory bus before the clock starts (PublishBatch,
+// 1,000 a call), then the timed part starts a Forwarder to kfake and
+// waits until Kafka acknowledged the last one. Its reference is
+// BenchmarkKafka's kgo-async-hdrs (kgo producing the same records: the
+// forwarder's headers) and kgo-async (no headers), at pubs=1.
+func BenchmarkForwarderDrain(b *testing.B) {
+	for _, size := range []int{256} {
+		b.Run(fmt.Sprintf("sys=onexbus-fwd/size=%d", size), func(b *testing.B) {
+			ctx := context.Background()
+			payload := make([]byte, size)
+			c, cfg, err := newKfake("bench", false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			bus, err := memory.New()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bus.Close(ctx)
+			if _, err := bus.CreateTopic(ctx, "bench", core.TopicConfig{Partitions: 1}); err != nil {
+				b.Fatal(err)
+			}
+			batch := make([]*core.Message, 0, durableBatch)
+			for i := range b.N {
+				batch = append(batch, &core.Message{Topic: "bench", Value: payload})
+				if len(batch) == cap(batch) || i == b.N-1 {
+					if err := bus.PublishBatch(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+					batch = make([]*core.Message, 0, durableBatch)
+				}
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			fwd, err := kafka.NewForwarder(bus, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := fwd.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := fwd.WaitAcked(ctx, "bench", 0, int64(b.N-1)); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			if err := fwd.Close(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }

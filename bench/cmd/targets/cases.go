@@ -1,0 +1,97 @@
+package main
+
+import "fmt"
+
+// A binary is one test executable the run builds: the bench module's
+// (the working tree), the wal package's, and the bench module of the
+// baseline commit against that commit's library.
+type binary string
+
+const (
+	benchBin binary = "bench"
+	walBin   binary = "wal"
+	baseBin  binary = "base"
+)
+
+// A benchCase is one invocation of a test binary, run once per round.
+type benchCase struct {
+	id    string // the key of its figures in the report
+	bin   binary
+	bench string // -test.bench
+	n     int    // -test.benchtime Nx
+	env   []string
+	// want are the sub-benchmarks (names without the -procs suffix) and
+	// units the run must report; a missing one fails the case.
+	want map[string][]string
+}
+
+// Open-loop plan of the Systems children in the report: the loads of
+// issue 16's targets (50%) and the 90% row, plus every class's equal
+// offered rates (bench/child_test.go classRates), each for loadDuration.
+const (
+	reportLoads  = "50,90"
+	loadDuration = "2s"
+)
+
+const e2e = "BenchmarkEndToEnd/sys=%s/pubs=1/size=256"
+
+// throughput names a throughput sub-benchmark and its msgs/s unit.
+func throughput(format, sys string) map[string][]string {
+	return map[string][]string{fmt.Sprintf(format, sys): {"msgs/s"}}
+}
+
+// systemCase is one Systems child: its peak and its open-loop runs.
+func systemCase(class, sys string, labels ...string) benchCase {
+	name := fmt.Sprintf("BenchmarkSystems/class=%s/sys=%s", class, sys)
+	units := []string{"peak-msgs/s", "peak-rss-MB"}
+	for _, l := range labels {
+		units = append(units, "p50-us@"+l, "p99-us@"+l, "sched-p99-us@"+l, "msgs/s@"+l)
+	}
+	return benchCase{
+		id: "sys/" + sys, bin: benchBin, bench: "^BenchmarkSystems$/^class=" + class + "$/^sys=" + sys + "$", n: 1,
+		env:  []string{"ONEXBUS_BENCH_LOADS=" + reportLoads, "ONEXBUS_BENCH_LOAD_DURATION=" + loadDuration},
+		want: map[string][]string{name: units},
+	}
+}
+
+// cases are every figure of issue 16's targets, in run order: each
+// round runs them all, so paired figures (a system and its reference)
+// run back to back, under the same machine load.
+func cases() []benchCase {
+	mem := []string{"50%", "90%", "r10000", "r50000", "r200000"}
+	dur := []string{"50%", "90%", "r1000", "r2000"}
+	kaf := []string{"50%", "90%", "r5000", "r20000"}
+	durable := "BenchmarkDurable/sys=%s/pubs=%d/size=256"
+	kafka := "BenchmarkKafka/sys=%s/pubs=1/size=256"
+	return []benchCase{
+		{id: "e2e/onexbus", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=onexbus$/^pubs=1$/^size=256$", n: 300_000, want: throughput(e2e, "onexbus")},
+		{id: "e2e/gochannel", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=gochannel$/^pubs=1$/^size=256$", n: 100_000, want: throughput(e2e, "gochannel")},
+		{id: "e2e/chan", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=chan$/^pubs=1$/^size=256$", n: 3_000_000, want: throughput(e2e, "chan")},
+		{id: "durable/async", bin: benchBin, bench: "^BenchmarkDurable$/^sys=onexbus-async$/^pubs=1$/^size=256$", n: 200_000,
+			want: map[string][]string{fmt.Sprintf(durable, "onexbus-async", 1): {"msgs/s"}}},
+		{id: "durable/bbolt-chunk", bin: benchBin, bench: "^BenchmarkDurable$/^sys=bbolt-chunk$/^pubs=1$/^size=256$", n: 200_000,
+			want: map[string][]string{fmt.Sprintf(durable, "bbolt-chunk", 1): {"msgs/s"}}},
+		{id: "sync16/current", bin: benchBin, bench: "^BenchmarkDurable$/^sys=onexbus$/^pubs=16$/^size=256$", n: 20_000,
+			want: map[string][]string{fmt.Sprintf(durable, "onexbus", 16): {"msgs/s"}}},
+		{id: "sync16/baseline", bin: baseBin, bench: "^BenchmarkDurable$/^sys=onexbus$/^pubs=16$/^size=256$", n: 20_000,
+			want: map[string][]string{fmt.Sprintf(durable, "onexbus", 16): {"msgs/s"}}},
+		{id: "kafka/drain", bin: benchBin, bench: "^BenchmarkForwarderDrain$/^sys=onexbus-fwd$/^size=256$", n: 200_000,
+			want: map[string][]string{"BenchmarkForwarderDrain/sys=onexbus-fwd/size=256": {"msgs/s"}}},
+		{id: "kafka/fwd", bin: benchBin, bench: "^BenchmarkKafka$/^sys=onexbus-fwd$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "onexbus-fwd")},
+		{id: "kafka/kgo-hdrs", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-hdrs$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-hdrs")},
+		{id: "kafka/kgo", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async")},
+		systemCase("memory", "onexbus-mem", mem...),
+		systemCase("memory", "gochannel", mem...),
+		systemCase("memory", "chan", mem[2:]...),
+		systemCase("durable", "onexbus", dur...),
+		systemCase("durable", "onexbus-async", dur...),
+		systemCase("durable", "jetstream", dur...),
+		systemCase("durable", "jetstream-syncalways", dur[2:]...),
+		systemCase("kafka", "onexbusd-kafka", kaf...),
+		systemCase("kafka", "onexbusd-kafka-durable", kaf...),
+		systemCase("kafka", "kgo-kfake", kaf...),
+		systemCase("http", "onexbus-http", "50%", "90%"),
+		{id: "reopen", bin: walBin, bench: "^BenchmarkReopen$", n: 3, env: []string{"ONEXBUS_BENCH_BIG=1"},
+			want: map[string][]string{"BenchmarkReopen/dedup=past": {"open-ms", "file-MiB"}, "BenchmarkReopen/dedup=all": {"open-ms", "file-MiB"}}},
+	}
+}

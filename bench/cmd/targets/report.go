@@ -1,0 +1,306 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A target is one of issue 16's figures against its bound.
+type target struct {
+	name   string
+	figure string // how it is computed, for the reader
+	ids    []string
+	// values are the per-round figures (ratios are paired per round);
+	// their median is the measured figure.
+	values  func(r *results) []float64
+	atLeast bool // true: figure >= bound; false: figure <= bound
+	bound   float64
+	unit    string // "x" (a ratio) or "ms"
+}
+
+func ratioOf(aID, aName, bID, bName, unit string) func(r *results) []float64 {
+	return func(r *results) []float64 {
+		return paired(r.series(aID, aName, unit), r.series(bID, bName, unit))
+	}
+}
+
+func figureOf(id, name, unit string, scale float64) func(r *results) []float64 {
+	return func(r *results) []float64 {
+		v := values(r.series(id, name, unit))
+		for i := range v {
+			v[i] *= scale
+		}
+		return v
+	}
+}
+
+// equalRate is the subject's p99 over the peer's at the same offered
+// rate, per round (the two ran in the same round).
+func equalRate(class, subj, peer, label string) target {
+	name := func(sys string) string { return fmt.Sprintf("BenchmarkSystems/class=%s/sys=%s", class, sys) }
+	rate, _ := strconv.Atoi(strings.TrimPrefix(label, "r"))
+	return target{
+		name:   fmt.Sprintf("%s p99 vs %s at %s msgs/s", subj, peer, thousands(float64(rate))),
+		figure: "p99 of the subject over the peer's, the same offered rate, per round",
+		ids:    []string{"sys/" + subj, "sys/" + peer},
+		values: ratioOf("sys/"+subj, name(subj), "sys/"+peer, name(peer), "p99-us@"+label),
+		bound:  1, unit: "x",
+	}
+}
+
+func targets() []target {
+	e2e := func(sys string) string { return fmt.Sprintf("BenchmarkEndToEnd/sys=%s/pubs=1/size=256", sys) }
+	dur := func(sys string, pubs int) string {
+		return fmt.Sprintf("BenchmarkDurable/sys=%s/pubs=%d/size=256", sys, pubs)
+	}
+	kaf := func(sys string) string { return fmt.Sprintf("BenchmarkKafka/sys=%s/pubs=1/size=256", sys) }
+	out := []target{
+		{name: "memory bus end to end vs Watermill GoChannel", figure: "msgs/s, 1 publisher, 1 subscriber, 256 B",
+			ids: []string{"e2e/onexbus", "e2e/gochannel"}, values: ratioOf("e2e/onexbus", e2e("onexbus"), "e2e/gochannel", e2e("gochannel"), "msgs/s"),
+			atLeast: true, bound: 10, unit: "x"},
+		{name: "memory bus end to end vs a bare channel buffered by 1,024", figure: "msgs/s, as above",
+			ids: []string{"e2e/onexbus", "e2e/chan"}, values: ratioOf("e2e/onexbus", e2e("onexbus"), "e2e/chan", e2e("chan"), "msgs/s"),
+			atLeast: true, bound: 0.10, unit: "x"},
+		{name: "durable PublishAsync vs raw bbolt chunked", figure: "msgs/s, 1 goroutine (async: 8,192 in flight; bbolt: 1,000 records per Update, 100 per value), fsync'd, 256 B",
+			ids: []string{"durable/async", "durable/bbolt-chunk"}, values: ratioOf("durable/async", dur("onexbus-async", 1), "durable/bbolt-chunk", dur("bbolt-chunk", 1), "msgs/s"),
+			atLeast: true, bound: 0.8, unit: "x"},
+		{name: "16 synchronous publishers vs the baseline commit", figure: "msgs/s, 16 goroutines each Publish (sync policy), 256 B; baseline: its own bench module and library",
+			ids: []string{"sync16/current", "sync16/baseline"}, values: ratioOf("sync16/current", dur("onexbus", 16), "sync16/baseline", dur("onexbus", 16), "msgs/s"),
+			atLeast: true, bound: 1.7, unit: "x"},
+		{name: "durable bus p99 at 50% of its own peak", figure: "open loop, 16 synchronous publishers, scheduled send to handler",
+			ids: []string{"sys/onexbus"}, values: figureOf("sys/onexbus", "BenchmarkSystems/class=durable/sys=onexbus", "p99-us@50%", 1e-3),
+			bound: 5, unit: "ms"},
+		{name: "memory bus p99 at 50% of its own peak", figure: "open loop, 4 publishers, scheduled send to handler",
+			ids: []string{"sys/onexbus-mem"}, values: figureOf("sys/onexbus-mem", "BenchmarkSystems/class=memory/sys=onexbus-mem", "p99-us@50%", 1e-3),
+			bound: 1, unit: "ms"},
+	}
+	for _, l := range []string{"r10000", "r50000", "r200000"} {
+		out = append(out, equalRate("memory", "onexbus-mem", "gochannel", l))
+	}
+	for _, l := range []string{"r1000", "r2000"} {
+		out = append(out, equalRate("durable", "onexbus", "jetstream", l), equalRate("durable", "onexbus", "jetstream-syncalways", l))
+	}
+	for _, l := range []string{"r5000", "r20000"} {
+		out = append(out, equalRate("kafka", "onexbusd-kafka", "kgo-kfake", l))
+	}
+	out = append(out,
+		target{name: "Kafka forwarder vs kgo straight to kfake, the same records", figure: "msgs/s to acks=all, 256 B: the forwarder draining a backlog of a memory bus vs kgo producing the forwarder's records (its nine ONEX headers: what a consumer reads)",
+			ids: []string{"kafka/drain", "kafka/kgo-hdrs"}, values: ratioOf("kafka/drain", "BenchmarkForwarderDrain/sys=onexbus-fwd/size=256", "kafka/kgo-hdrs", kaf("kgo-async-hdrs"), "msgs/s"),
+			atLeast: true, bound: 0.8, unit: "x"},
+		target{name: "Kafka forwarder vs kgo straight to kfake, kgo without headers", figure: "as above, kgo records without headers (the default headers stay: a compact encoding is an option only)",
+			ids: []string{"kafka/drain", "kafka/kgo"}, values: ratioOf("kafka/drain", "BenchmarkForwarderDrain/sys=onexbus-fwd/size=256", "kafka/kgo", kaf("kgo-async"), "msgs/s"),
+			atLeast: true, bound: 0.8, unit: "x"},
+		target{name: "publish + forward vs kgo straight to kfake, the same records", figure: "as the first, with the bus's Publish (one at a time, then the last ack) in the timed part",
+			ids: []string{"kafka/fwd", "kafka/kgo-hdrs"}, values: ratioOf("kafka/fwd", kaf("onexbus-fwd"), "kafka/kgo-hdrs", kaf("kgo-async-hdrs"), "msgs/s"),
+			atLeast: true, bound: 0.8, unit: "x"},
+		target{name: "reopen of a ~1 GiB log, every record inside the dedup window", figure: "bolt.Open + wal.Open, warm cache (wal BenchmarkReopen/dedup=all, open-ms)",
+			ids: []string{"reopen"}, values: figureOf("reopen", "BenchmarkReopen/dedup=all", "open-ms", 1e-3), bound: 0.5, unit: "s"},
+		target{name: "reopen of a ~1 GiB log, records older than the dedup window", figure: "as above, dedup=past",
+			ids: []string{"reopen"}, values: figureOf("reopen", "BenchmarkReopen/dedup=past", "open-ms", 1e-3), bound: 0.5, unit: "s"},
+	)
+	return out
+}
+
+// writeReport writes the report and returns how many case runs failed.
+func writeReport(w io.Writer, m meta, r *results, selected []benchCase) int {
+	fmt.Fprintf(w, "# Issue 16 performance targets, %s\n\n", m.started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "Generated by `make bench-report` (bench/cmd/targets).\n\n")
+	fmt.Fprintf(w, "- commit: %s (%s); baseline: %s (`BASELINE=%s`)\n", m.commit, m.describe, m.baseline, m.baselineArg)
+	fmt.Fprintf(w, "- machine: %d cores, %s; %s; GOMAXPROCS = cores\n", m.cores, m.cpu, m.goVersion)
+	fmt.Fprintf(w, "- load average (1, 5, 15 min): %s at the start, %s at the end\n", m.loadStart, m.loadEnd)
+	fmt.Fprintf(w, "- %d rounds of every case, interleaved (each round runs every case once); figures are medians of the rounds, ratios medians of the per-round ratios [per-round values]\n", m.rounds)
+	fmt.Fprintf(w, "- took %v (binaries built in %v); budget %v\n", m.elapsed.Round(time.Second), m.built.Round(time.Second), budget)
+	if m.elapsed > budget {
+		fmt.Fprintf(w, "- **over budget**: the run took longer than %v\n", budget)
+	}
+	if m.only != "" {
+		fmt.Fprintf(w, "- **partial run**: only the cases matching `%s`\n", m.only)
+	}
+	fmt.Fprintf(w, "\n## Targets\n\n")
+	fmt.Fprintf(w, "| target | measured | bound | met | per round | load (1 min) | figure |\n| --- | ---: | ---: | --- | --- | --- | --- |\n")
+	met, missed, absent := 0, 0, 0
+	for _, t := range targets() {
+		if !hasAll(selected, t.ids) {
+			continue
+		}
+		v := t.values(r)
+		med, ok := median(v)
+		verdict := "**no data**"
+		measured := "n/a"
+		if ok {
+			measured = format(med, t.unit)
+			pass := (t.atLeast && med >= t.bound) || (!t.atLeast && med <= t.bound)
+			if pass {
+				verdict = "yes"
+				met++
+			} else {
+				verdict = "**MISSED**"
+				missed++
+			}
+		} else {
+			absent++
+		}
+		op := "<="
+		if t.atLeast {
+			op = ">="
+		}
+		per := make([]string, len(v))
+		for i, x := range v {
+			per[i] = format(x, t.unit)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s %s | %s | [%s] | %s | %s |\n", t.name, measured, op, format(t.bound, t.unit), verdict,
+			strings.Join(per, ", "), loadRange(r, t.ids), t.figure)
+	}
+	fmt.Fprintf(w, "\n%d met, %d missed, %d without data.\n", met, missed, absent)
+
+	fmt.Fprintf(w, "\n## Throughput cases\n\n| case | sub-benchmark | msgs/s (median) | per round | load (1 min) |\n| --- | --- | ---: | --- | --- |\n")
+	for _, c := range selected {
+		if strings.HasPrefix(c.id, "sys/") || c.id == "reopen" {
+			continue
+		}
+		for name := range c.want {
+			v := values(r.series(c.id, name, "msgs/s"))
+			med, _ := median(v)
+			fmt.Fprintf(w, "| %s | %s | %s | [%s] | %s |\n", c.id, name, thousands(med), joinThousands(v), loadRange(r, []string{c.id}))
+		}
+	}
+	writeLatency(w, r, selected)
+	writeReopen(w, r, selected)
+
+	failed := 0
+	var errs strings.Builder
+	for _, c := range selected {
+		for _, run := range r.runs[c.id] {
+			if run.err != nil {
+				failed++
+				fmt.Fprintf(&errs, "### %s, round %d\n\n```\n%v\n```\n\n", c.id, run.round+1, run.err)
+			}
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "\n## FAILED runs (%d)\n\n%s", failed, errs.String())
+	}
+	return failed
+}
+
+// writeLatency writes the Systems children: peak, and per load the
+// medians of achieved rate, p50, p99 and the scheduler's p99.
+func writeLatency(w io.Writer, r *results, selected []benchCase) {
+	fmt.Fprintf(w, "\n## Open-loop latency (256 B; medians of the rounds, microseconds)\n\n")
+	fmt.Fprintf(w, "Loads are shares of the system's own peak (50%%) or offered rates shared by its class (10,000/s). "+
+		"Latency runs from each message's scheduled send time to its handler; sched p99 is the sleeping scheduler's own lateness, "+
+		"part of every latency, and the bare channel (chan) is the floor it gives.\n\n")
+	fmt.Fprintf(w, "| system | peak msgs/s | peak RSS MB | load | offered msgs/s | achieved msgs/s | p50 | p99 | sched p99 | load (1 min) |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, c := range selected {
+		if !strings.HasPrefix(c.id, "sys/") {
+			continue
+		}
+		for name, units := range c.want {
+			med := func(unit string) float64 {
+				v, _ := median(values(r.series(c.id, name, unit)))
+				return v
+			}
+			peak, rss := thousands(med("peak-msgs/s")), fmt.Sprintf("%.0f", med("peak-rss-MB"))
+			for _, u := range units {
+				label, ok := strings.CutPrefix(u, "p99-us@")
+				if !ok {
+					continue
+				}
+				load := label
+				if n, ok := strings.CutPrefix(label, "r"); ok {
+					x, _ := strconv.Atoi(n)
+					load = thousands(float64(x)) + "/s"
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(c.id, "sys/"), peak, rss, load,
+					thousands(med("offered-msgs/s@"+label)), thousands(med("msgs/s@"+label)),
+					thousands(med("p50-us@"+label)), thousands(med("p99-us@"+label)), thousands(med("sched-p99-us@"+label)),
+					loadRange(r, []string{c.id}))
+				peak, rss = "", ""
+			}
+		}
+	}
+}
+
+func writeReopen(w io.Writer, r *results, selected []benchCase) {
+	if !hasAll(selected, []string{"reopen"}) {
+		return
+	}
+	fmt.Fprintf(w, "\n## Reopen (wal BenchmarkReopen, ONEXBUS_BENCH_BIG=1)\n\n| sub-benchmark | file MiB | open ms (median) | per round |\n| --- | ---: | ---: | --- |\n")
+	for _, name := range []string{"BenchmarkReopen/dedup=past", "BenchmarkReopen/dedup=all"} {
+		v := values(r.series("reopen", name, "open-ms"))
+		med, _ := median(v)
+		size, _ := median(values(r.series("reopen", name, "file-MiB")))
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | [%s] |\n", name, size, med, joinThousands(v))
+	}
+}
+
+func hasAll(selected []benchCase, ids []string) bool {
+	for _, id := range ids {
+		found := false
+		for _, c := range selected {
+			found = found || c.id == id
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func loadRange(r *results, ids []string) string {
+	lo, hi := -1.0, -1.0
+	for _, id := range ids {
+		l, h := r.loads(id)
+		if l >= 0 && (lo < 0 || l < lo) {
+			lo = l
+		}
+		hi = max(hi, h)
+	}
+	if lo < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f-%.1f", lo, hi)
+}
+
+func format(v float64, unit string) string {
+	switch unit {
+	case "x":
+		return fmt.Sprintf("%.2fx", v)
+	case "ms":
+		return fmt.Sprintf("%.2f ms", v)
+	case "s":
+		return fmt.Sprintf("%.3f s", v)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+func joinThousands(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = thousands(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// thousands formats v rounded to an integer with comma separators.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseBench(t *testing.T) {
+	out := []byte(`goos: linux
+BenchmarkEndToEnd/sys=onexbus/pubs=1/size=256
+BenchmarkEndToEnd/sys=onexbus/pubs=1/size=256-2   	  300000	  2000 ns/op	 500000 msgs/s	 10 B/op	 1 allocs/op
+    bench_test.go:12: a log line
+BenchmarkSystems/class=memory/sys=chan-2 1 5 ns/op 100 p99-us@r10000
+PASS
+`)
+	f, passed, err := parseBench(out)
+	if err != nil || !passed {
+		t.Fatalf("passed %v, err %v", passed, err)
+	}
+	if got := f["BenchmarkEndToEnd/sys=onexbus/pubs=1/size=256"]["msgs/s"]; got != 500000 {
+		t.Errorf("msgs/s = %v", got)
+	}
+	if got := f["BenchmarkSystems/class=memory/sys=chan"]["p99-us@r10000"]; got != 100 {
+		t.Errorf("p99 = %v", got)
+	}
+	if _, passed, _ := parseBench([]byte("BenchmarkX-2 1 1 ns/op\n--- FAIL: BenchmarkX\nFAIL\n")); passed {
+		t.Error("a FAIL counted as passed")
+	}
+	if _, _, err := parseBench([]byte("BenchmarkX-2 1 abc ns/op\nPASS\n")); err == nil {
+		t.Error("a bad value parsed")
+	}
+	c := benchCase{id: "x", want: map[string][]string{"BenchmarkEndToEnd/sys=onexbus/pubs=1/size=256": {"msgs/s", "p99-us@50%"}}}
+	if err := c.check(f); err == nil || !strings.Contains(err.Error(), "p99-us@50%") {
+		t.Errorf("check = %v, want the missing unit named", err)
+	}
+}
+
+// TestReport checks the verdicts (met, missed, no data), the paired
+// per-round ratios and the failed runs' section.
+func TestReport(t *testing.T) {
+	r := newResults()
+	e2e := func(sys string) string { return "BenchmarkEndToEnd/sys=" + sys + "/pubs=1/size=256" }
+	for round, v := range []float64{1_000_000, 1_200_000, 900_000} {
+		r.add("e2e/onexbus", round, figures{e2e("onexbus"): {"msgs/s": v}}, nil, 1.5, time.Second)
+		r.add("e2e/gochannel", round, figures{e2e("gochannel"): {"msgs/s": 100_000}}, nil, 1.5, time.Second)
+	}
+	for round := range 3 {
+		r.add("e2e/chan", round, nil, errors.New("e2e/chan: exit status 1\nboom"), 2, time.Second)
+	}
+	sel := []benchCase{{id: "e2e/onexbus", want: map[string][]string{e2e("onexbus"): {"msgs/s"}}},
+		{id: "e2e/gochannel", want: map[string][]string{e2e("gochannel"): {"msgs/s"}}},
+		{id: "e2e/chan", want: map[string][]string{e2e("chan"): {"msgs/s"}}}}
+	var b strings.Builder
+	failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, sel)
+	got := b.String()
+	if failed != 3 {
+		t.Errorf("failed = %d, want 3", failed)
+	}
+	for _, want := range []string{
+		"| memory bus end to end vs Watermill GoChannel | 10.00x | >= 10.00x | yes | [10.00x, 12.00x, 9.00x] | 1.5-1.5 |",
+		"| memory bus end to end vs a bare channel buffered by 1,024 | n/a | >= 0.10x | **no data** |",
+		"1 met, 0 missed, 1 without data.",
+		"## FAILED runs (3)",
+		"boom",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "durable PublishAsync") {
+		t.Error("a target of cases that did not run")
+	}
+}
