@@ -11,6 +11,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/faultstore"
+	"github.com/onexbus/onexbus/internal/testutil"
 	"github.com/onexbus/onexbus/store/bolt"
 	"github.com/onexbus/onexbus/wal"
 )
@@ -206,4 +207,83 @@ func TestBusLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLog(t, reopenLog(t, dir), acked, nil)
+}
+
+// TestBusSyncLostNotServed: while every fsync fails (the pages never
+// reach the disk), the bus acknowledges nothing and serves nothing it did
+// not persist: the failed message is in neither History, Fetch nor a
+// subscriber's deliveries, however many times the log retries its commit.
+// Once the disk works the queued message is committed (it was never
+// acknowledged: at-least-once allows it to appear once) and only then
+// delivered; a restart finds every acknowledged message.
+func TestBusSyncLostNotServed(t *testing.T) {
+	dir := t.TempDir()
+	bus, fs := openFaulty(t, dir)
+	acked := map[string]int64{}
+	publishAcked(t, bus, "before", 5, acked)
+	delivered := make(chan string, 16)
+	if _, err := bus.Subscribe(context.Background(), faultTopic, "g", func(_ context.Context, m *core.Message) error {
+		delivered <- string(m.Value)
+		return nil
+	}, core.SubscribeStart(core.StartEarliest)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		select {
+		case v := <-delivered:
+			if _, ok := acked[v]; !ok {
+				t.Fatalf("delivered %s, never published", v)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the acknowledged messages were not delivered within 30s")
+		}
+	}
+
+	fs.Fail(faultstore.Rule{Kind: faultstore.KindSyncLost})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := bus.Publish(ctx, &core.Message{Topic: faultTopic, Value: []byte("faulted")})
+	cancel()
+	if err == nil {
+		t.Fatal("Publish acknowledged a message whose fsync failed")
+	}
+	if !errors.Is(err, wal.ErrCommit) || !errors.Is(err, faultstore.ErrSync) {
+		t.Fatalf("Publish error %q: want it to wrap wal.ErrCommit and faultstore.ErrSync", err)
+	}
+	// The log retries the queued record at every tick: let it fail a few
+	// more times, then look at everything a reader can see.
+	fired := fs.Fired()
+	testutil.Eventually(t, 30*time.Second, func() bool { return fs.Fired() >= fired+3 }, "the log retrying its commit")
+	msgs, err := bus.History(context.Background(), faultTopic, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := bus.Fetch(context.Background(), faultTopic, 0, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range append(msgs, fetched...) {
+		if string(m.Value) == "faulted" {
+			t.Fatalf("the bus serves %q at offset %d while its fsync keeps failing", m.Value, m.Offset)
+		}
+	}
+	select {
+	case v := <-delivered:
+		t.Fatalf("delivered %q while the fsync keeps failing", v)
+	default:
+	}
+
+	fs.Clear()
+	select {
+	case v := <-delivered:
+		if v != "faulted" {
+			t.Fatalf("after the disk recovered: delivered %q, want the queued message", v)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the queued message was not committed and delivered within 30s of the disk recovering")
+	}
+	publishAcked(t, bus, "after", 5, acked)
+	if err := bus.Close(context.Background()); err != nil {
+		t.Fatalf("close after a recovered fault: %v", err)
+	}
+	checkLog(t, reopenLog(t, dir), acked, map[string]bool{"faulted": true})
 }
