@@ -21,8 +21,9 @@ type storeUsers struct {
 // PLAIN, offered only when allowPlain is set, verifies the password by
 // re-deriving the stored key. Each exchange reads the store afresh, so
 // users added, changed or removed take effect at the next
-// authentication. As with NewStaticUsers, an unknown user's SCRAM exchange
-// runs to the proof with made-up credentials. The authenticated
+// authentication. An unknown user's SCRAM exchange runs to the proof with
+// made-up credentials, so a client cannot tell an unknown user from a
+// wrong password. The authenticated
 // principal is the user name, the one the store's ACLs name.
 func NewStoreAuthenticator(store *auth.Store, allowPlain bool) (Authenticator, error) {
 	if store == nil {

@@ -46,7 +46,12 @@ func runChild(dir, addr string) int {
 	opts := []Option{WithLogger(log)}
 	if up := os.Getenv(envChildSASL); up != "" {
 		user, pass, _ := cutColon(up)
-		opts = append(opts, WithSASL(NewStaticUsers(map[string]string{user: pass})))
+		a, err := newUsersAuth(map[string]string{user: pass})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child: users:", err)
+			return 2
+		}
+		opts = append(opts, WithSASL(a))
 	}
 	srv, err := New(bus, opts...)
 	if err != nil {

@@ -28,7 +28,8 @@ type connInfo struct {
 	ClientID string
 	// Remote is the client's address.
 	Remote string
-	// Principal is the authenticated SASL user, "" without SASL.
+	// Principal is the authenticated SASL user or the verified client
+	// certificate's name, "" without either.
 	Principal string
 }
 
@@ -85,13 +86,16 @@ type conn struct {
 	reason    atomic.Pointer[string] // why the connection closed, for the log line
 
 	lastClient atomic.Pointer[string] // last client id seen, for log lines
+	started    time.Time              // accept time: the auth deadline counts from it
 
 	// Reader-owned state (the executor is the reader): no lock.
-	principal string // authenticated SASL user
-	authed    bool   // SASL done (or not required)
-	sasl      *saslState
-	stop      error  // set by closeAfter: the reader stops after this request
-	scratch   []byte // decompression buffer of produce validation
+	principal  string    // authenticated SASL user or client certificate name
+	authed     bool      // SASL done (or not required)
+	mechanism  string    // of the first authentication: re-authentication must use it
+	sessionEnd time.Time // end of the SASL session (WithSASLSessionLifetime); zero: none
+	sasl       *saslState
+	stop       error  // set by closeAfter: the reader stops after this request
+	scratch    []byte // decompression buffer of produce validation
 }
 
 // closeAfter ends the connection once the current request's response is
@@ -114,6 +118,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		ctx:     ctx,
 		cancel:  cancel,
 		authed:  s.cfg.sasl == nil,
+		started: time.Now(),
 	}
 }
 
@@ -158,6 +163,9 @@ func (c *conn) serve() {
 func (c *conn) readLoop() {
 	defer close(c.pending)
 	cfg := &c.s.cfg
+	if !c.handshake() {
+		return
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
 		select {
@@ -165,13 +173,17 @@ func (c *conn) readLoop() {
 			return
 		default:
 		}
-		if err := c.nc.SetReadDeadline(time.Now().Add(cfg.idleTimeout)); err != nil {
+		if err := c.nc.SetReadDeadline(c.readDeadline(time.Now())); err != nil {
 			c.close(fmt.Errorf("set read deadline: %w", err))
 			return
 		}
 		n, err := kafkawire.ReadSize(br, cfg.maxFrameBytes)
 		if err != nil {
-			c.readFailed(err, "idle")
+			phase := "idle"
+			if !c.authed {
+				phase = "authentication"
+			}
+			c.readFailed(err, phase)
 			return
 		}
 		if !c.s.budget.acquire(c.done, int64(n)) {
@@ -212,6 +224,11 @@ func (c *conn) readLoop() {
 			c.close(fmt.Errorf("%s before SASL authentication", kmsg.NameForKey(req.Key)))
 			return
 		}
+		if !saslAllowed(req.Key) && c.sessionExpired() {
+			c.s.budget.release(held)
+			c.close(fmt.Errorf("%s after the SASL session of %q ended without re-authentication", kmsg.NameForKey(req.Key), c.principal))
+			return
+		}
 		f := &future{corr: req.CorrelationID, bytes: held, done: make(chan struct{})}
 		select {
 		case c.pending <- f:
@@ -219,7 +236,11 @@ func (c *conn) readLoop() {
 			c.s.budget.release(held)
 			return
 		}
-		if !c.execute(req, f) || c.stop != nil {
+		muted, ok := c.execute(req, f)
+		if !ok || c.stop != nil {
+			return
+		}
+		if muted > 0 && !c.mute(muted) {
 			return
 		}
 		select {
@@ -275,25 +296,26 @@ func (c *conn) readFailed(err error, phase string) {
 }
 
 // execute runs the handler of req under recover: a panic closes this
-// connection only, with one log line naming the client. It reports
-// whether the connection goes on.
-func (c *conn) execute(req kafkawire.Request, f *future) (ok bool) {
+// connection only, with one log line naming the client. It reports how
+// long the connection stays muted for a throttle and whether it goes on.
+func (c *conn) execute(req kafkawire.Request, f *future) (muted time.Duration, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.log.Error("kafka: handler panic", "key", req.Key, "version", req.Version,
 				"client", req.Client(), "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
 			c.close(fmt.Errorf("panic in %s v%d handler: %v", kmsg.NameForKey(req.Key), req.Version, p))
-			ok = false
+			muted, ok = 0, false
 		}
 	}()
 	cc := &connInfo{ClientID: req.Client(), Remote: c.remote, Principal: c.principal}
 	if req.Downgrade {
 		f.reply(apiVersionsDowngrade(c.s))
-		return true
+		return 0, true
 	}
+	reply, muted := c.throttle(req.Key, f.reply)
 	h := c.s.handlers[req.Key]
-	h(c, cc, req.Msg, c.s.observed(req.Key, f.reply))
-	return true
+	h(c, cc, req.Msg, c.s.observed(req.Key, reply))
+	return muted, true
 }
 
 // guard runs fn (a handler's later step, on another goroutine) under

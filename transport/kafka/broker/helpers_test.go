@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // testBroker is a bus on a bbolt file in a temp dir with a broker on a
@@ -88,3 +89,25 @@ func topicCfg(parts int32) core.TopicConfig { return core.TopicConfig{Partitions
 
 // makeFuzzDir is a data directory that outlives a single fuzz input.
 func makeFuzzDir() (string, error) { return os.MkdirTemp("", "onexbus-broker-fuzz-") }
+
+// newUsersAuth is a store authenticator (PLAIN allowed) over users and
+// their passwords.
+func newUsersAuth(users map[string]string) (Authenticator, error) {
+	store := auth.NewStore()
+	for u, p := range users {
+		if err := store.AddUser(u, p); err != nil {
+			return nil, err
+		}
+	}
+	return NewStoreAuthenticator(store, true)
+}
+
+// testAuthenticator is newUsersAuth for a test.
+func testAuthenticator(t testing.TB, users map[string]string) Authenticator {
+	t.Helper()
+	a, err := newUsersAuth(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

@@ -123,7 +123,7 @@ func TestKcat(t *testing.T) {
 // wrong password is refused.
 func TestKcatSASL(t *testing.T) {
 	needTool(t, "kcat")
-	tb := startBroker(t, WithSASL(NewStaticUsers(map[string]string{"alice": "s3cret-pw"})))
+	tb := startBroker(t, WithSASL(testAuthenticator(t, map[string]string{"alice": "s3cret-pw"})))
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
 			auth := []string{"-b", tb.addr, "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + mech,

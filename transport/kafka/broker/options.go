@@ -36,7 +36,12 @@ type config struct {
 	defaultPartitions int32
 	tls               *tls.Config
 	sasl              Authenticator
-	acl               *auth.Store // WithACL; nil: no authorization
+	acl               *auth.Store       // WithACL; nil: no authorization
+	maxPerAddr        int               // WithMaxConnectionsPerAddr; 0: no cap
+	limiter           *auth.RateLimiter // WithRateLimiter; nil: none
+	sessionLifetime   time.Duration     // WithSASLSessionLifetime; 0: unbounded
+	authTimeout       time.Duration     // WithAuthTimeout
+	now               func() time.Time  // session expiry clock (tests)
 }
 
 func defaultConfig() config {
@@ -51,6 +56,8 @@ func defaultConfig() config {
 		window:           32,
 		maxWait:          5 * time.Minute,
 		autoCreate:       true,
+		authTimeout:      30 * time.Second,
+		now:              time.Now,
 	}
 }
 
@@ -85,6 +92,7 @@ func (c *config) validate() error {
 	if c.logger == nil {
 		c.logger = hclog.NewNullLogger()
 	}
+	errs = c.validateSecurity(errs)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidOption, errors.Join(errs...))
 	}
@@ -132,7 +140,12 @@ func WithAutoCreateTopics(on bool) Option { return func(c *config) { c.autoCreat
 // configuration).
 func WithDefaultPartitions(n int32) Option { return func(c *config) { c.defaultPartitions = n } }
 
-// WithTLS serves TLS on every connection with cfg.
+// WithTLS serves TLS on every connection with cfg. With cfg.ClientAuth
+// set to verify client certificates (tls.RequireAndVerifyClientCert, or
+// VerifyClientCertIfGiven) and no WithSASL, a connection's principal is
+// the verified certificate's (auth.PrincipalFromCert); a certificate the
+// configuration does not trust fails the handshake and closes the
+// connection. With WithSASL, the SASL user is the principal.
 func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 
 // WithSASL requires SASL authentication with a: before it succeeds, a

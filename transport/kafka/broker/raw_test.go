@@ -132,3 +132,5 @@ func testBatch(t testing.TB, n int, pid int64, epoch int16, seq int32) []byte {
 	}
 	return out
 }
+
+func newBufReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }

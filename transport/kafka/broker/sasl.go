@@ -10,7 +10,8 @@ import (
 
 // Authenticator checks SASL credentials. The broker asks it for the
 // mechanisms it offers and starts one Exchange per authentication attempt.
-// Implementations must be safe for concurrent use; NewStaticUsers is one.
+// Implementations must be safe for concurrent use; NewStoreAuthenticator
+// returns one.
 type Authenticator interface {
 	// Mechanisms returns the SASL mechanism names offered ("PLAIN",
 	// "SCRAM-SHA-256", "SCRAM-SHA-512"), in the order SaslHandshake lists
@@ -36,8 +37,10 @@ type Exchange interface {
 
 // saslState is a connection's SASL progress (reader-owned).
 type saslState struct {
-	ex  Exchange
-	raw bool // SaslHandshake v0: tokens follow as bare frames
+	ex        Exchange
+	raw       bool   // SaslHandshake v0: tokens follow as bare frames
+	mechanism string // of this exchange
+	reauth    bool   // a re-authentication (KIP-368) of an authenticated connection
 }
 
 // saslAllowed are the requests a connection may send before it has
@@ -56,10 +59,24 @@ func handleSaslHandshake(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kms
 		return
 	}
 	resp.SupportedMechanisms = a.Mechanisms()
-	if c.authed || c.sasl != nil {
+	reauth := c.authed && c.s.cfg.sessionLifetime > 0
+	switch {
+	case c.sasl != nil || (c.authed && !reauth):
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		reply(resp)
 		c.closeAfter(errors.New("second SaslHandshake"))
+		return
+	case reauth && req.Version == 0:
+		// KIP-368: re-authentication is SaslHandshake v1 and
+		// SaslAuthenticate; bare v0 tokens cannot be told from requests.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		reply(resp)
+		c.closeAfter(errors.New("re-authentication with SaslHandshake v0"))
+		return
+	case reauth && req.Mechanism != c.mechanism:
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		reply(resp)
+		c.closeAfter(fmt.Errorf("re-authentication with %q after %q", req.Mechanism, c.mechanism))
 		return
 	}
 	ex, err := a.Start(req.Mechanism)
@@ -69,7 +86,7 @@ func handleSaslHandshake(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kms
 		c.closeAfter(fmt.Errorf("SASL mechanism %q: %w", req.Mechanism, err))
 		return
 	}
-	c.sasl = &saslState{ex: ex, raw: req.Version == 0}
+	c.sasl = &saslState{ex: ex, raw: req.Version == 0, mechanism: req.Mechanism, reauth: reauth}
 	reply(resp)
 }
 
@@ -77,7 +94,7 @@ func handleSaslHandshake(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kms
 func handleSaslAuthenticate(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	req := kreq.(*kmsg.SASLAuthenticateRequest)
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
-	if c.sasl == nil || c.sasl.raw || c.authed {
+	if c.sasl == nil || c.sasl.raw {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		msg := "SaslAuthenticate without a SaslHandshake v1"
 		resp.ErrorMessage = &msg
@@ -101,23 +118,39 @@ func handleSaslAuthenticate(c *conn, _ *connInfo, kreq kmsg.Request, reply func(
 	if out == nil {
 		resp.SASLAuthBytes = []byte{}
 	}
-	_ = done
+	if done && c.s.cfg.sessionLifetime > 0 {
+		resp.SessionLifetimeMillis = c.s.cfg.sessionLifetime.Milliseconds()
+	}
 	reply(resp)
 }
 
 // saslStep feeds the exchange and, when it is done, marks the connection
-// authenticated.
+// authenticated and starts its session. A re-authentication must prove
+// the same principal (Kafka refuses a change of principal on a
+// connection).
 func (c *conn) saslStep(in []byte) ([]byte, bool, error) {
-	out, done, err := c.sasl.ex.Step(in)
+	st := c.sasl
+	out, done, err := st.ex.Step(in)
 	if err != nil {
 		c.sasl = nil
 		return nil, false, err
 	}
-	if done {
-		c.principal = c.sasl.ex.Principal()
-		c.authed = true
-		c.sasl = nil
-		c.s.log.Debug("kafka: authenticated", "remote", c.remote, "principal", c.principal)
+	if !done {
+		return out, false, nil
 	}
-	return out, done, nil
+	c.sasl = nil
+	p := st.ex.Principal()
+	if st.reauth && p != c.principal {
+		return nil, false, fmt.Errorf("%w: re-authentication as %q on a connection of %q", ErrAuthFailed, p, c.principal)
+	}
+	c.principal, c.mechanism, c.authed = p, st.mechanism, true
+	if c.s.cfg.sessionLifetime > 0 {
+		c.sessionEnd = c.s.cfg.now().Add(c.s.cfg.sessionLifetime)
+	}
+	if st.reauth {
+		c.s.log.Debug("kafka: re-authenticated", "remote", c.remote, "principal", p)
+	} else {
+		c.s.log.Debug("kafka: authenticated", "remote", c.remote, "principal", p)
+	}
+	return out, true, nil
 }

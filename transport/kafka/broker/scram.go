@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"bytes"
 	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -36,27 +34,13 @@ var (
 	scram512 = scramHash{MechanismSCRAMSHA512, sha512.New}
 )
 
-// scramCred is a user's stored SCRAM credential (RFC 5802): the password
-// itself is not kept.
+// scramCred is a user's stored SCRAM credential (RFC 5802), as the
+// principal store keeps it: the password itself is not kept.
 type scramCred struct {
 	salt      []byte
 	iter      int
 	storedKey []byte
 	serverKey []byte
-}
-
-func newScramCred(h scramHash, password string, salt []byte, iter int) (scramCred, error) {
-	salted, err := pbkdf2.Key(h.new, password, salt, iter, h.new().Size())
-	if err != nil {
-		return scramCred{}, fmt.Errorf("broker: derive SCRAM key: %w", err)
-	}
-	clientKey := hmacSum(h, salted, []byte("Client Key"))
-	return scramCred{
-		salt:      salt,
-		iter:      iter,
-		storedKey: hashSum(h, clientKey),
-		serverKey: hmacSum(h, salted, []byte("Server Key")),
-	}, nil
 }
 
 func hmacSum(h scramHash, key, msg []byte) []byte {
@@ -71,102 +55,11 @@ func hashSum(h scramHash, b []byte) []byte {
 	return d.Sum(nil)
 }
 
-// staticUsers is the Authenticator of NewStaticUsers.
-type staticUsers struct {
-	plain  map[string][32]byte // user -> SHA-256 of the password
-	creds  map[string]map[string]scramCred
-	secret []byte // keys the fake credentials of unknown users
-}
-
-// NewStaticUsers returns an Authenticator for a fixed user -> password
-// list offering PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512. SCRAM credentials
-// are derived once here (random salt, 4096 iterations); passwords are not
-// kept, only their SHA-256 for PLAIN. An unknown user's SCRAM exchange
-// runs to the end with made-up credentials, so a client cannot tell an
-// unknown user from a wrong password. It panics never; an empty user name
-// is skipped.
-func NewStaticUsers(users map[string]string) Authenticator {
-	a := &staticUsers{
-		plain:  make(map[string][32]byte, len(users)),
-		creds:  map[string]map[string]scramCred{scram256.name: {}, scram512.name: {}},
-		secret: randomBytes(32),
-	}
-	for user, pass := range users {
-		if user == "" {
-			continue
-		}
-		a.plain[user] = sha256.Sum256([]byte(pass))
-		for _, h := range []scramHash{scram256, scram512} {
-			c, err := newScramCred(h, pass, randomBytes(24), scramIterations)
-			if err != nil {
-				continue // pbkdf2 fails only for key lengths no hash here has
-			}
-			a.creds[h.name][user] = c
-		}
-	}
-	return a
-}
-
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand)
 	return b
 }
-
-func (a *staticUsers) Mechanisms() []string {
-	return []string{MechanismSCRAMSHA512, MechanismSCRAMSHA256, MechanismPlain}
-}
-
-func (a *staticUsers) Start(mechanism string) (Exchange, error) {
-	switch mechanism {
-	case MechanismPlain:
-		return &plainExchange{a: a}, nil
-	case MechanismSCRAMSHA256:
-		return &scramExchange{h: scram256, lookup: a.scramLookup(scram256)}, nil
-	case MechanismSCRAMSHA512:
-		return &scramExchange{h: scram512, lookup: a.scramLookup(scram512)}, nil
-	}
-	return nil, fmt.Errorf("%w: %q (offered: %s)", ErrUnsupportedMechanism, mechanism, strings.Join(a.Mechanisms(), ", "))
-}
-
-// scramLookup returns a user's credential; an unknown user gets a stable
-// made-up one (salt from the secret and the name), so the exchange fails
-// only at the proof.
-func (a *staticUsers) scramLookup(h scramHash) func(string) (scramCred, bool) {
-	return func(user string) (scramCred, bool) {
-		if c, ok := a.creds[h.name][user]; ok {
-			return c, true
-		}
-		salt := hmacSum(h, a.secret, []byte(user))[:24]
-		return scramCred{salt: salt, iter: scramIterations, storedKey: randomBytes(h.new().Size()), serverKey: randomBytes(h.new().Size())}, false
-	}
-}
-
-// plainExchange is RFC 4616: one message "authzid NUL user NUL password".
-type plainExchange struct {
-	a    *staticUsers
-	user string
-}
-
-func (p *plainExchange) Step(msg []byte) ([]byte, bool, error) {
-	parts := bytes.Split(msg, []byte{0})
-	if len(parts) != 3 || len(parts[1]) == 0 {
-		return nil, false, fmt.Errorf("%w: PLAIN wants authzid NUL user NUL password", ErrBadSASLMessage)
-	}
-	authz, user := string(parts[0]), string(parts[1])
-	if authz != "" && authz != user {
-		return nil, false, fmt.Errorf("%w: PLAIN user %q may not act as %q", ErrAuthFailed, user, authz)
-	}
-	want, ok := p.a.plain[user]
-	got := sha256.Sum256(parts[2])
-	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 || !ok {
-		return nil, false, fmt.Errorf("%w: PLAIN user %q", ErrAuthFailed, user)
-	}
-	p.user = user
-	return nil, true, nil
-}
-
-func (p *plainExchange) Principal() string { return p.user }
 
 // scramExchange is the server side of RFC 5802 / RFC 7677 without channel
 // binding: client-first, server-first, client-final, server-final.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/internal/kafkawire"
+	"github.com/onexbus/onexbus/internal/netlimit"
 )
 
 // Server serves the Kafka wire protocol on a Bus. Build it with New, give
@@ -126,6 +127,9 @@ func New(bus *core.Bus, opts ...Option) (*Server, error) {
 // after Close, ErrClosed if Close came first, or ln's accept error. Serve
 // may be called for several listeners; the server closes them in Close.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.maxPerAddr > 0 {
+		ln = netlimit.Listen(ln, 0, s.cfg.maxPerAddr, s.log)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
