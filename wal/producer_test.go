@@ -215,3 +215,41 @@ func TestProducerExpiry(t *testing.T) {
 	clock.Advance(2 * time.Hour)
 	testutil.Eventually(t, 10*time.Second, func() bool { return storedWindows() == 0 }, "the expired window is deleted from the store")
 }
+
+// TestProducerExpiryAfterClockStepsBack: the wall clock runs ten hours
+// ahead (an expiry pass runs then), is corrected back, and a producer
+// that appends afterwards and then stays idle past the expiry is still
+// forgotten: a step back of the clock must not hold expiry off until the
+// clock has caught up with the ahead time (ten hours here).
+func TestProducerExpiryAfterClockStepsBack(t *testing.T) {
+	st := memstore.New()
+	clock := newTestClock(time.Unix(1_700_000_000, 0))
+	l := openLog(t, st, wal.WithClock(clock.Now), wal.WithProducerExpiry(time.Hour), wal.WithPolicy(wal.PolicySync, 10*time.Millisecond))
+	createKafka(t, l, "k", 1)
+	storedWindows := func() int {
+		n := 0
+		if err := st.View(func(tx store.Tx) error {
+			if b := tx.Bucket([]byte("producers")); b != nil {
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil; k, _ = c.Next() {
+					n++
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	appendBatch(t, l, "k", 0, producerBatch(t, 5, 0, 0, 1))
+	clock.Advance(10 * time.Hour)
+	testutil.Eventually(t, 10*time.Second, func() bool { return storedWindows() == 0 }, "producer 5 expired ten hours on")
+	clock.Advance(-10*time.Hour + time.Minute)
+	appendBatch(t, l, "k", 0, producerBatch(t, 6, 0, 0, 1))
+	if n := storedWindows(); n != 1 {
+		t.Fatalf("%d stored windows after producer 6 appended; want 1", n)
+	}
+	clock.Advance(2 * time.Hour)
+	testutil.Eventually(t, 10*time.Second, func() bool { return storedWindows() == 0 },
+		"producer 6, idle two hours (expiry 1h) after the clock stepped back, expired")
+}

@@ -105,7 +105,10 @@ func (l *Log) loadProducerIDs(tx store.Tx) error {
 // does the work every producerExpiryEvery.
 func (l *Log) expireProducers() {
 	now := l.cfg.now()
-	if now.Sub(l.producers.lastExpiry) < l.producerExpiryEvery() {
+	// A negative gap is the clock stepping back: run the pass now (it
+	// expires nothing early, idle times are measured on the same clock)
+	// rather than wait until the clock is back at the last pass's time.
+	if since := now.Sub(l.producers.lastExpiry); since >= 0 && since < l.producerExpiryEvery() {
 		return
 	}
 	l.producers.lastExpiry = now
