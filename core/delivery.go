@@ -392,17 +392,26 @@ func (it *item) end() int64 {
 // decode turns an entry into the item to deliver, or nil for an entry
 // that is not a message (a Kafka control record). One that does not
 // decode becomes a message holding the raw payload as its Value, marked
-// so that deliver dead-letters it.
+// so that deliver dead-letters it. The item and its message are one
+// allocation: the handler owns the message, and the item goes with it.
 func (l *loop) decode(e *wal.Entry) *item {
-	m, err := l.bus.decodeEntry(l.topic, l.part, e)
-	if m == nil && err == nil {
+	d := new(decoded)
+	ok, err := l.bus.decodeEntryInto(l.topic, l.part, e, &d.msg)
+	if !ok && err == nil {
 		return nil // a Kafka control record: nothing to deliver
 	}
 	if err != nil {
-		return &item{Message: &Message{Topic: l.topic, Partition: l.part, Offset: e.Offset,
-			Value: bytes.Clone(e.Payload)}, undecodable: err}
+		d.msg = Message{Topic: l.topic, Partition: l.part, Offset: e.Offset, Value: bytes.Clone(e.Payload)}
+		d.it.undecodable = err
 	}
-	return &item{Message: m}
+	d.it.Message = &d.msg
+	return &d.it
+}
+
+// decoded is an item and its message, allocated together.
+type decoded struct {
+	it  item
+	msg Message
 }
 
 // damaged is the item for damage met reading from pos.

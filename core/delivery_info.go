@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -26,7 +27,32 @@ func Delivery(ctx context.Context) (DeliveryInfo, bool) {
 }
 
 func withDelivery(ctx context.Context, d DeliveryInfo) context.Context {
-	return context.WithValue(ctx, deliveryInfoKey{}, d)
+	return &deliveryContext{Context: ctx, info: d}
+}
+
+// deliveryContext is context.WithValue(ctx, deliveryInfoKey{}, info) in
+// one allocation instead of two (the value context and the boxed
+// DeliveryInfo): a handler call makes one. The boxing happens only when
+// Delivery asks. Cancellation, deadline and every other value are the
+// parent's, so the context package still finds the parent's cancelCtx
+// (its Value answers the package's own key) and WithCancel or WithTimeout
+// on it need no goroutine.
+type deliveryContext struct {
+	context.Context
+	info DeliveryInfo
+}
+
+// Value implements context.Context.
+func (c *deliveryContext) Value(key any) any {
+	if _, ok := key.(deliveryInfoKey); ok {
+		return c.info
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context as context.WithValue's does, for debugging.
+func (c *deliveryContext) String() string {
+	return fmt.Sprintf("%v.WithValue(core.deliveryInfoKey, %v)", c.Context, c.info)
 }
 
 // retryAfterError asks for a retry no sooner than after.

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/message"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -64,24 +65,37 @@ func (b *Bus) topicID(name string) [16]byte {
 // and no error for a record that is not a message (a Kafka control
 // batch's), which readers skip.
 func (b *Bus) decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {
+	m := new(Message)
+	ok, err := b.decodeEntryInto(topic, part, e, m)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeEntryInto is decodeEntry into m, which the caller allocated (the
+// delivery loop allocates it with its item): false, nil for a Kafka
+// control record.
+func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message) (bool, error) {
 	if !e.Kafka {
-		m := new(Message)
-		if err := DecodeMessageTopic(e.Payload, topic, m); err != nil {
-			return nil, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
+		// The log checked the frame's CRC, which covers these bytes, or
+		// had no need to (a queued frame, a memory store): the message's
+		// own CRC would only say the same again.
+		if err := message.DecodeVerifiedMessage(e.Payload, topic, m); err != nil {
+			return false, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
 		}
 		m.Topic, m.Partition, m.Offset = topic, part, e.Offset
-		return m, nil
+		return true, nil
 	}
 	if e.Batch.Control() {
-		return nil, nil
+		return false, nil
 	}
 	var rec kbatch.Record
 	if _, err := kbatch.ReadRecordRaw(e.Payload, &rec); err != nil {
-		return nil, kafkaRecordError(topic, part, e.Offset, err)
+		return false, kafkaRecordError(topic, part, e.Offset, err)
 	}
-	m := new(Message)
 	decodeKafkaRecord(topic, b.topicID(topic), part, e.Offset, &e.Batch, &rec, m, b.cfg.logger)
-	return m, nil
+	return true, nil
 }
 
 // The Kafka record form of a message (FormatKafka topics): key and value

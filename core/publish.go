@@ -100,7 +100,7 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 		if i < 64 {
 			fresh = freshBits >> i
 		}
-		if err := b.appendRun(ctx, buf, msgs[i:j], fresh); err != nil {
+		if err := b.appendRun(ctx, buf, msgs[i:j], fresh, now); err != nil {
 			return err
 		}
 		i = j
@@ -108,7 +108,7 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 	return nil
 }
 
-func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64) error {
+func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64, now time.Time) error {
 	if b.topicFormat(run[0].Topic) == FormatKafka {
 		return b.appendKafkaRun(ctx, buf, run, fresh)
 	}
@@ -124,6 +124,8 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 		endsSlice = append(endsSlice, len(buf.b))
 	}
 	start := 0
+	// The publish's one clock reading serves the log too.
+	appendTime := now.UnixNano()
 	for i, m := range run {
 		buf.recs = append(buf.recs, wal.Record{
 			Timestamp:     m.Timestamp.UnixNano(),
@@ -131,6 +133,7 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 			CorrelationID: m.Headers.CorrelationID,
 			Payload:       buf.b[start:endsSlice[i]],
 			FreshID:       i < 64 && fresh&(1<<i) != 0,
+			AppendTime:    appendTime,
 		})
 		start = endsSlice[i]
 	}
@@ -209,7 +212,8 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 	if len(b.hooks.pubCtx) > 0 {
 		b.publishContext(ctx, []*Message{msg})
 	}
-	fresh, err := b.prepare(msg, b.cfg.now())
+	now := b.cfg.now()
+	fresh, err := b.prepare(msg, now)
 	if err != nil {
 		return err
 	}
@@ -228,6 +232,7 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 		CorrelationID: msg.Headers.CorrelationID,
 		Payload:       buf.b,
 		FreshID:       fresh,
+		AppendTime:    now.UnixNano(),
 	}}
 	rec := &recs[0]
 	topic, part := msg.Topic, msg.Partition

@@ -295,6 +295,20 @@ func DecodeMessage(b []byte, m *Message) error {
 // string instead of allocating its own, as application/json and 1.0.0
 // always do.
 func DecodeMessageTopic(b []byte, topic string, m *Message) error {
+	return decodeMessage(b, topic, m, true)
+}
+
+// DecodeVerifiedMessage is DecodeMessageTopic for bytes whose container
+// already vouched for them, without checking the trailing CRC-32C again:
+// the frame of a log record, whose own CRC covers these bytes and which
+// the log's read checked (or which never left this process's memory).
+// Everything else is checked as DecodeMessageTopic checks it, so bad
+// bytes still give an error wrapping ErrCorruptMessage, never a panic.
+func DecodeVerifiedMessage(b []byte, topic string, m *Message) error {
+	return decodeMessage(b, topic, m, false)
+}
+
+func decodeMessage(b []byte, topic string, m *Message, checkCRC bool) error {
 	if len(b) < 1+1+4 {
 		return corrupt("%d bytes, too short", len(b))
 	}
@@ -302,8 +316,10 @@ func DecodeMessageTopic(b []byte, topic string, m *Message) error {
 		return corrupt("unknown version %d", b[0])
 	}
 	body := b[:len(b)-4]
-	if want, got := binary.BigEndian.Uint32(b[len(body):]), crc32.Checksum(body, castagnoli); want != got {
-		return corrupt("CRC-32C is %08x, want %08x", got, want)
+	if checkCRC {
+		if want, got := binary.BigEndian.Uint32(b[len(body):]), crc32.Checksum(body, castagnoli); want != got {
+			return corrupt("CRC-32C is %08x, want %08x", got, want)
+		}
 	}
 	var raw rawMessage
 	if err := raw.parse(body[1:]); err != nil {

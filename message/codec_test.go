@@ -352,3 +352,47 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// DecodeVerifiedMessage trusts its container for the CRC and nothing
+// else: the same message as DecodeMessageTopic decodes, a damaged CRC
+// trailer passes, and bad msgpack, truncations and bad versions are
+// still refused with ErrCorruptMessage and m left unchanged, never a
+// panic.
+func TestDecodeVerifiedMessage(t *testing.T) {
+	m := testMessage()
+	good := AppendMessage(nil, &m)
+	var want, got Message
+	if err := DecodeMessageTopic(good, m.Topic, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeVerifiedMessage(good, m.Topic, &got); err != nil || !messagesEqual(&got, &want) {
+		t.Fatalf("verified decode: %v, %+v", err, got)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 0x01 // the CRC trailer only
+	if err := DecodeVerifiedMessage(bad, m.Topic, &got); err != nil || !messagesEqual(&got, &want) {
+		t.Fatalf("a CRC the container vouched for was checked again: %v", err)
+	}
+	if err := DecodeMessageTopic(bad, m.Topic, &got); !errors.Is(err, ErrCorruptMessage) {
+		t.Fatalf("DecodeMessageTopic of a bad CRC: %v", err)
+	}
+	refuse := func(t *testing.T, b []byte) {
+		t.Helper()
+		got := Message{Topic: "x"}
+		if err := DecodeVerifiedMessage(b, "x", &got); !errors.Is(err, ErrCorruptMessage) {
+			t.Fatalf("err = %v, want ErrCorruptMessage", err)
+		}
+		if !reflect.DeepEqual(got, Message{Topic: "x"}) {
+			t.Fatal("message changed on error")
+		}
+	}
+	for n := range len(good) - 4 {
+		refuse(t, good[:n])
+	}
+	for _, body := range [][]byte{{0xc1}, {0x91, 0xc0}, {0xdd, 0xff, 0xff, 0xff}, {0xdc, 0x00, 0x1a, 0xc0}} {
+		refuse(t, withCRC(append([]byte{codecVersion}, body...)))
+	}
+	v2 := bytes.Clone(good)
+	v2[0] = 2
+	refuse(t, v2)
+}

@@ -126,6 +126,19 @@ type Retainer interface {
 	PutRetained(key, value []byte) error
 }
 
+// Volatile is implemented by stores that keep every value in this
+// process's memory and nowhere else (store/memory): a value read back is
+// the very bytes that were put, never read from a medium that can damage
+// them at rest, and nothing outlives the process. The log skips, on reads
+// from such a store, the CRC checks that only catch damage at rest; the
+// checks at Open stay. A wrapper that embeds a store.Store hides the
+// method, so a test that damages values through Put wraps the store to be
+// checked like a disk.
+type Volatile interface {
+	// Volatile marks the store; it does nothing.
+	Volatile()
+}
+
 // Compacter is implemented by stores whose files do not shrink on their
 // own: Compact rewrites the data so that freed space is returned.
 type Compacter interface {

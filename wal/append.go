@@ -23,6 +23,11 @@ type Record struct {
 	CorrelationID [16]byte
 	// Payload is the opaque record body.
 	Payload []byte
+	// AppendTime, when not zero, is the caller's reading of the log's
+	// clock (WithClock) for this append, in Unix nanoseconds, so that the
+	// log need not read the clock again (a publish reads it once); dedup
+	// measures its window on it. Append uses the first record's.
+	AppendTime int64
 
 	// Partition and Offset are set by Append: where the record is, or for
 	// a duplicate, where the first copy is.
@@ -190,7 +195,12 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 				ErrRecordTooLarge, len(recs[i].Payload), topic, part, l.cfg.maxRecordBytes)
 		}
 	}
-	now := l.cfg.now().UnixNano()
+	var now int64
+	if len(recs) > 0 && recs[0].AppendTime != 0 {
+		now = recs[0].AppendTime
+	} else {
+		now = l.cfg.now().UnixNano()
+	}
 
 	p.mu.Lock()
 	if l.closed.Load() {

@@ -84,7 +84,7 @@ func FuzzKafkaChunk(f *testing.F) {
 				t.Fatalf("payload of %d does not parse: %v", e.Offset, err)
 			}
 			return nil
-		}, &scratch)
+		}, &scratch, true)
 		if next < from && last >= 0 {
 			t.Fatalf("next %d below from %d after records", next, from)
 		}
@@ -131,7 +131,7 @@ func FuzzFramesChunk(f *testing.F) {
 			}
 			last = e.Offset
 			return nil
-		})
+		}, true)
 		_, _ = walkStoredFrames(v, first, func(int64, *frameView) bool { return true })
 	})
 }

@@ -224,7 +224,7 @@ func assertOnlyDamagedMissing(t *testing.T, got map[int64]string, damaged [][2]i
 // A damaged batch is reported with Next at the next batch's base offset;
 // the batches before it are returned, and reading resumes after it.
 func TestDamagedBatchNextIsNextBatch(t *testing.T) {
-	st := memstore.New()
+	st := diskStore{memstore.New()}
 	l := openLog(t, st, wal.WithPolicy(wal.PolicyNone, 0))
 	createKafka(t, l, "k", 1)
 	var bs [][]byte

@@ -24,14 +24,18 @@ import (
 //
 // # Memory
 //
-// The ids live in two generations of maps that grow with the ids
-// actually seen (no pre-sizing), at most WithDedup's maxIDs per topic.
-// An id costs about 65 B of heap (16 B key, 24 B entry, the map's
-// slack); a topic that saw none costs nothing for dedup. A topic with one
-// record costs about 6 KiB in all (its partition and names, a 4 KiB tail
-// segment, a one-entry map): 10,000 such topics take about 56 MiB
+// The ids live in two generations that grow with the ids actually seen
+// (no pre-sizing), at most WithDedup's maxIDs per topic. An id that was
+// looked up, or that the topic looked ids up after, sits in a map: about
+// 65 B of heap (16 B key, 24 B entry, the map's slack). An id generated
+// by the bus (Record.FreshID) is only appended to a list of 40 B entries
+// and enters the map when the topic next looks an id up; a topic whose
+// publishers never set their own message_id never builds the map. A
+// topic that saw no ids costs nothing for dedup. A topic with one record
+// costs about 6 KiB in all (its partition and names, a 4 KiB tail
+// segment, a one-entry list): 10,000 such topics take about 56 MiB
 // (TestTopicHeapGrowsWithUse, BenchmarkTopicsHeap). A topic at the limit
-// of 100,000 ids takes about 6.5 MiB more.
+// of 100,000 ids takes about 4-6.5 MiB more.
 
 type position struct {
 	part   int32
@@ -43,18 +47,52 @@ type dedupEntry struct {
 	at  int64 // unix nanos when first appended
 }
 
+// pendingID is an id remembered without a lookup and not in its
+// generation's map yet.
+type pendingID struct {
+	id [16]byte
+	dedupEntry
+}
+
+// idGeneration is one generation of remembered ids: those in ids, and
+// those in pending, in the order they were added, that join ids (later
+// entries replacing earlier ones, as a map insert does) before the next
+// lookup. Appending to a list is what makes remembering an id the bus
+// generated cheap: a map insert into a map larger than the caches costs
+// a cache miss and, while it grows, rehashing.
+type idGeneration struct {
+	ids     map[[16]byte]dedupEntry
+	pending []pendingID
+	newest  int64 // newest append time in the generation
+}
+
+func (g *idGeneration) len() int { return len(g.ids) + len(g.pending) }
+
+// index moves the pending ids into the map.
+func (g *idGeneration) index() {
+	if len(g.pending) == 0 {
+		return
+	}
+	if g.ids == nil {
+		g.ids = make(map[[16]byte]dedupEntry, len(g.pending))
+	}
+	for i := range g.pending {
+		g.ids[g.pending[i].id] = g.pending[i].dedupEntry
+	}
+	clear(g.pending)
+	g.pending = g.pending[:0]
+}
+
 // dedup remembers the message ids a topic saw within the window, at most
 // max of them, in two generations of max/2: new ids go into cur; when cur
 // is full it becomes prev and the old prev is dropped whole. Dropping a
 // generation at once, instead of evicting id by id, keeps the maps free
 // of the delete churn that made a FIFO of single evictions cost about a
-// microsecond a record and four times the memory. The maps start empty
-// and grow with use.
+// microsecond a record and four times the memory. The generations start
+// empty and grow with use.
 type dedup struct {
-	mu         sync.Mutex // protects the fields below
-	cur, prev  map[[16]byte]dedupEntry
-	prevNewest int64 // newest append time in prev
-	curNewest  int64 // newest append time in cur
+	mu        sync.Mutex // protects the fields below
+	cur, prev idGeneration
 }
 
 // seenOrAdd reports where id was first appended if that was within
@@ -70,31 +108,50 @@ func (d *dedup) seenOrAdd(id [16]byte, pos position, now int64, window time.Dura
 	return pos, false
 }
 
-// add remembers id without looking it up (recovery).
+// add remembers id without looking it up: an id generated just now
+// (Record.FreshID), or one recovery found. It goes to the pending list.
 func (d *dedup) add(id [16]byte, pos position, now int64, limit int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.addLocked(id, pos, now, limit)
+	g := d.rotateLocked(limit)
+	g.pending = append(g.pending, pendingID{id: id, dedupEntry: dedupEntry{pos: pos, at: now}})
+	g.newest = max(g.newest, now)
 }
 
 func (d *dedup) lookupLocked(id [16]byte) (dedupEntry, bool) {
-	if e, ok := d.cur[id]; ok {
+	d.cur.index()
+	if e, ok := d.cur.ids[id]; ok {
 		return e, true
 	}
-	e, ok := d.prev[id]
+	d.prev.index()
+	e, ok := d.prev.ids[id]
 	return e, ok
 }
 
+// addLocked remembers id in the map of the current generation; the
+// caller just looked it up, so the pending ids are in the maps already.
 func (d *dedup) addLocked(id [16]byte, pos position, now int64, limit int) {
-	half := max(limit/2, 1)
-	if d.cur == nil || len(d.cur) >= half {
-		d.prev, d.prevNewest = d.cur, d.curNewest
+	g := d.rotateLocked(limit)
+	g.index()
+	if g.ids == nil {
 		// No size hint: a hint of the generation's size cost every topic
 		// about 3 MB on its first id (issue 9).
-		d.cur, d.curNewest = make(map[[16]byte]dedupEntry), 0
+		g.ids = make(map[[16]byte]dedupEntry)
 	}
-	d.cur[id] = dedupEntry{pos: pos, at: now}
-	d.curNewest = max(d.curNewest, now)
+	g.ids[id] = dedupEntry{pos: pos, at: now}
+	g.newest = max(g.newest, now)
+}
+
+// rotateLocked returns the current generation, first making it the
+// previous one (dropping that) when it holds half the limit. The dropped
+// generation's list is reused: a busy topic fills its lists again.
+func (d *dedup) rotateLocked(limit int) *idGeneration {
+	if half := max(limit/2, 1); d.cur.len() >= half {
+		reuse := d.prev.pending
+		clear(reuse)
+		d.prev, d.cur = d.cur, idGeneration{pending: reuse[:0]}
+	}
+	return &d.cur
 }
 
 // expire drops the older generation once all of it is past the window,
@@ -102,11 +159,11 @@ func (d *dedup) addLocked(id [16]byte, pos position, now int64, limit int) {
 func (d *dedup) expire(now, window int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.prev != nil && now-d.prevNewest > window {
-		d.prev = nil
+	if d.prev.len() > 0 && now-d.prev.newest > window {
+		d.prev = idGeneration{}
 	}
-	if d.cur != nil && now-d.curNewest > window {
-		d.cur, d.prev = nil, nil
+	if d.cur.len() > 0 && now-d.cur.newest > window {
+		d.cur, d.prev = idGeneration{}, idGeneration{}
 	}
 }
 

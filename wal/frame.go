@@ -47,9 +47,23 @@ func parseFrame(b []byte) (f frameView, size int, reason string) {
 	return parseFrameCRC(b, true)
 }
 
+// frameLen returns the size of the frame at the start of b from its length
+// word alone, for readers that skip it, and a non-empty reason when that
+// length cannot be a frame of b.
+func frameLen(b []byte) (int, string) {
+	if len(b) < frameHeaderSize+frameFixedSize {
+		return 0, "truncated frame header"
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if n < frameFixedSize || n > len(b)-frameHeaderSize {
+		return 0, "frame length out of range"
+	}
+	return frameHeaderSize + n, ""
+}
+
 // parseFrameCRC is parseFrame, checking the CRC only if verify: frames
-// still in the tail were written by Append in this process and are not
-// re-checked on their way to the store.
+// still in the tail were written by Append in this process, and frames of
+// a store.Volatile store never rested anywhere they could be damaged.
 func parseFrameCRC(b []byte, verify bool) (f frameView, size int, reason string) {
 	if len(b) < frameHeaderSize+frameFixedSize {
 		return f, 0, "truncated frame header"

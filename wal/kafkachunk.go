@@ -13,6 +13,13 @@ import (
 // offset want: a whole batch, magic 2, its CRC, its base offset. It
 // returns the header and the batch's size, or a reason for a CorruptError.
 func checkBatch(b []byte, want int64) (kbatch.Header, int, string) {
+	return checkBatchCRC(b, want, true)
+}
+
+// checkBatchCRC is checkBatch, checking the CRC only if verify (a batch
+// queued in the tail, checked when it was appended, or read from a
+// store.Volatile store).
+func checkBatchCRC(b []byte, want int64, verify bool) (kbatch.Header, int, string) {
 	n, err := kbatch.BatchLen(b)
 	if err != nil {
 		return kbatch.Header{}, 0, err.Error()
@@ -21,8 +28,10 @@ func checkBatch(b []byte, want int64) (kbatch.Header, int, string) {
 	if err != nil {
 		return kbatch.Header{}, 0, err.Error()
 	}
-	if err := kbatch.CheckCRC(b); err != nil {
-		return kbatch.Header{}, 0, err.Error()
+	if verify {
+		if err := kbatch.CheckCRC(b); err != nil {
+			return kbatch.Header{}, 0, err.Error()
+		}
 	}
 	if h.BaseOffset != want {
 		return kbatch.Header{}, 0, fmt.Sprintf("batch base offset %d where %d was expected", h.BaseOffset, want)
@@ -81,7 +90,7 @@ func batchCorrupt(p *partition, b []byte, at int64, reason string) *CorruptError
 // first) and passes the records in [from, end) to fn, at most max, as
 // Entries. scratch holds decompressed records between calls. It returns
 // the offset after the last record passed (or from).
-func readKafkaRecords(p *partition, body []byte, first, from, end int64, max int, fn func(*Entry) error, scratch *[]byte) (int64, int, error) {
+func readKafkaRecords(p *partition, body []byte, first, from, end int64, max int, fn func(*Entry) error, scratch *[]byte, verify bool) (int64, int, error) {
 	read := 0
 	at := first
 	var rec kbatch.Record
@@ -91,7 +100,7 @@ func readKafkaRecords(p *partition, body []byte, first, from, end int64, max int
 			body, at = body[n:], at+span
 			continue
 		}
-		h, n, reason := checkBatch(body, at)
+		h, n, reason := checkBatchCRC(body, at, verify)
 		if reason != "" {
 			return from, read, batchCorrupt(p, body, at, reason)
 		}

@@ -134,6 +134,7 @@ func gapError(p *partition, lo, hi int64) *CorruptError {
 func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
 	read := 0
 	var scratch []byte // decompressed records of Kafka batches
+	verify := l.verifyReads()
 	err := l.st.View(func(tx store.Tx) error {
 		data := tx.Bucket(p.data)
 		if data == nil {
@@ -171,9 +172,9 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 				err = &CorruptError{Topic: p.topic, Partition: p.id, Offset: first, Next: first + 1, Reason: reason, inStore: true}
 				next = from
 			case p.format == FormatKafka:
-				next, n, err = readKafkaRecords(p, body, first, from, end, max-read, fn, &scratch)
+				next, n, err = readKafkaRecords(p, body, first, from, end, max-read, fn, &scratch, verify)
 			default:
-				next, n, err = readFrames(p, body, first, from, end, max-read, fn)
+				next, n, err = readFrames(p, body, first, from, end, max-read, fn, verify)
 			}
 			read += n
 			if err != nil {
@@ -202,29 +203,45 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 
 // readFrames walks frames of offsets starting at base and passes those in
 // [from, end) to fn, at most max. It returns the offset after the last one
-// passed (or from, if none).
-func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
+// passed (or from, if none). The frames passed have their CRC checked when
+// verify; frames before from are only skipped, by their length (a damaged
+// length shows in the next frame read).
+func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(*Entry) error, verify bool) (int64, int, error) {
 	off := base
 	read := 0
 	var e Entry
 	for len(b) > 0 && off < end && read < max {
-		// Frames before from are only skipped: their length is enough.
-		f, n, reason := parseFrameCRC(b, off >= from)
+		if off < from {
+			n, reason := frameLen(b)
+			if reason != "" {
+				return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: true}
+			}
+			b = b[n:]
+			off++
+			continue
+		}
+		f, n, reason := parseFrameCRC(b, verify)
 		if reason != "" {
 			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: true}
 		}
-		if off >= from {
-			e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
-			if err := fn(&e); err != nil {
-				return off, read, err
-			}
-			read++
-			from = off + 1
+		e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
+		if err := fn(&e); err != nil {
+			return off, read, err
 		}
+		read++
+		from = off + 1
 		b = b[n:]
 		off++
 	}
 	return from, read, nil
+}
+
+// verifyReads says whether reads check the CRCs of what they pass on:
+// not on a store.Volatile store, whose values cannot be damaged at rest
+// (the CRCs were computed by this process, on bytes it still holds).
+func (l *Log) verifyReads() bool {
+	_, volatile := l.st.(store.Volatile)
+	return !volatile
 }
 
 type sentinel string
@@ -234,53 +251,45 @@ func (s sentinel) Error() string { return string(s) }
 const errFound = sentinel("found")
 
 // readTail passes the queued records in [from, end) to fn, at most max.
-// Queued batches have their CRC checked like stored ones.
+// Queued records are not re-checked: Append wrote their frames in this
+// process and AppendBatch checked each batch's CRC before queueing it, and
+// their bytes are never written again (see tail). Chunks wholly before
+// from are passed over by their offsets, and frames before from inside a
+// chunk by their length, so a reader that keeps up pays for what it reads,
+// not for the length of the tail.
 func readTail(p *partition, chunks []tailChunk, from, end int64, max int, fn func(*Entry) error) (int64, int, error) {
-	if p.format == FormatKafka {
-		read := 0
-		var scratch []byte
-		for _, c := range chunks {
-			if c.first+c.count <= from {
-				continue
-			}
-			if read >= max || c.first >= end {
-				break
-			}
-			next, n, err := readKafkaRecords(p, c.b[kafkaHeader:], c.first, from, end, max-read, fn, &scratch)
-			read += n
-			from = next
-			if err != nil {
-				var ce *CorruptError
-				if errors.As(err, &ce) {
-					ce.Reason = "queued batch: " + ce.Reason
-				}
-				return from, read, err
-			}
-		}
-		return from, read, nil
-	}
 	read := 0
-	var ferr error
-	var e Entry
-	at, reason := walkFrames(chunks, from, func(off int64, f *frameView) bool {
-		if off >= end || read >= max {
-			return false
+	var scratch []byte
+	for _, c := range chunks {
+		if c.first+c.count <= from {
+			continue
 		}
-		if off < from {
-			return true
+		if read >= max || c.first >= end {
+			break
 		}
-		e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
-		if ferr = fn(&e); ferr != nil {
-			return false
+		var next int64
+		var n int
+		var err error
+		if p.format == FormatKafka {
+			next, n, err = readKafkaRecords(p, c.b[kafkaHeader:], c.first, from, end, max-read, fn, &scratch, false)
+		} else {
+			next, n, err = readFrames(p, c.b[framesHeader:], c.first, from, end, max-read, fn, false)
 		}
-		read++
-		from = off + 1
-		return true
-	})
-	if reason != "" {
-		return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: at, Next: at + 1, Reason: "queued frame: " + reason}
+		read += n
+		from = next
+		if err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				what := "queued frame: "
+				if p.format == FormatKafka {
+					what = "queued batch: "
+				}
+				ce.inStore, ce.Reason = false, what+ce.Reason
+			}
+			return from, read, err
+		}
 	}
-	return from, read, ferr
+	return from, read, nil
 }
 
 // BytesFrom returns about how many bytes a partition holds from offset

@@ -24,7 +24,9 @@
 // wrapping store.ErrTxPanicked.
 //
 // Nothing is durable: Close drops the data. The store implements neither
-// store.Syncer nor store.Compacter.
+// store.Syncer nor store.Compacter. It implements store.Volatile, so the
+// log does not re-check the CRCs of what it reads back from it: nothing
+// here rests on a medium that could damage it.
 //
 // # Caveats
 //

@@ -34,6 +34,10 @@ func New() *Store {
 	return s
 }
 
+// Volatile implements store.Volatile: values live only in this process's
+// memory and are read back as they were put.
+func (s *Store) Volatile() {}
+
 // maxUndoKeep is the capacity of the undo log kept between Updates; a
 // larger log (from one huge Update) is dropped to release its memory.
 const maxUndoKeep = 1 << 16
