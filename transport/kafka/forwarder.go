@@ -672,13 +672,13 @@ func (f *Forwarder) produce(k tpKey, msgs []*core.Message) *fwdBatch {
 	b := &fwdBatch{first: msgs[0].Offset, end: msgs[len(msgs)-1].Offset + 1, msgs: msgs,
 		ok: make([]bool, len(msgs)), errs: make([]error, len(msgs)), done: make(chan struct{})}
 	b.wg.Add(len(msgs))
-	var hdrs []core.RecordHeader
+	// One slab of records and one encoder (slabs of headers and their
+	// bytes) for the batch: kgo holds the records until Kafka answers.
+	recs := make([]kgo.Record, len(msgs))
+	enc := newHeaderEncoder(msgs)
 	for i, m := range msgs {
-		hdrs = m.Headers.AppendRecordHeaders(hdrs[:0])
-		rec := &kgo.Record{Topic: k.topic, Value: m.Value, Timestamp: m.Timestamp, Headers: make([]kgo.RecordHeader, len(hdrs))}
-		for j, h := range hdrs {
-			rec.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-		}
+		rec := &recs[i]
+		*rec = kgo.Record{Topic: k.topic, Value: m.Value, Timestamp: m.Timestamp, Headers: enc.encode(&m.Headers)}
 		switch {
 		case len(m.Key) > 0:
 			rec.Key = m.Key

@@ -1,0 +1,233 @@
+package kafka
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onexbus/onexbus/core"
+)
+
+// A headerEncoder writes the ONEX headers of a run of messages as kgo
+// record headers, byte for byte what core.Headers.AppendRecordHeaders
+// writes (the same names, values and order, absent fields left out), at
+// a fraction of its cost per record:
+//
+//   - one slab of kgo.RecordHeader and one of value bytes per run, not a
+//     buffer and a header slice per record;
+//   - a value equal to the previous record's (source, event_type,
+//     content_type, schema_version, priority, max_retries: the same on
+//     almost every record) is the previous record's bytes, not a copy;
+//   - the timestamp's date and time of day are formatted once per second.
+//
+// The slabs belong to the records made from them, which kgo holds until
+// Kafka answers: an encoder is used for one run (encode), then dropped.
+type headerEncoder struct {
+	hdrs []kgo.RecordHeader
+	buf  []byte
+	// last holds, per header position among the named fields, the text
+	// of the previous record's value and its bytes in buf.
+	last [numNamed]lastValue
+	// sec and secText cache the formatted second of the last timestamp.
+	sec     int64
+	secText []byte
+}
+
+type lastValue struct {
+	text string // a text field's value
+	num  int    // a number field's value
+	b    []byte // its bytes in buf; nil before the first
+}
+
+// The named fields that repeat across records, in wire order: their
+// index into headerEncoder.last.
+const (
+	lastSource = iota
+	lastEventType
+	lastContentType
+	lastSchemaVersion
+	lastDestination
+	lastOperationName
+	lastPriority
+	lastRoutingKey
+	lastRetryCount
+	lastMaxRetries
+	lastTTLSeconds
+	numNamed
+)
+
+// newHeaderEncoder sizes the slabs for msgs: every header and value byte
+// AppendRecordHeaders would write for them, so that neither slab grows in
+// the usual case. (Growing is safe: values and header runs already handed
+// out keep the old array, and nothing is written into it again.)
+func newHeaderEncoder(msgs []*core.Message) *headerEncoder {
+	n, size := 0, 0
+	for _, m := range msgs {
+		hn, hs := headerSize(&m.Headers)
+		n += hn
+		size += hs
+	}
+	return &headerEncoder{hdrs: make([]kgo.RecordHeader, 0, n), buf: make([]byte, 0, size), sec: -1 << 63}
+}
+
+// headerSize returns how many headers encode writes for h and a bound on
+// their value bytes (a repeated value is counted in full).
+func headerSize(h *core.Headers) (n, size int) {
+	if h.CorrelationID != uuid.Nil {
+		n, size = n+1, size+36
+	}
+	if h.MessageID != uuid.Nil {
+		n, size = n+1, size+36
+	}
+	if !h.Timestamp.IsZero() {
+		n, size = n+1, size+len("-2006-01-02T15:04:05.999999999Z")+8 // years up to 12 digits
+	}
+	for _, v := range [...]string{h.Source, h.EventType, h.ContentType, h.SchemaVersion, h.Destination, h.TraceID,
+		h.SpanID, h.ParentSpanID, h.OperationName, h.RoutingKey, h.PartitionKey, h.TraceParent} {
+		if v != "" {
+			n, size = n+1, size+len(v)
+		}
+	}
+	if h.Priority != core.PriorityUnset {
+		n, size = n+1, size+len(h.Priority.String())
+	}
+	for _, v := range [...]int{h.RetryCount, h.MaxRetries, h.TTLSeconds} {
+		if v != 0 {
+			n, size = n+1, size+20
+		}
+	}
+	for _, x := range h.Extra {
+		n, size = n+1, size+len(x.Value)
+	}
+	return n, size
+}
+
+// encode returns the headers of h, a sub-slice of the encoder's slab.
+func (e *headerEncoder) encode(h *core.Headers) []kgo.RecordHeader {
+	first := len(e.hdrs)
+	if h.CorrelationID != uuid.Nil {
+		e.uuid(core.HeaderCorrelationID, h.CorrelationID)
+	}
+	if h.MessageID != uuid.Nil {
+		e.uuid(core.HeaderMessageID, h.MessageID)
+	}
+	if !h.Timestamp.IsZero() {
+		s := len(e.buf)
+		e.buf = e.appendTimestamp(e.buf, h.Timestamp)
+		e.add(core.HeaderTimestamp, e.buf[s:len(e.buf):len(e.buf)])
+	}
+	e.repeated(lastSource, core.HeaderSource, h.Source)
+	e.repeated(lastEventType, core.HeaderEventType, h.EventType)
+	e.repeated(lastContentType, core.HeaderContentType, h.ContentType)
+	e.repeated(lastSchemaVersion, core.HeaderSchemaVersion, h.SchemaVersion)
+	e.repeated(lastDestination, core.HeaderDestination, h.Destination)
+	e.text(core.HeaderTraceID, h.TraceID)
+	e.text(core.HeaderSpanID, h.SpanID)
+	e.text(core.HeaderParentSpanID, h.ParentSpanID)
+	e.repeated(lastOperationName, core.HeaderOperationName, h.OperationName)
+	if h.Priority != core.PriorityUnset {
+		// An out-of-range priority is written as its String form, as
+		// AppendRecordHeaders does.
+		e.repeated(lastPriority, core.HeaderPriority, h.Priority.String())
+	}
+	e.repeated(lastRoutingKey, core.HeaderRoutingKey, h.RoutingKey)
+	e.text(core.HeaderPartitionKey, h.PartitionKey)
+	e.number(lastRetryCount, core.HeaderRetryCount, h.RetryCount)
+	e.number(lastMaxRetries, core.HeaderMaxRetries, h.MaxRetries)
+	e.number(lastTTLSeconds, core.HeaderTTLSeconds, h.TTLSeconds)
+	e.text(core.HeaderTraceParent, h.TraceParent)
+	for _, x := range h.Extra {
+		// Extra headers are written even when empty, as
+		// AppendRecordHeaders does.
+		e.add(x.Key, e.copyText(x.Value))
+	}
+	return e.hdrs[first:len(e.hdrs):len(e.hdrs)]
+}
+
+func (e *headerEncoder) add(key string, v []byte) {
+	e.hdrs = append(e.hdrs, kgo.RecordHeader{Key: key, Value: v})
+}
+
+// copyText appends v to buf and returns its bytes there.
+func (e *headerEncoder) copyText(v string) []byte {
+	s := len(e.buf)
+	e.buf = append(e.buf, v...)
+	return e.buf[s:len(e.buf):len(e.buf)]
+}
+
+// text writes a non-empty v (a value that differs per record).
+func (e *headerEncoder) text(key, v string) {
+	if v != "" {
+		e.add(key, e.copyText(v))
+	}
+}
+
+// repeated writes a non-empty v, sharing the previous record's bytes
+// when v is the same.
+func (e *headerEncoder) repeated(i int, key, v string) {
+	if v == "" {
+		return
+	}
+	l := &e.last[i]
+	if l.b == nil || l.text != v {
+		l.text, l.b = v, e.copyText(v)
+	}
+	e.add(key, l.b)
+}
+
+// number writes a non-zero v in decimal, sharing the previous record's
+// bytes when v is the same.
+func (e *headerEncoder) number(i int, key string, v int) {
+	if v == 0 {
+		return
+	}
+	l := &e.last[i]
+	if l.b == nil || l.num != v {
+		s := len(e.buf)
+		e.buf = strconv.AppendInt(e.buf, int64(v), 10)
+		l.num, l.b = v, e.buf[s:len(e.buf):len(e.buf)]
+	}
+	e.add(key, l.b)
+}
+
+func (e *headerEncoder) uuid(key string, u uuid.UUID) {
+	s := len(e.buf)
+	const hex = "0123456789abcdef"
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			e.buf = append(e.buf, '-')
+		}
+		e.buf = append(e.buf, hex[c>>4], hex[c&0x0f])
+	}
+	e.add(key, e.buf[s:len(e.buf):len(e.buf)])
+}
+
+// appendTimestamp appends t in UTC as time.RFC3339Nano formats it
+// ("2006-01-02T15:04:05.999999999Z": the fraction without trailing
+// zeros, none at all for a whole second), the second's text formatted
+// once per distinct second.
+func (e *headerEncoder) appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	sec := t.Unix()
+	if sec != e.sec || e.secText == nil {
+		e.sec = sec
+		e.secText = t.AppendFormat(e.secText[:0], "2006-01-02T15:04:05")
+	}
+	dst = append(dst, e.secText...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
+}
