@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleOffsetCommit serves OffsetCommit (key 8, v0-8). A member's commit
@@ -15,7 +16,7 @@ import (
 // while the group has no members of either kind. Offsets may move
 // backwards (a seek). The reply goes only once the offsets are durable;
 // their metadata round-trips through OffsetFetch.
-func (c *groupCoordinator) handleOffsetCommit(req *kmsg.OffsetCommitRequest, reply func(kmsg.Response)) {
+func (c *groupCoordinator) handleOffsetCommit(cc *connInfo, req *kmsg.OffsetCommitRequest, reply func(kmsg.Response)) {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	if req.Version == 0 {
 		// v0 has neither a generation nor a member: a simple commit.
@@ -34,6 +35,7 @@ func (c *groupCoordinator) handleOffsetCommit(req *kmsg.OffsetCommitRequest, rep
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
 		tc, topicOK := c.bus.TopicConfig(t.Topic)
+		readable := c.may(cc, auth.ResourceTopic, t.Topic, auth.OpRead)
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
@@ -42,6 +44,8 @@ func (c *groupCoordinator) handleOffsetCommit(req *kmsg.OffsetCommitRequest, rep
 				metadata = *p.Metadata
 			}
 			switch {
+			case !readable:
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case !topicOK || p.Partition < 0 || p.Partition >= tc.Partitions:
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case len(metadata) > maxCommitMetadata:

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // embeddedProtocolType is the protocol type ListGroups and DescribeGroups
@@ -78,17 +79,21 @@ func (c *groupCoordinator) allViews() []groupView {
 // groups show protocol type "onexbus", state Stable (live members) or
 // Empty, and one member per subscription with its partitions encoded as a
 // consumer-protocol assignment.
-func (c *groupCoordinator) handleDescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+func (c *groupCoordinator) handleDescribeGroups(cc *connInfo, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range req.Groups {
 		sg := kmsg.NewDescribeGroupsResponseGroup()
 		sg.Group = name
 		if req.IncludeAuthorizedOperations {
-			// Every group operation: Read, Delete, Describe (bits 3, 6, 8).
-			sg.AuthorizedOperations = 1<<3 | 1<<6 | 1<<8
+			// Of the group operations Read, Delete, Describe (bits 3,
+			// 6, 8), those the principal has.
+			sg.AuthorizedOperations = c.groupOperations(cc, name)
 		}
 		v, ok := c.view(name)
 		switch {
+		case !c.may(cc, auth.ResourceGroup, name, auth.OpDescribe):
+			sg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			sg.AuthorizedOperations = 0
 		case name == "":
 			sg.ErrorCode = kerr.InvalidGroupID.Code
 		case !ok:

@@ -6,11 +6,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleDescribeConfigs lists every config of a topic or of this broker
 // with its value and source (defaults included, as Kafka does), filtered
-// by ConfigNames when given.
+// by ConfigNames when given. Under WithACL a topic's configs need
+// describe on the topic (TOPIC_AUTHORIZATION_FAILED), the broker's
+// describe on the cluster (CLUSTER_AUTHORIZATION_FAILED): Kafka's
+// DESCRIBE_CONFIGS, which the store's describe stands for.
 func handleDescribeConfigs(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	s := c.s
 	req := kreq.(*kmsg.DescribeConfigsRequest)
@@ -21,6 +26,10 @@ func handleDescribeConfigs(c *conn, _ *connInfo, kreq kmsg.Request, reply func(k
 		var cfgs []kmsg.DescribeConfigsResponseResourceConfig
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if s.denied(c, auth.ResourceTopic, rr.ResourceName, auth.OpDescribe) {
+				r.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				break
+			}
 			tc, ok := s.kl.Topic(rr.ResourceName)
 			if !ok {
 				r.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -33,6 +42,10 @@ func handleDescribeConfigs(c *conn, _ *connInfo, kreq kmsg.Request, reply func(k
 			}
 			cfgs = s.describeTopicConfigs(st)
 		case kmsg.ConfigResourceTypeBroker:
+			if s.denied(c, auth.ResourceCluster, "", auth.OpDescribe) {
+				r.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+				break
+			}
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(s.cfg.nodeID)) {
 				r.ErrorCode = kerr.InvalidRequest.Code
 				msg := "unknown broker " + rr.ResourceName

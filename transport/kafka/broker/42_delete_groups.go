@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleDeleteGroups serves DeleteGroups (key 42, v0-2): a group without
@@ -14,12 +15,16 @@ import (
 // reply) and disappears; one with members gets NON_EMPTY_GROUP, an unknown
 // one GROUP_ID_NOT_FOUND. It runs on the loop, so no join slips in
 // between the check and the delete.
-func (c *groupCoordinator) handleDeleteGroups(req *kmsg.DeleteGroupsRequest, reply func(kmsg.Response)) {
+func (c *groupCoordinator) handleDeleteGroups(cc *connInfo, req *kmsg.DeleteGroupsRequest, reply func(kmsg.Response)) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	for _, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = name
-		rg.ErrorCode = c.deleteGroup(name)
+		if c.may(cc, auth.ResourceGroup, name, auth.OpDelete) {
+			rg.ErrorCode = c.deleteGroup(name)
+		} else {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		}
 		resp.Groups = append(resp.Groups, rg)
 	}
 	reply(resp)

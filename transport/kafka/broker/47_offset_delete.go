@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleOffsetDelete serves OffsetDelete (key 47, v0): it deletes a
@@ -15,7 +16,7 @@ import (
 // members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC); a group with live
 // embedded members keeps all (NON_EMPTY_GROUP); an unknown group gets
 // GROUP_ID_NOT_FOUND.
-func (c *groupCoordinator) handleOffsetDelete(req *kmsg.OffsetDeleteRequest, reply func(kmsg.Response)) {
+func (c *groupCoordinator) handleOffsetDelete(cc *connInfo, req *kmsg.OffsetDeleteRequest, reply func(kmsg.Response)) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
@@ -47,10 +48,13 @@ func (c *groupCoordinator) handleOffsetDelete(req *kmsg.OffsetDeleteRequest, rep
 	for _, t := range req.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
+		readable := c.may(cc, auth.ResourceTopic, t.Topic, auth.OpRead)
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
-			if subscribed[t.Topic] {
+			if !readable {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if subscribed[t.Topic] {
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			} else if err := c.bus.DeleteGroupOffset(c.ctx, req.Group, t.Topic, p.Partition); err != nil {
 				if errors.Is(err, core.ErrGroupInUse) {

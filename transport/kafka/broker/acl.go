@@ -7,19 +7,26 @@ import (
 	"github.com/onexbus/onexbus/transport/auth"
 )
 
-// WithACL makes the broker enforce store's ACLs on topics for the
-// connection's principal (the SASL user; "" without SASL, which only "*"
-// rules match): Produce needs write on the topic (and, when it
-// auto-creates one, create on the topic or the cluster), Fetch needs
-// read, Metadata needs describe — a topic the principal may not describe
-// is left out of an all-topics listing and answered
-// TOPIC_AUTHORIZATION_FAILED when named. ListOffsets needs describe,
-// CreateTopics create (on the topic or the cluster), DeleteTopics and
-// DeleteRecords delete, CreatePartitions alter. With no rules in the
-// store everything is allowed.
+// WithACL makes the broker enforce store's ACLs for the connection's
+// principal (the SASL user or the verified client certificate's name; ""
+// without either, which only "*" rules match), with Kafka's codes:
 //
-// Not yet checked (issue 14, later slices): group ACLs on the
-// coordinator's keys (8, 9, 11-16, 42, 47) and DescribeConfigs.
+//   - topics: Produce needs write on the topic (and, when it auto-creates
+//     one, create on the topic or the cluster), Fetch read, Metadata
+//     describe (a topic the principal may not describe is left out of an
+//     all-topics listing and answered TOPIC_AUTHORIZATION_FAILED when
+//     named), ListOffsets describe, CreateTopics create (on the topic or
+//     the cluster), DeleteTopics and DeleteRecords delete,
+//     CreatePartitions alter, DescribeConfigs describe (the broker's:
+//     describe on the cluster);
+//   - groups: the coordinator's keys (8, 9, 11-16, 42, 47) and
+//     FindCoordinator answer GROUP_AUTHORIZATION_FAILED as Kafka does
+//     (groups_acl.go);
+//   - ACLs: DescribeAcls, CreateAcls and DeleteAcls (keys 29-31) are
+//     served, and advertised, only with WithACL: they read and edit
+//     store's rules (acls.go).
+//
+// With no rules in the store everything is allowed.
 func WithACL(store *auth.Store) Option { return func(c *config) { c.acl = store } }
 
 // denied reports whether the connection's principal may not do op on

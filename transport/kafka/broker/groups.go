@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // The classic consumer-group coordinator (JoinGroup, SyncGroup, Heartbeat,
@@ -41,6 +42,11 @@ func init() {
 	newGroupService = func(s *Server) groupService {
 		cfg := defaultGroupConfig()
 		cfg.nodeID, cfg.addr = s.cfg.nodeID, s.advertised
+		if store := s.cfg.acl; store != nil {
+			cfg.authorize = func(p string, res auth.Resource, name string, op auth.Operation) bool {
+				return store.Authorize(p, res, name, op) == nil
+			}
+		}
 		return newGroupCoordinator(s.bus, cfg, s.log.Named("groups"))
 	}
 }
@@ -58,6 +64,9 @@ type groupConfig struct {
 	// maxSize bounds a group's members, pending ones included
 	// (group.max.size).
 	maxSize int
+	// authorize checks group and topic ACLs (groups_acl.go); nil: all
+	// allowed.
+	authorize authorizeFunc
 }
 
 func defaultGroupConfig() groupConfig {
@@ -120,9 +129,13 @@ func (c *groupCoordinator) handle(cc *connInfo, req kmsg.Request, reply func(kms
 
 // dispatch runs on the loop.
 func (c *groupCoordinator) dispatch(cc *connInfo, req kmsg.Request, reply func(kmsg.Response)) {
+	if resp, denied := c.groupDenied(cc, req); denied {
+		reply(resp)
+		return
+	}
 	switch r := req.(type) {
 	case *kmsg.FindCoordinatorRequest:
-		reply(c.handleFindCoordinator(r))
+		reply(c.handleFindCoordinator(cc, r))
 	case *kmsg.JoinGroupRequest:
 		c.handleJoinGroup(cc, r, reply)
 	case *kmsg.SyncGroupRequest:
@@ -132,17 +145,17 @@ func (c *groupCoordinator) dispatch(cc *connInfo, req kmsg.Request, reply func(k
 	case *kmsg.LeaveGroupRequest:
 		reply(c.handleLeaveGroup(r))
 	case *kmsg.OffsetCommitRequest:
-		c.handleOffsetCommit(r, reply)
+		c.handleOffsetCommit(cc, r, reply)
 	case *kmsg.OffsetFetchRequest:
-		reply(c.handleOffsetFetch(r))
+		reply(c.handleOffsetFetch(cc, r))
 	case *kmsg.DescribeGroupsRequest:
-		reply(c.handleDescribeGroups(r))
+		reply(c.handleDescribeGroups(cc, r))
 	case *kmsg.ListGroupsRequest:
-		reply(c.handleListGroups(r))
+		reply(c.handleListGroups(cc, r))
 	case *kmsg.DeleteGroupsRequest:
-		c.handleDeleteGroups(r, reply)
+		c.handleDeleteGroups(cc, r, reply)
 	case *kmsg.OffsetDeleteRequest:
-		c.handleOffsetDelete(r, reply)
+		c.handleOffsetDelete(cc, r, reply)
 	default:
 		// The dispatch sends only the keys above; anything else is a
 		// wiring mistake, answered rather than dropped.
@@ -241,7 +254,7 @@ func (c *groupCoordinator) close() {
 // handleFindCoordinator answers FindCoordinator (key 10, v0-4) for
 // groups: every group's coordinator is this broker. Transaction lookups
 // are answered by the dispatch (10_find_coordinator.go).
-func (c *groupCoordinator) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+func (c *groupCoordinator) handleFindCoordinator(cc *connInfo, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := c.cfg.addr()
 	resp.NodeID, resp.Host, resp.Port = c.cfg.nodeID, host, port
@@ -250,6 +263,7 @@ func (c *groupCoordinator) handleFindCoordinator(req *kmsg.FindCoordinatorReques
 		co.Key, co.NodeID, co.Host, co.Port = key, c.cfg.nodeID, host, port
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
+	c.findCoordinatorDenied(cc, req, resp)
 	return resp
 }
 
