@@ -34,6 +34,11 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 	m := it.Message
 	b := l.bus
 	attempt, _ := b.log.Attempts(l.group.name, l.topic, l.part, m.Offset)
+	if attempt.Handled() {
+		// A transactional handler's op stored its outputs and marked the
+		// record handled before the process stopped (txn.go): done.
+		return true
+	}
 	policy := l.retry
 	var lastErr error
 	storeFails := 0
@@ -129,7 +134,9 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 		}
 		l.breaker.Release(grant, err == nil, err)
 		if err == nil {
-			if attempt.Count > 0 {
+			if attempt.Count > 0 && !sub.cfg.transactional {
+				// (A transaction's op moved the cursor past the record,
+				// which drops its history, or marked it handled.)
 				// Forget the record's failures and suspicion: it may be
 				// redelivered (at least once) and must start clean.
 				if err := b.log.RecordAttempt(l.ctx, l.group.name, l.topic, l.part, m.Offset, wal.Attempt{}, counted); err != nil && !l.exiting(err) {
@@ -184,7 +191,15 @@ func (l *loop) call(sub *Subscription, m *Message, d DeliveryInfo, slot *handler
 			l.handlerExited(m, grant, a, counted)
 		}
 	}()
+	if sub.cfg.transactional {
+		d.txn = &Txn{bus: l.bus}
+	}
 	err := sub.call(m, d, slot)
+	if err == nil && d.txn != nil {
+		err = l.commitTxn(d.txn, m)
+	} else if d.txn != nil {
+		d.txn.close() // a failed call's outputs are dropped
+	}
 	returned = true
 	if hooked {
 		l.observeDone(m, d.Attempt, err, time.Since(start), false)

@@ -15,6 +15,8 @@ type DeliveryInfo struct {
 	// twice is delivered with Attempt 3. It counts the attempts the log
 	// stored, so it survives restarts.
 	Attempt int
+
+	txn *Txn // the call's transaction (SubscribeTransactional), or nil
 }
 
 type deliveryInfoKey struct{}

@@ -81,3 +81,13 @@ var (
 	// breaker is not told, since nothing failed.
 	ErrReleased = errors.New("onexbus: message released")
 )
+
+// Errors of transactional handlers (txn.go).
+var (
+	// ErrNotTransactional is returned by Txn.Publish on the nil Txn that
+	// TxnFrom gives outside a handler subscribed with
+	// SubscribeTransactional.
+	ErrNotTransactional = errors.New("onexbus: not a transactional handler call")
+	// ErrTxnDone is returned by Txn.Publish after the handler returned.
+	ErrTxnDone = errors.New("onexbus: transaction already ended")
+)

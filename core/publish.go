@@ -52,8 +52,13 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (int64, error) {
 
 // PublishBatch publishes msgs, all to the same topic or not, as Publish
 // does, and returns once all are durable. Messages of one partition keep
-// their order in the batch and are committed together. On error, messages
-// before the failing one may have been stored.
+// their order in the batch. The batch is all or nothing: every message is
+// checked before any is stored, and all of them, whatever their topics
+// and partitions, are stored by one store transaction, so a crash keeps
+// all or none (see the package doc, Transactions). A store commit that
+// fails is returned as is; the batch then stays queued whole and a later
+// commit may store it all: publish it again with the same message ids
+// (dedup keeps one copy) or call Sync.
 func (b *Bus) PublishBatch(ctx context.Context, msgs []*Message) error {
 	var start time.Time
 	if len(b.hooks.publish) > 0 {
@@ -62,7 +67,12 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []*Message) error {
 	if len(b.hooks.pubCtx) > 0 {
 		b.publishContext(ctx, msgs)
 	}
-	err := b.publish(ctx, msgs)
+	var err error
+	if b.batchNeedsAtomic(msgs) {
+		err = b.publishBatchAtomic(ctx, msgs)
+	} else {
+		err = b.publish(ctx, msgs)
+	}
 	b.observePublish(msgs, start, err)
 	return err
 }

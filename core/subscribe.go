@@ -43,6 +43,8 @@ type subConfig struct {
 	timeout     time.Duration
 	ordering    Ordering
 	concurrency int
+	// transactional makes each handler call a transaction (txn.go).
+	transactional bool
 }
 
 // Ordering says which messages of a partition may be handled at the same

@@ -80,10 +80,14 @@ func (a Attempt) Handled() bool { return a.Count == handledCount }
 //
 // Durability follows the log's policy. Under PolicySync it returns once
 // the transaction holding the op committed, and readers see the records
-// only then; the cursors are set in memory at once (CommittedOffset may
-// lead the records by one commit; the store never does). Under
-// PolicyInterval and PolicyNone it returns once the op is queued, and
-// readers see the records at once: the next commit writes the whole op.
+// and the cursor moves (Cursor) only then. Under PolicyInterval and
+// PolicyNone it returns once the op is queued, and readers see records
+// and cursors at once: the next commit writes the whole op. Handled
+// marks are internal to the delivery engine and set at once. A cursor
+// move of the op may be overtaken in the store by a commit of an older
+// position made by another caller while the op waits (CommitCursor is
+// forward-only against what readers see): a group moved by atomic ops
+// should have no other committer.
 //
 // Everything is checked before anything is queued: it returns an error
 // wrapping ErrUnknownTopic, ErrInvalidPartition, ErrWrongFormat,
@@ -180,6 +184,7 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 		kick = kick || l.shouldKick(pending > l.cfg.maxPendingBytes, queued, pending)
 	}
 	var version uint64
+	var shown []cursorShow // PolicySync: moves to show once stored
 	if len(cursors) > 0 {
 		at := l.cfg.now()
 		l.curMu.Lock()
@@ -195,7 +200,21 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 			if cur, ok := l.cursors[k]; ok && cur.Offset >= c.Offset {
 				continue
 			}
-			l.setCursorLocked(k, CursorValue{Offset: c.Offset, LeaderEpoch: -1, CommitTime: at.UnixMilli()})
+			v := CursorValue{Offset: c.Offset, LeaderEpoch: -1, CommitTime: at.UnixMilli()}
+			if l.cfg.policy != PolicySync {
+				l.setCursorLocked(k, v) // visible at once, as the records are
+				continue
+			}
+			// Under PolicySync readers see the records once they are
+			// stored: the cursor is shown then too (showCursors), so that
+			// no reader sees the group past its input before it can see
+			// the outputs. The commit writes it from the dirty set.
+			if d, ok := l.dirtyCursor[k]; ok && !d.del && d.val.Offset >= c.Offset {
+				continue
+			}
+			l.dirtyCursor[k] = cursorChange{val: v}
+			l.dropAttemptsBelowLocked(k, c.Offset)
+			shown = append(shown, cursorShow{k, v})
 		}
 		l.attemptCount.Store(int64(len(l.attempts)))
 		version = l.changedLocked()
@@ -209,17 +228,50 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 		}
 		return deleted
 	}
+	err := l.waitAtomic(ctx, ends, version)
+	if !errors.Is(err, ErrCommit) {
+		// Stored, or still queued while the caller stopped waiting (it is
+		// stored whole by the next commit or never, and never means the
+		// process died): readers may see the moves. After a failed
+		// commit they are not shown until a later move of the cursor
+		// shows them; the store has them once a later commit succeeds.
+		l.showCursors(shown)
+	}
+	return errors.Join(err, deleted)
+}
+
+// waitAtomic waits until the partitions hold their ends and the group
+// state of version is committed.
+func (l *Log) waitAtomic(ctx context.Context, ends map[*partition]int64, version uint64) error {
 	for p, end := range ends {
 		if err := l.waitStored(ctx, p, end); err != nil {
-			return errors.Join(err, deleted)
+			return err
 		}
 	}
 	if version > 0 {
-		if err := l.waitCommitted(ctx, version); err != nil {
-			return errors.Join(err, deleted)
+		return l.waitCommitted(ctx, version)
+	}
+	return nil
+}
+
+// cursorShow is a cursor move AppendAtomic shows after the wait.
+type cursorShow struct {
+	k cursorKey
+	v CursorValue
+}
+
+// showCursors sets the in-memory cursors of moves, forward only.
+func (l *Log) showCursors(moves []cursorShow) {
+	if len(moves) == 0 {
+		return
+	}
+	l.curMu.Lock()
+	defer l.curMu.Unlock()
+	for _, m := range moves {
+		if cur, ok := l.cursors[m.k]; !ok || cur.Offset < m.v.Offset {
+			l.cursors[m.k] = m.v
 		}
 	}
-	return deleted
 }
 
 // checkAtomicWrite checks one write as Append or AppendOwnBatch would,
