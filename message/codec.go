@@ -341,37 +341,40 @@ func decodeMessage(b []byte, topic string, m *Message, checkCRC bool) error {
 	} else {
 		m.Key, m.Value = nil, nil
 	}
-	var sb strings.Builder
-	if n := raw.stringBytes(topic); n > 0 {
-		sb.Grow(n)
-	}
-	// offs records where each text was written into sb; -1 means interned.
-	var offs [codecTexts][2]int
+	// One pass decides which texts are constants (interned) and how many
+	// bytes the others need; they then share one allocation.
+	var consts [codecTexts]string
+	var own [codecTexts]bool
+	need := 0
 	for i, t := range raw.texts {
-		if _, ok := intern(t, topic); ok {
-			offs[i] = [2]int{-1, -1}
-			continue
+		if c, ok := intern(t, topic); ok {
+			consts[i] = c
+		} else {
+			own[i] = true
+			need += len(t)
 		}
-		s := sb.Len()
-		sb.Write(t)
-		offs[i] = [2]int{s, sb.Len()}
 	}
-	var lists [2][]Header
-	var listOffs [2]int
-	for li, region := range [2][]byte{raw.extra, raw.unparsed} {
-		n := raw.listLen[li]
-		if n == 0 {
-			continue
+	need += raw.listBytes[0] + raw.listBytes[1]
+	var all string
+	if need > 0 {
+		var sb strings.Builder
+		sb.Grow(need)
+		for i, t := range raw.texts {
+			if own[i] {
+				sb.Write(t)
+			}
 		}
-		listOffs[li] = sb.Len()
-		r := reader{b: region}
-		r.arrayLen()
-		for range 2 * n {
-			sb.Write(r.str())
+		for _, region := range [2][]byte{raw.extra, raw.unparsed} {
+			if len(region) == 0 {
+				continue
+			}
+			r := reader{b: region}
+			for range r.arrayLen() {
+				sb.Write(r.str())
+			}
 		}
-		lists[li] = make([]Header, n)
+		all = sb.String()
 	}
-	all := sb.String()
 	h := &m.Headers
 	*h = Headers{
 		CorrelationID: raw.ids[0],
@@ -387,26 +390,30 @@ func decodeMessage(b []byte, topic string, m *Message, checkCRC bool) error {
 		&h.Destination, &h.TraceID, &h.SpanID, &h.ParentSpanID,
 		&h.OperationName, &h.RoutingKey, &h.PartitionKey, &h.TraceParent,
 	}
+	off := 0
 	for i, t := range raw.texts {
-		if offs[i][0] < 0 {
-			*dsts[i], _ = intern(t, topic)
+		if own[i] {
+			*dsts[i] = all[off : off+len(t)]
+			off += len(t)
 		} else {
-			*dsts[i] = all[offs[i][0]:offs[i][1]]
+			*dsts[i] = consts[i]
 		}
 	}
+	var lists [2][]Header
 	for li, region := range [2][]byte{raw.extra, raw.unparsed} {
-		l := lists[li]
-		if l == nil {
+		n := raw.listLen[li]
+		if n == 0 {
 			continue
 		}
+		l := make([]Header, n)
 		r := reader{b: region}
 		r.arrayLen()
-		off := listOffs[li]
 		for i := range l {
 			k, v := len(r.str()), len(r.str())
 			l[i] = Header{Key: all[off : off+k], Value: all[off+k : off+k+v]}
 			off += k + v
 		}
+		lists[li] = l
 	}
 	h.Extra, h.Unparsed = lists[0], lists[1]
 	m.Timestamp = raw.time
@@ -444,23 +451,7 @@ type rawMessage struct {
 	// listLen counts their headers.
 	extra, unparsed []byte
 	listLen         [2]int
-}
-
-// stringBytes is the number of bytes the decoded strings need.
-func (raw *rawMessage) stringBytes(topic string) int {
-	n := 0
-	for _, t := range raw.texts {
-		if _, ok := intern(t, topic); !ok {
-			n += len(t)
-		}
-	}
-	for _, region := range [2][]byte{raw.extra, raw.unparsed} {
-		r := reader{b: region}
-		for range r.arrayLen() {
-			n += len(r.str())
-		}
-	}
-	return n
+	listBytes       [2]int // bytes of the lists' strings
 }
 
 var errMalformed = errors.New("malformed msgpack")
@@ -510,7 +501,7 @@ func (raw *rawMessage) parse(b []byte) error {
 			return corrupt("header list of odd length %d", l)
 		}
 		for range l {
-			r.str()
+			raw.listBytes[li] += len(r.str())
 		}
 		if r.bad {
 			return corrupt("%v at byte %d", errMalformed, 1+r.i)
