@@ -81,7 +81,7 @@ func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message
 		// The log checked the frame's CRC, which covers these bytes, or
 		// had no need to (a queued frame, a memory store): the message's
 		// own CRC would only say the same again.
-		if err := message.DecodeVerifiedMessage(e.Payload, topic, m); err != nil {
+		if err := message.DecodeVerifiedMessage(e.Payload, topic, b.cfg.source, m); err != nil {
 			return false, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
 		}
 		m.Topic, m.Partition, m.Offset = topic, part, e.Offset

@@ -295,7 +295,7 @@ func DecodeMessage(b []byte, m *Message) error {
 // string instead of allocating its own, as application/json and 1.0.0
 // always do.
 func DecodeMessageTopic(b []byte, topic string, m *Message) error {
-	return decodeMessage(b, topic, m, true)
+	return decodeMessage(b, topic, "", m, true)
 }
 
 // DecodeVerifiedMessage is DecodeMessageTopic for bytes whose container
@@ -304,11 +304,15 @@ func DecodeMessageTopic(b []byte, topic string, m *Message) error {
 // the log's read checked (or which never left this process's memory).
 // Everything else is checked as DecodeMessageTopic checks it, so bad
 // bytes still give an error wrapping ErrCorruptMessage, never a panic.
-func DecodeVerifiedMessage(b []byte, topic string, m *Message) error {
-	return decodeMessage(b, topic, m, false)
+// A header text equal to topic or to source (the bus's configured
+// source, which most of its messages carry) reuses that string, as the
+// default content type and schema version always do, so a message whose
+// headers are all such texts costs no string allocation.
+func DecodeVerifiedMessage(b []byte, topic, source string, m *Message) error {
+	return decodeMessage(b, topic, source, m, false)
 }
 
-func decodeMessage(b []byte, topic string, m *Message, checkCRC bool) error {
+func decodeMessage(b []byte, topic, source string, m *Message, checkCRC bool) error {
 	if len(b) < 1+1+4 {
 		return corrupt("%d bytes, too short", len(b))
 	}
@@ -347,7 +351,7 @@ func decodeMessage(b []byte, topic string, m *Message, checkCRC bool) error {
 	var own [codecTexts]bool
 	need := 0
 	for i, t := range raw.texts {
-		if c, ok := intern(t, topic); ok {
+		if c, ok := intern(t, topic, source); ok {
 			consts[i] = c
 		} else {
 			own[i] = true
@@ -421,12 +425,14 @@ func decodeMessage(b []byte, topic string, m *Message, checkCRC bool) error {
 }
 
 // intern returns the constant string equal to b, if there is one.
-func intern(b []byte, topic string) (string, bool) {
+func intern(b []byte, topic, source string) (string, bool) {
 	switch {
 	case len(b) == 0:
 		return "", true
 	case string(b) == topic:
 		return topic, true
+	case string(b) == source:
+		return source, true
 	case string(b) == DefaultContentType:
 		return DefaultContentType, true
 	case string(b) == DefaultSchemaVersion:

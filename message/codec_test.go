@@ -365,12 +365,12 @@ func TestDecodeVerifiedMessage(t *testing.T) {
 	if err := DecodeMessageTopic(good, m.Topic, &want); err != nil {
 		t.Fatal(err)
 	}
-	if err := DecodeVerifiedMessage(good, m.Topic, &got); err != nil || !messagesEqual(&got, &want) {
+	if err := DecodeVerifiedMessage(good, m.Topic, "", &got); err != nil || !messagesEqual(&got, &want) {
 		t.Fatalf("verified decode: %v, %+v", err, got)
 	}
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 0x01 // the CRC trailer only
-	if err := DecodeVerifiedMessage(bad, m.Topic, &got); err != nil || !messagesEqual(&got, &want) {
+	if err := DecodeVerifiedMessage(bad, m.Topic, "", &got); err != nil || !messagesEqual(&got, &want) {
 		t.Fatalf("a CRC the container vouched for was checked again: %v", err)
 	}
 	if err := DecodeMessageTopic(bad, m.Topic, &got); !errors.Is(err, ErrCorruptMessage) {
@@ -379,7 +379,7 @@ func TestDecodeVerifiedMessage(t *testing.T) {
 	refuse := func(t *testing.T, b []byte) {
 		t.Helper()
 		got := Message{Topic: "x"}
-		if err := DecodeVerifiedMessage(b, "x", &got); !errors.Is(err, ErrCorruptMessage) {
+		if err := DecodeVerifiedMessage(b, "x", "", &got); !errors.Is(err, ErrCorruptMessage) {
 			t.Fatalf("err = %v, want ErrCorruptMessage", err)
 		}
 		if !reflect.DeepEqual(got, Message{Topic: "x"}) {
@@ -395,4 +395,23 @@ func TestDecodeVerifiedMessage(t *testing.T) {
 	v2 := bytes.Clone(good)
 	v2[0] = 2
 	refuse(t, v2)
+}
+
+// A message whose header texts are its topic, the bus's source and the
+// defaults decodes with one allocation (Key and Value): every text is
+// shared, none copied.
+func TestDecodeVerifiedSharesSource(t *testing.T) {
+	m := Message{Topic: "orders", Key: []byte("k"), Value: []byte("v")}
+	m.Headers.ApplyDefaults(m.Topic, "billing", time.Unix(1, 0))
+	b := AppendMessage(nil, &m)
+	var got Message
+	if n := testing.AllocsPerRun(100, func() { _ = DecodeVerifiedMessage(b, m.Topic, "billing", &got) }); n != 1 {
+		t.Errorf("DecodeVerifiedMessage allocates %v times, want 1", n)
+	}
+	if got.Headers.Source != "billing" || got.Headers.EventType != "orders" || string(got.Value) != "v" {
+		t.Fatalf("decoded %+v", got.Headers)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = DecodeVerifiedMessage(b, m.Topic, "", &got) }); n != 2 {
+		t.Errorf("without the source: %v allocations, want 2 (Key and Value, the source's text)", n)
+	}
 }
