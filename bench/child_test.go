@@ -49,7 +49,7 @@ type system struct {
 // systems are the child cases, in report order; the first of each class
 // is the subject of its ratios. Latency runs use 256-byte messages.
 var systems = []system{
-	{class: "memory", name: "onexbus-mem", open: openOnexbus, pubs: 4, msgs: 300_000, latency: true},
+	{class: "memory", name: "onexbus-mem", open: openOnexbusBounded, pubs: 4, msgs: 300_000, latency: true},
 	{class: "memory", name: "gochannel", open: openGoChannel, pubs: 4, msgs: 300_000, latency: true},
 	{class: "memory", name: "chan", open: openChan, pubs: 4, msgs: 300_000, latency: true, floor: true},
 	{class: "durable", name: "onexbus", open: openOnexbusDurable, pubs: 16, msgs: 20_000, latency: true},

@@ -80,11 +80,13 @@ func benchWrite(b *testing.B, p peer, pubs, size int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
 	b.ResetTimer()
+	cpu := cpuTime()
 	if err := writeN(ctx, inst, payload, b.N, pubs); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
 }
 
 // writeN writes n messages from pubs goroutines, as evenly as they

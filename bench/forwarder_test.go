@@ -140,6 +140,7 @@ func BenchmarkForwarderDrain(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			b.ResetTimer()
+			cpu := cpuTime()
 			fwd, err := kafka.NewForwarder(bus, cfg)
 			if err != nil {
 				b.Fatal(err)
@@ -152,6 +153,7 @@ func BenchmarkForwarderDrain(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
 			if err := fwd.Close(ctx); err != nil {
 				b.Fatal(err)
 			}

@@ -29,7 +29,8 @@ const (
 // httpInstance is onexbus's HTTP API (transport/http, in this process on
 // 127.0.0.1 through net/http with keep-alive connections) on a memory
 // bus, so that the row is the HTTP layer's cost: publish is one POST
-// /v1/topics/{topic}/messages per message (value_b64), and the
+// /v1/topics/{topic}/messages per message (value_b64; the topic has
+// childRetention), and the
 // subscriber is a pull group ("ordering": "none") drained by
 // httpReceivers clients, each receiving up to httpReceiveMax leases with
 // a long poll and acking them in one call; a message counts as handled
@@ -67,7 +68,7 @@ func openHTTP(ctx context.Context, topic string, handled func([]byte)) (_ instan
 	h.base = "http://" + ln.Addr().String()
 	h.srv = &stdhttp.Server{Handler: h.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = h.srv.Serve(ln) }()
-	if _, err = h.bus.CreateTopic(ctx, topic, core.TopicConfig{Partitions: 1}); err != nil {
+	if _, err = h.bus.CreateTopic(ctx, topic, core.TopicConfig{Partitions: 1, Retention: childRetention}); err != nil {
 		return nil, err
 	}
 	if handled == nil {

@@ -16,7 +16,24 @@ type onexbusInstance struct {
 }
 
 func openOnexbus(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
-	bus, err := memory.New()
+	return openOnexbusWith(ctx, topic, handled)
+}
+
+// childRetention bounds every partition of the in-memory systems that
+// run in a child process (the memory bus, onexbusd-kafka, the HTTP API):
+// a child runs the peak phase and every open-loop run on one instance,
+// over a million messages, and a memory bus keeps what it is not told to
+// drop, so without a bound its heap (and the GC's work) would grow
+// through the runs, unlike GoChannel's.
+var childRetention = core.Retention{MaxMessages: 200_000}
+
+// openOnexbusBounded is openOnexbus with childRetention.
+func openOnexbusBounded(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+	return openOnexbusWith(ctx, topic, handled, core.WithDefaultTopicConfig(core.TopicConfig{Partitions: 1, Retention: childRetention}))
+}
+
+func openOnexbusWith(ctx context.Context, topic string, handled func([]byte), opts ...core.Option) (instance, error) {
+	bus, err := memory.New(opts...)
 	if err != nil {
 		return nil, err
 	}

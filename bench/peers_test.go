@@ -106,6 +106,7 @@ func benchEndToEnd(b *testing.B, p peer, pubs, size int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
 	b.ResetTimer()
+	cpu := cpuTime()
 	var wg sync.WaitGroup
 	for i := range pubs {
 		n := b.N / pubs
@@ -128,6 +129,7 @@ func benchEndToEnd(b *testing.B, p peer, pubs, size int) {
 	waitFor(b, reached, &handled, 1+int64(b.N))
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
 }
 
 func waitFor(b *testing.B, reached <-chan struct{}, handled *atomic.Int64, want int64) {

@@ -52,7 +52,7 @@ func openOnexbusdKafka(ctx context.Context, topic string, handled func([]byte)) 
 	if err != nil {
 		return nil, err
 	}
-	return openBrokerOn(ctx, bus, "", topic, handled)
+	return openBrokerOn(ctx, bus, "", topic, handled, childRetention)
 }
 
 func openOnexbusdKafkaDurable(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
@@ -65,13 +65,13 @@ func openOnexbusdKafkaDurable(ctx context.Context, topic string, handled func([]
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return openBrokerOn(ctx, bus, dir, topic, handled)
+	return openBrokerOn(ctx, bus, dir, topic, handled, core.Retention{})
 }
 
 // openBrokerOn serves bus on a broker with onexbusd's topic format
 // (Kafka record batches) and opens a wireInstance on it; dir, when set,
-// is removed after the bus closes.
-func openBrokerOn(ctx context.Context, bus *core.Bus, dir, topic string, handled func([]byte)) (instance, error) {
+// is removed after the bus closes; the topic has retention r.
+func openBrokerOn(ctx context.Context, bus *core.Bus, dir, topic string, handled func([]byte), r core.Retention) (instance, error) {
 	closeBus := func() error {
 		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
@@ -81,7 +81,7 @@ func openBrokerOn(ctx context.Context, bus *core.Bus, dir, topic string, handled
 		}
 		return err
 	}
-	if _, err := bus.CreateTopic(ctx, topic, core.TopicConfig{Partitions: 1, Format: core.FormatKafka}); err != nil {
+	if _, err := bus.CreateTopic(ctx, topic, core.TopicConfig{Partitions: 1, Format: core.FormatKafka, Retention: r}); err != nil {
 		return nil, errors.Join(err, closeBus())
 	}
 	srv, err := broker.New(bus, broker.WithLogger(hclog.NewNullLogger()))

@@ -157,7 +157,8 @@ func writeReport(w io.Writer, m meta, r *results, selected []benchCase) int {
 	}
 	fmt.Fprintf(w, "\n%d met, %d missed, %d without data.\n", met, missed, absent)
 
-	fmt.Fprintf(w, "\n## Throughput cases\n\n| case | sub-benchmark | msgs/s (median) | per round | load (1 min) |\n| --- | --- | ---: | --- | --- |\n")
+	fmt.Fprintf(w, "\n## Throughput cases\n\ncpu-ns/msg is the process's CPU time (user and system) per message over the timed part: unlike msgs/s it does not count time taken by other work on the machine (the baseline's bench module does not report it).\n\n")
+	fmt.Fprintf(w, "| case | sub-benchmark | msgs/s (median) | per round | cpu-ns/msg (median) | load (1 min) |\n| --- | --- | ---: | --- | ---: | --- |\n")
 	for _, c := range selected {
 		if strings.HasPrefix(c.id, "sys/") || c.id == "reopen" {
 			continue
@@ -165,7 +166,11 @@ func writeReport(w io.Writer, m meta, r *results, selected []benchCase) int {
 		for name := range c.want {
 			v := values(r.series(c.id, name, "msgs/s"))
 			med, _ := median(v)
-			fmt.Fprintf(w, "| %s | %s | %s | [%s] | %s |\n", c.id, name, thousands(med), joinThousands(v), loadRange(r, []string{c.id}))
+			cpu := "n/a"
+			if cv, ok := median(values(r.series(c.id, name, "cpu-ns/msg"))); ok {
+				cpu = thousands(cv)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | [%s] | %s | %s |\n", c.id, name, thousands(med), joinThousands(v), cpu, loadRange(r, []string{c.id}))
 		}
 	}
 	writeLatency(w, r, selected)
