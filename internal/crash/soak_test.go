@@ -38,17 +38,18 @@ type sample struct {
 	p99        float64 // publish latency, ms, over the period
 	publishes  float64 // acknowledged in the period
 	disk       float64 // bytes under the data directory
+	load1      float64 // the machine's 1-minute load average (/proc/loadavg)
 }
 
-var soakColumns = []string{"seconds", "heap_live_bytes", "heap_inuse_bytes", "rss_bytes", "goroutines", "open_files", "p99_ms", "acked", "disk_bytes"}
+var soakColumns = []string{"seconds", "heap_live_bytes", "heap_inuse_bytes", "rss_bytes", "goroutines", "open_files", "p99_ms", "acked", "disk_bytes", "load1"}
 
 func (s sample) row() []string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	return []string{f(s.at.Seconds()), f(s.heapLive), f(s.heapInuse), f(s.rss), f(s.goroutines), f(s.openFiles), f(s.p99), f(s.publishes), f(s.disk)}
+	return []string{f(s.at.Seconds()), f(s.heapLive), f(s.heapInuse), f(s.rss), f(s.goroutines), f(s.openFiles), f(s.p99), f(s.publishes), f(s.disk), f(s.load1)}
 }
 
 func (s sample) values() []float64 {
-	return []float64{s.heapLive, s.heapInuse, s.rss, s.goroutines, s.openFiles, s.p99, s.publishes, s.disk}
+	return []float64{s.heapLive, s.heapInuse, s.rss, s.goroutines, s.openFiles, s.p99, s.publishes, s.disk, s.load1}
 }
 
 // TestSoak runs mixed load (kgo and HTTP producers, a Kafka consumer
@@ -167,6 +168,11 @@ func sampleDaemon(t *testing.T, d *daemon, dir string) sample {
 				kb, _ := strconv.ParseFloat(f[1], 64)
 				s.rss = kb * 1024
 			}
+		}
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(la)); len(f) > 0 {
+			s.load1, _ = strconv.ParseFloat(f[0], 64)
 		}
 	}
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
