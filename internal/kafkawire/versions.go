@@ -48,6 +48,9 @@ var defaultRanges = []Range{
 	{20, 0, 5}, // DeleteTopics
 	{21, 0, 2}, // DeleteRecords
 	{22, 0, 4}, // InitProducerId: IdempotentProducer needs 0
+	{29, 1, 3}, // DescribeAcls: v1 adds pattern types (Kafka 4 starts there); the broker serves it only with ACLs
+	{30, 1, 3}, // CreateAcls
+	{31, 1, 3}, // DeleteAcls
 	{32, 0, 4}, // DescribeConfigs
 	{36, 0, 2}, // SaslAuthenticate
 	{37, 0, 3}, // CreatePartitions

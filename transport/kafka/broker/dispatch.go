@@ -27,6 +27,9 @@ func (s *Server) buildHandlers() map[int16]handler {
 		36: handleSaslAuthenticate,
 		37: handleCreatePartitions,
 	}
+	if s.cfg.acl != nil {
+		h[29], h[30], h[31] = handleDescribeAcls, handleCreateAcls, handleDeleteAcls
+	}
 	if s.groups != nil {
 		for _, k := range groupKeys {
 			h[k] = s.toGroups
