@@ -75,7 +75,8 @@
 // the rest ran, with the failure in the report. The rows: EndToEnd pubs=1
 // size=256 (onexbus, gochannel, chan); Durable pubs=1 (onexbus-async,
 // bbolt-chunk) and pubs=16 (onexbus, here and at BASELINE);
-// ForwarderDrain (the forwarder draining a backlog) and Kafka pubs=1
+// ForwarderDrain (the forwarder draining a backlog, with the default text
+// headers and with kafka.HeadersCompact) and Kafka pubs=1
 // (onexbus-fwd, kgo-async-hdrs, kgo-async); the Systems children at 50%
 // and 90% of their peaks and at their class's equal rates, 2 s each; wal
 // BenchmarkReopen.

@@ -109,9 +109,16 @@ func (f *forwarderInstance) close() error {
 // waits until Kafka acknowledged the last one. Its reference is
 // BenchmarkKafka's kgo-async-hdrs (kgo producing the same records: the
 // forwarder's headers) and kgo-async (no headers), at pubs=1.
+//
+// sys=onexbus-fwd-compact is the same with kafka.HeadersCompact (an
+// option: the default-valued headers left out).
 func BenchmarkForwarderDrain(b *testing.B) {
-	for _, size := range []int{256} {
-		b.Run(fmt.Sprintf("sys=onexbus-fwd/size=%d", size), func(b *testing.B) {
+	for _, sys := range []struct {
+		name string
+		enc  kafka.HeaderEncoding
+	}{{"onexbus-fwd", kafka.HeadersText}, {"onexbus-fwd-compact", kafka.HeadersCompact}} {
+		size := 256
+		b.Run(fmt.Sprintf("sys=%s/size=%d", sys.name, size), func(b *testing.B) {
 			ctx := context.Background()
 			payload := make([]byte, size)
 			c, cfg, err := newKfake("bench", false)
@@ -141,7 +148,7 @@ func BenchmarkForwarderDrain(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ResetTimer()
 			cpu := cpuTime()
-			fwd, err := kafka.NewForwarder(bus, cfg)
+			fwd, err := kafka.NewForwarder(bus, cfg, kafka.WithHeaderEncoding(sys.enc))
 			if err != nil {
 				b.Fatal(err)
 			}

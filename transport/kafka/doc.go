@@ -28,6 +28,14 @@
 // DurabilityInterval and DurabilityNone policies, under which PublishBatch
 // returns with the records still in memory, Bus.Sync returned too.
 //
+// A forwarded record carries the message's ONEX headers as Kafka record
+// headers, UTF-8 text under their wire names, byte for byte
+// core.Headers.AppendRecordHeaders (fields left zero are left out; a
+// message with the bus's defaults has nine). WithHeaderEncoding
+// (HeadersCompact) leaves out, on request, the headers whose values the
+// reader's defaults restore; an onexbus Ingest reads the same headers
+// either way.
+//
 // # Guarantees
 //
 //   - Forwarding is at least once to Kafka and in order per partition. A

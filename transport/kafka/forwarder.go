@@ -31,6 +31,7 @@ type fwdConfig struct {
 	batch        int
 	depth        int
 	createTopics bool
+	headers      HeaderEncoding // recordheaders.go
 	extraOpts    []kgo.Opt
 	// afterDiscover, if set, runs after each discovery round (tests).
 	afterDiscover func()
@@ -675,7 +676,7 @@ func (f *Forwarder) produce(k tpKey, msgs []*core.Message) *fwdBatch {
 	// One slab of records and one encoder (slabs of headers and their
 	// bytes) for the batch: kgo holds the records until Kafka answers.
 	recs := make([]kgo.Record, len(msgs))
-	enc := newHeaderEncoder(msgs)
+	enc := newHeaderEncoder(msgs, f.fc.headers, k.topic)
 	for i, m := range msgs {
 		rec := &recs[i]
 		*rec = kgo.Record{Topic: k.topic, Value: m.Value, Timestamp: m.Timestamp, Headers: enc.encode(&m.Headers)}

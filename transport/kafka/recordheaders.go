@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -9,6 +10,41 @@ import (
 
 	"github.com/onexbus/onexbus/core"
 )
+
+// HeaderEncoding is how the forwarder writes a message's ONEX headers on
+// its Kafka record.
+type HeaderEncoding uint8
+
+const (
+	// HeadersText (the default) writes every set field under its wire
+	// name as UTF-8 text, byte for byte core.Headers.AppendRecordHeaders:
+	// what a Kafka consumer of the original system reads. A message with
+	// the bus's defaults carries nine headers, about 256 bytes.
+	HeadersText HeaderEncoding = iota
+	// HeadersCompact writes the same text headers but leaves out those
+	// whose values are what core.Headers.ApplyDefaults would fill in on
+	// the reading side: event_type equal to the topic, content_type
+	// DefaultContentType, schema_version DefaultSchemaVersion, priority
+	// normal, max_retries DefaultMaxRetries. A message with the bus's
+	// defaults then carries four headers (correlation_id, message_id,
+	// timestamp, source), about 120 bytes. An onexbus Ingest (or any
+	// reader applying the ONEX defaults) reads the same headers as with
+	// HeadersText; a consumer that expects all nine does not find them,
+	// so this is opt-in.
+	HeadersCompact
+)
+
+// WithHeaderEncoding sets how the forwarder writes the ONEX headers
+// (default HeadersText).
+func WithHeaderEncoding(e HeaderEncoding) ForwarderOption {
+	return func(c *fwdConfig) error {
+		if e != HeadersText && e != HeadersCompact {
+			return fmt.Errorf("header encoding %d: not HeadersText or HeadersCompact", e)
+		}
+		c.headers = e
+		return nil
+	}
+}
 
 // A headerEncoder writes the ONEX headers of a run of messages as kgo
 // record headers, byte for byte what core.Headers.AppendRecordHeaders
@@ -22,9 +58,14 @@ import (
 //     almost every record) is the previous record's bytes, not a copy;
 //   - the timestamp's date and time of day are formatted once per second.
 //
+// With HeadersCompact it leaves out the default-valued headers (see
+// HeadersCompact).
+//
 // The slabs belong to the records made from them, which kgo holds until
 // Kafka answers: an encoder is used for one run (encode), then dropped.
 type headerEncoder struct {
+	compact bool
+	topic   string // the record's topic, for compact's event_type
 	hdrs []kgo.RecordHeader
 	buf  []byte
 	// last holds, per header position among the named fields, the text
@@ -62,14 +103,15 @@ const (
 // AppendRecordHeaders would write for them, so that neither slab grows in
 // the usual case. (Growing is safe: values and header runs already handed
 // out keep the old array, and nothing is written into it again.)
-func newHeaderEncoder(msgs []*core.Message) *headerEncoder {
+func newHeaderEncoder(msgs []*core.Message, enc HeaderEncoding, topic string) *headerEncoder {
 	n, size := 0, 0
 	for _, m := range msgs {
 		hn, hs := headerSize(&m.Headers)
 		n += hn
 		size += hs
 	}
-	return &headerEncoder{hdrs: make([]kgo.RecordHeader, 0, n), buf: make([]byte, 0, size), sec: -1 << 63}
+	return &headerEncoder{compact: enc == HeadersCompact, topic: topic,
+		hdrs: make([]kgo.RecordHeader, 0, n), buf: make([]byte, 0, size), sec: -1 << 63}
 }
 
 // headerSize returns how many headers encode writes for h and a bound on
@@ -119,23 +161,42 @@ func (e *headerEncoder) encode(h *core.Headers) []kgo.RecordHeader {
 		e.add(core.HeaderTimestamp, e.buf[s:len(e.buf):len(e.buf)])
 	}
 	e.repeated(lastSource, core.HeaderSource, h.Source)
-	e.repeated(lastEventType, core.HeaderEventType, h.EventType)
-	e.repeated(lastContentType, core.HeaderContentType, h.ContentType)
-	e.repeated(lastSchemaVersion, core.HeaderSchemaVersion, h.SchemaVersion)
+	eventType, contentType, schemaVersion, priority, maxRetries := h.EventType, h.ContentType, h.SchemaVersion, h.Priority, h.MaxRetries
+	if e.compact {
+		// What ApplyDefaults fills in on the reading side.
+		if eventType == e.topic {
+			eventType = ""
+		}
+		if contentType == core.DefaultContentType {
+			contentType = ""
+		}
+		if schemaVersion == core.DefaultSchemaVersion {
+			schemaVersion = ""
+		}
+		if priority == core.PriorityNormal {
+			priority = core.PriorityUnset
+		}
+		if maxRetries == core.DefaultMaxRetries {
+			maxRetries = 0
+		}
+	}
+	e.repeated(lastEventType, core.HeaderEventType, eventType)
+	e.repeated(lastContentType, core.HeaderContentType, contentType)
+	e.repeated(lastSchemaVersion, core.HeaderSchemaVersion, schemaVersion)
 	e.repeated(lastDestination, core.HeaderDestination, h.Destination)
 	e.text(core.HeaderTraceID, h.TraceID)
 	e.text(core.HeaderSpanID, h.SpanID)
 	e.text(core.HeaderParentSpanID, h.ParentSpanID)
 	e.repeated(lastOperationName, core.HeaderOperationName, h.OperationName)
-	if h.Priority != core.PriorityUnset {
+	if priority != core.PriorityUnset {
 		// An out-of-range priority is written as its String form, as
 		// AppendRecordHeaders does.
-		e.repeated(lastPriority, core.HeaderPriority, h.Priority.String())
+		e.repeated(lastPriority, core.HeaderPriority, priority.String())
 	}
 	e.repeated(lastRoutingKey, core.HeaderRoutingKey, h.RoutingKey)
 	e.text(core.HeaderPartitionKey, h.PartitionKey)
 	e.number(lastRetryCount, core.HeaderRetryCount, h.RetryCount)
-	e.number(lastMaxRetries, core.HeaderMaxRetries, h.MaxRetries)
+	e.number(lastMaxRetries, core.HeaderMaxRetries, maxRetries)
 	e.number(lastTTLSeconds, core.HeaderTTLSeconds, h.TTLSeconds)
 	e.text(core.HeaderTraceParent, h.TraceParent)
 	for _, x := range h.Extra {

@@ -3,8 +3,11 @@ package kafka
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +86,7 @@ func TestHeaderEncoderMatchesAppendRecordHeaders(t *testing.T) {
 	for i := range cases {
 		msgs[i] = &core.Message{Headers: cases[i]}
 	}
-	enc := newHeaderEncoder(msgs)
+	enc := newHeaderEncoder(msgs, HeadersText, topic)
 	got := make([][]kgo.RecordHeader, len(msgs))
 	for i, m := range msgs {
 		got[i] = enc.encode(&m.Headers)
@@ -108,7 +111,7 @@ func TestHeaderEncoderMatchesAppendRecordHeaders(t *testing.T) {
 func TestHeaderEncoderDefaultsAreNineHeaders(t *testing.T) {
 	var h core.Headers
 	h.ApplyDefaults(topic, "svc", time.Now())
-	enc := newHeaderEncoder([]*core.Message{{Headers: h}})
+	enc := newHeaderEncoder([]*core.Message{{Headers: h}}, HeadersText, topic)
 	var keys []string
 	for _, x := range enc.encode(&h) {
 		keys = append(keys, x.Key)
@@ -221,7 +224,7 @@ func BenchmarkRecordHeaders(b *testing.B) {
 		var enc *headerEncoder
 		for i := 0; b.Loop(); i++ {
 			if i%len(msgs) == 0 {
-				enc = newHeaderEncoder(msgs)
+				enc = newHeaderEncoder(msgs, HeadersText, topic)
 			}
 			sinkHeaders = enc.encode(&msgs[i%len(msgs)].Headers)
 		}
@@ -238,4 +241,78 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// HeadersCompact leaves out exactly the headers whose values the reading
+// side's defaults restore, and writes every other value as HeadersText.
+func TestHeaderEncoderCompact(t *testing.T) {
+	var h core.Headers
+	h.ApplyDefaults(topic, "svc", time.Now())
+	full := fullHeaders(1) // no field at its default
+	msgs := []*core.Message{{Headers: h}, {Headers: full}}
+	enc := newHeaderEncoder(msgs, HeadersCompact, topic)
+	var keys []string
+	for _, x := range enc.encode(&msgs[0].Headers) {
+		keys = append(keys, x.Key)
+	}
+	if want := []string{core.HeaderCorrelationID, core.HeaderMessageID, core.HeaderTimestamp, core.HeaderSource}; fmt.Sprint(keys) != fmt.Sprint(want) {
+		t.Fatalf("compact headers of the defaults %v, want %v", keys, want)
+	}
+	got, want := enc.encode(&msgs[1].Headers), full.AppendRecordHeaders(nil)
+	if show(got) != showCore(want) {
+		t.Fatalf("compact headers without defaults:\n got %s\nwant %s", show(got), showCore(want))
+	}
+}
+
+// With HeadersCompact, messages go bus A -> forwarder -> Kafka -> Ingest
+// -> bus B with the same headers as they had on bus A: the reader's
+// defaults restore what was left out.
+func TestCompactHeadersRoundTrip(t *testing.T) {
+	c, _ := newCluster(t)
+	cfg := testConfig(t, c)
+	a := newBus(t, core.WithTopic(topic, core.TopicConfig{Partitions: 1}), core.WithSource("svc-a"))
+	b := newBus(t, core.WithStartPosition(core.StartEarliest), core.WithSource("svc-b"))
+	startForwarder(t, a, cfg, WithHeaderEncoding(HeadersCompact))
+	startIngest(t, b, cfg, []string{topic})
+	ctx := context.Background()
+	recv := make(chan *core.Message, 64)
+	if _, err := b.Subscribe(ctx, topic, "g", func(_ context.Context, m *core.Message) error {
+		recv <- m
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	odd := core.Headers{MaxRetries: -1, Priority: core.PriorityLow, ContentType: "text/plain"}
+	sent := map[uuid.UUID]core.Headers{}
+	for i, h := range []core.Headers{{}, fullHeaders(2), odd} {
+		m := &core.Message{Topic: topic, Value: fmt.Appendf(nil, "%d", i), Headers: h}
+		if _, err := a.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		sent[m.Headers.MessageID] = m.Headers
+	}
+	for range sent {
+		var m *core.Message
+		select {
+		case m = <-recv:
+		case <-time.After(30 * time.Second):
+			t.Fatal("timed out waiting for ingested messages")
+		}
+		want, ok := sent[m.Headers.MessageID]
+		if !ok {
+			t.Fatalf("unknown message %v", m.Headers.MessageID)
+		}
+		want.Timestamp = want.Timestamp.UTC()
+		if !reflect.DeepEqual(m.Headers, want) {
+			t.Fatalf("headers differ:\n got %+v\nwant %+v", m.Headers, want)
+		}
+	}
+}
+
+func TestWithHeaderEncodingRefusesUnknown(t *testing.T) {
+	c, _ := newCluster(t)
+	_, err := NewForwarder(newBus(t), testConfig(t, c), WithHeaderEncoding(HeadersCompact+1))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "header encoding") {
+		t.Fatalf("err = %v, want ErrInvalidConfig naming the header encoding", err)
+	}
 }

@@ -77,6 +77,8 @@ func cases() []benchCase {
 			want: map[string][]string{fmt.Sprintf(durable, "onexbus", 16): {"msgs/s"}}},
 		{id: "kafka/drain", bin: benchBin, bench: "^BenchmarkForwarderDrain$/^sys=onexbus-fwd$/^size=256$", n: 200_000,
 			want: map[string][]string{"BenchmarkForwarderDrain/sys=onexbus-fwd/size=256": {"msgs/s"}}},
+		{id: "kafka/drain-compact", bin: benchBin, bench: "^BenchmarkForwarderDrain$/^sys=onexbus-fwd-compact$/^size=256$", n: 200_000,
+			want: map[string][]string{"BenchmarkForwarderDrain/sys=onexbus-fwd-compact/size=256": {"msgs/s"}}},
 		{id: "kafka/fwd", bin: benchBin, bench: "^BenchmarkKafka$/^sys=onexbus-fwd$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "onexbus-fwd")},
 		{id: "kafka/kgo-hdrs", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-hdrs$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-hdrs")},
 		{id: "kafka/kgo", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async")},
