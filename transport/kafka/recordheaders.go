@@ -66,8 +66,8 @@ func WithHeaderEncoding(e HeaderEncoding) ForwarderOption {
 type headerEncoder struct {
 	compact bool
 	topic   string // the record's topic, for compact's event_type
-	hdrs []kgo.RecordHeader
-	buf  []byte
+	hdrs    []kgo.RecordHeader
+	buf     []byte
 	// last holds, per header position among the named fields, the text
 	// of the previous record's value and its bytes in buf.
 	last [numNamed]lastValue
