@@ -27,6 +27,19 @@
 // create, delete and alter each imply describe; admin implies every
 // operation on the resources the rule matches.
 //
+// Rules are edited whole by SetRules (configuration), or one change at a
+// time by AddRules, DeleteRules and EditRules (the Kafka ACL requests),
+// which call the WithRulePersister hook with the complete new set first:
+// its error refuses the change.
+//
+// # Client certificates and rate limits
+//
+// PrincipalFromCert names the principal of a verified TLS client
+// certificate: its subject common name, under the same name rules as
+// users. A RateLimiter is a token bucket per principal with bounded
+// memory: Reserve refuses without charging (HTTP 429), Take charges into
+// a capped debt (Kafka's throttle time).
+//
 // # Errors and secrets
 //
 // Every rejection is a sentinel of errors.go, wrapped with the user or
@@ -36,6 +49,7 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use; one RWMutex protects its users,
-// tokens and rules. Rule sets are replaced whole (SetRules), so a reload
-// never exposes half a rule set.
+// tokens and rules. Rule sets are replaced whole, so a reload never
+// exposes half a rule set. Lock order: editMu (serializes rule edits and
+// the persister call), then mu.
 package auth

@@ -24,7 +24,7 @@
 // authentication, or a panic in a handler closes that connection with one
 // log line naming the client; the process and every other connection go
 // on. Idle connections close after WithIdleTimeout; a frame must arrive
-// within a minute of its size prefix.
+// within WithFrameTimeout (a minute) of its size prefix.
 //
 // # Versions
 //
@@ -77,6 +77,32 @@
 //
 // WithSASL requires SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) before any
 // request but ApiVersions, SaslHandshake (v0 with bare tokens, or v1) and
-// SaslAuthenticate; a failed authentication closes the connection.
-// WithTLS serves TLS. Secrets never reach logs or error messages.
+// SaslAuthenticate; NewStoreAuthenticator runs it on the principal store
+// (transport/auth), which keeps salted SCRAM credentials only. The first
+// failed authentication closes the connection, as Kafka does.
+// WithSASLSessionLifetime bounds a session (KIP-368): SaslAuthenticate
+// v1+ answers session_lifetime_ms, the client re-authenticates on the
+// same connection as the same principal with the same mechanism, and a
+// request after the session ended closes the connection. WithTLS serves
+// TLS; with client certificates verified and no SASL the certificate's
+// common name is the principal (auth.PrincipalFromCert). Secrets never
+// reach logs or error messages.
+//
+// # Authorization
+//
+// WithACL enforces the store's allow rules with Kafka's error codes on
+// topics, groups (the coordinator's keys) and the cluster, hides topics
+// from Metadata, and serves DescribeAcls, CreateAcls and DeleteAcls over
+// the rules (acls.go has the mapping of Kafka bindings to rules).
+//
+// # Limits
+//
+// WithMaxConnections caps connections in total, WithMaxConnectionsPerAddr
+// per client IP (internal/netlimit). WithRateLimiter charges each request
+// to its principal: over the rate, the response carries throttle_time_ms
+// and the connection is muted for it (KIP-219). Slow clients are closed:
+// WithAuthTimeout bounds the TLS handshake and SASL authentication,
+// WithFrameTimeout a request frame once its size arrived, WithIdleTimeout
+// a silent connection. WithMaxFrameBytes and WithMaxInFlightBytes bound
+// memory.
 package broker

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"net"
 	"strings"
@@ -361,4 +362,45 @@ func TestTLSClientCertificatePrincipal(t *testing.T) {
 		rc.send(kmsg.NewPtrApiVersionsRequest())
 		rc.expectClosed()
 	})
+}
+
+// TestSCRAMBadProof: a SCRAM client-final with a proof that does not come
+// from the password (the right nonce, channel binding and user) is
+// SASL_AUTHENTICATION_FAILED and closes the connection; the broker's
+// server-first message carries the stored salt and iterations.
+func TestSCRAMBadProof(t *testing.T) {
+	tb := startBroker(t, WithSASL(testAuthenticator(t, testUsers)))
+	rc := dialRaw(t, tb.addr)
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = MechanismSCRAMSHA256
+	if r := rc.do(hs).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
+		t.Fatalf("handshake: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	step := func(msg string) *kmsg.SASLAuthenticateResponse {
+		a := kmsg.NewPtrSASLAuthenticateRequest()
+		a.SetVersion(2)
+		a.SASLAuthBytes = []byte(msg)
+		return rc.do(a).(*kmsg.SASLAuthenticateResponse)
+	}
+	first := step("n,,n=alice,r=clientnonce")
+	if first.ErrorCode != 0 {
+		t.Fatalf("client-first: %v", kerr.ErrorForCode(first.ErrorCode))
+	}
+	var nonce string
+	for _, attr := range strings.Split(string(first.SASLAuthBytes), ",") {
+		if v, ok := strings.CutPrefix(attr, "r="); ok {
+			nonce = v
+		}
+	}
+	if !strings.HasPrefix(nonce, "clientnonce") || !strings.Contains(string(first.SASLAuthBytes), ",i=4096") {
+		t.Fatalf("server-first %q", first.SASLAuthBytes)
+	}
+	proof := base64.StdEncoding.EncodeToString(make([]byte, 32)) // 32 zero bytes: the size of a SHA-256 proof
+	final := step("c=" + base64.StdEncoding.EncodeToString([]byte("n,,")) + ",r=" + nonce + ",p=" + proof)
+	if final.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("bad proof: %v", kerr.ErrorForCode(final.ErrorCode))
+	}
+	rc.send(kmsg.NewPtrMetadataRequest())
+	rc.expectClosed()
 }
