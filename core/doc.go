@@ -33,7 +33,64 @@
 // partition by default; OrderKey lets different keys run in parallel and
 // holds back only the failing key; OrderNone runs unordered up to a
 // concurrency limit. A message_id published twice within the dedup window
-// is stored once.
+// is stored once. PublishBatch is all or nothing, and a transactional
+// handler's outputs are stored with its group's move (Transactions).
+//
+// # Transactions
+//
+// A handler subscribed with SubscribeTransactional publishes through the
+// Txn of its call (TxnFrom(ctx).Publish). When it returns nil, its
+// messages, to any topics and partitions in either storage format, are
+// stored in the same store transaction (wal.AppendAtomic) that moves its
+// group past the input, so a crash keeps both or neither: an input is
+// never lost (the group moves only with the outputs) and its outputs are
+// never stored twice (a retried or redelivered input's earlier outputs
+// were stored with the move, or not at all). PublishCommit does the same
+// for a consumer that reads with Fetch under a group name, and
+// PublishBatch stores a batch whole by one store transaction, whatever
+// its partitions.
+//
+//   - Retries: each call has its own Txn. A call that returns an error,
+//     panics, runs past its timeout or calls runtime.Goexit stores none of
+//     what it published; the retry publishes afresh. Attempts count as
+//     for any handler.
+//   - Dead letters: an input that runs out of attempts (or fails with
+//     Permanent) goes to the DLQ as usual and publishes none of its
+//     outputs.
+//   - Ordering: with OrderPartition the transaction moves the cursor past
+//     the input. With OrderKey and OrderNone the cursor moves only over a
+//     contiguous prefix of finished inputs, so the transaction instead
+//     marks the input handled in the same store transaction (bounded by
+//     the loop's window, 4096 a partition); the cursor moves with the
+//     loop's usual commits and drops the marks it passes. After a crash a
+//     marked input is acknowledged without calling the handler.
+//   - Outputs on several partitions keep their Publish order in each
+//     partition; readers see all of a transaction's outputs at once.
+//     Under DurabilitySync the call's transaction is fsync'd before the
+//     group moves on, and readers (CommittedOffset too) see outputs and
+//     move once stored; under DurabilityInterval and DurabilityNone both
+//     are visible at once and the next commit writes them together (a
+//     crash may lose both, never one).
+//   - A store commit that fails keeps the whole transaction queued: the
+//     delivery waits for the store (Sync, with backoff) instead of running
+//     the handler again, which would publish a second copy.
+//   - Dedup: outputs go through message_id dedup as Publish does; an
+//     output whose id the topic holds within the window is not stored
+//     again.
+//
+// Limits: the guarantee covers what is stored through the Txn and the
+// group's position, nothing else. A handler runs at least once: effects
+// outside the bus (an HTTP call, a database write, a Bus.Publish called
+// directly) happen again on a retry or after a crash, so they must be
+// idempotent on their own (a deterministic message_id makes a direct
+// Publish so, within the dedup window). Each transactional call costs one
+// store transaction of its own (under DurabilitySync an fsync, shared by
+// the group commit with the other partitions' loops). These are not Kafka
+// transactions: outputs in FormatKafka topics are plain batches (producer
+// id -1), visible to read_committed and read_uncommitted consumers alike
+// once stored. A group moved by transactions should have no other
+// committer of its positions (a Kafka-protocol commit racing a
+// transaction could store an older position, redelivering).
 //
 // # Topics
 //

@@ -191,10 +191,7 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 		for _, c := range cursors {
 			k := cursorKey{group: c.Group, topic: c.Topic, part: c.Part}
 			if c.Handled {
-				a := &Attempt{Count: handledCount, First: at, Last: at}
-				ak := attemptKey{k, c.Offset}
-				l.attempts[ak] = a
-				l.dirtyAttempts[ak] = a
+				l.markHandledLocked(k, c.Offset, &Attempt{Count: handledCount, First: at, Last: at})
 				continue
 			}
 			if cur, ok := l.cursors[k]; ok && cur.Offset >= c.Offset {
@@ -216,7 +213,6 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 			l.dropAttemptsBelowLocked(k, c.Offset)
 			shown = append(shown, cursorShow{k, v})
 		}
-		l.attemptCount.Store(int64(len(l.attempts)))
 		version = l.changedLocked()
 		l.curMu.Unlock()
 	}

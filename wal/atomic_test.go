@@ -102,6 +102,9 @@ func TestAppendAtomicStoresRecordsAndCursorsTogether(t *testing.T) {
 				if got := ends(t, l); got != [4]int64{1, 1, 1, 1} {
 					t.Fatalf("ends after the op: %v", got)
 				}
+				if a, ok := l.Attempts("g", "in", 0, 2); !ok || !a.Handled() {
+					t.Fatalf("handled mark after the op: %+v %v", a, ok)
+				}
 				if err := l.Close(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -393,5 +396,51 @@ func TestAppendAtomicNeverSplitByConcurrentCommits(t *testing.T) {
 				t.Fatalf("ends %v", got)
 			}
 		})
+	}
+}
+
+// Handled marks go with the cursor passing them and with their group,
+// from memory and from the store.
+func TestHandledMarksGo(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	l := openLog(t, st)
+	atomicTopics(t, l)
+	appendN(t, l, "in", 10, seq)
+	var marks []wal.AtomicCursor
+	for _, off := range []int64{7, 3, 5, 8} {
+		marks = append(marks, wal.AtomicCursor{Group: "g", Topic: "in", Offset: off, Handled: true},
+			wal.AtomicCursor{Group: "h", Topic: "in", Offset: off, Handled: true})
+	}
+	if err := l.AppendAtomic(ctx, nil, marks); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CommitCursor("g", "in", 0, 6, false); err != nil {
+		t.Fatal(err)
+	}
+	handled := func(l *wal.Log, group string) []int64 {
+		var out []int64
+		for off := range int64(10) {
+			if a, ok := l.Attempts(group, "in", 0, off); ok && a.Handled() {
+				out = append(out, off)
+			}
+		}
+		return out
+	}
+	if got := fmt.Sprint(handled(l, "g")); got != "[7 8]" {
+		t.Fatalf("g's marks after its cursor passed 3 and 5: %s", got)
+	}
+	if err := l.DeleteGroup(ctx, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if got := handled(l, "h"); len(got) != 0 {
+		t.Fatalf("marks of a deleted group: %v", got)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openLog(t, st)
+	if got := fmt.Sprint(handled(l2, "g"), handled(l2, "h")); got != "[7 8] []" {
+		t.Fatalf("marks after reopen: %s", got)
 	}
 }

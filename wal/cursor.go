@@ -181,6 +181,7 @@ func (l *Log) setCursorLocked(k cursorKey, v CursorValue) {
 	l.cursors[k] = v
 	l.dirtyCursor[k] = cursorChange{val: v}
 	l.dropAttemptsBelowLocked(k, v.Offset)
+	l.dropMarksBelowLocked(k, v.Offset) // atomic_marks.go
 }
 
 // CommitCursors sets group's cursors on the partitions of commits, all or
@@ -351,6 +352,9 @@ func (l *Log) deleteState(ctx context.Context, group string, match func(cursorKe
 		}
 	}
 	l.attemptCount.Store(int64(len(l.attempts)))
+	if l.dropMarksLocked(match) { // atomic_marks.go
+		found = true
+	}
 	for k := range l.inflight {
 		if match(k) {
 			delete(l.inflight, k)

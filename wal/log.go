@@ -67,6 +67,7 @@ type Log struct {
 	inflight         map[cursorKey]int64
 	dirtyInFlight    map[cursorKey]int64
 	attemptCount     atomic.Int64 // len(attempts), read without the lock
+	marks            handledMarks // atomic ops' handled marks (atomic_marks.go)
 	stateVersion     uint64       // bumped by every change
 	committedVersion uint64       // the newest version a commit stored
 

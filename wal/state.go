@@ -306,6 +306,9 @@ func (d *durableSyncs) sync(ctx context.Context, fn func() error) error {
 
 // Attempts returns the failure history of record off for group, if any.
 func (l *Log) Attempts(group, topic string, part int32, off int64) (Attempt, bool) {
+	if l.handled(cursorKey{group, topic, part}, off) { // atomic_marks.go
+		return Attempt{Count: handledCount}, true
+	}
 	if l.attemptCount.Load() == 0 {
 		return Attempt{}, false // the common case, without the lock
 	}
