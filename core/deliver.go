@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/onexbus/onexbus/dlq"
 	"github.com/onexbus/onexbus/internal/breaker"
 	"github.com/onexbus/onexbus/wal"
 )
@@ -161,7 +162,7 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 		if attempt.Count >= policy.MaxAttempts {
 			continue
 		}
-		log.Warn("handler failed; will retry", "offset", m.Offset, "attempt", attempt.Count, "error", err)
+		log.Warn("handler failed; will retry", "offset", m.Offset, "attempt", attempt.Count, "error", dlq.Redact(err.Error()))
 		if l.breaker.State() == breaker.Open {
 			continue // the breaker's wait replaces the backoff
 		}
@@ -299,7 +300,7 @@ func (l *loop) deadLetter(m *Message, a wal.Attempt, cause error, log logger) bo
 	for n := 0; ; n++ {
 		err := l.bus.deadLetter(l.ctx, &st, m, l.group.name, a, cause)
 		if err == nil {
-			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", cause)
+			log.Warn("message dead-lettered", "offset", m.Offset, "attempts", a.Count, "error", dlq.Redact(cause.Error()))
 			l.observeDeadLetter(m, a.Count, deadLetterReason(cause, a.Count, l.retry.MaxAttempts))
 			return true
 		}

@@ -42,6 +42,9 @@ var (
 	// userinfoRE: the password of a URL's userinfo, up to the last @
 	// before the path.
 	userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:)[^\s/]*@`)
+	// onexbusTokenRE: an onexbusd bearer token (oxb_<id>_<secret>) on its
+	// own, as a handler may quote it without a key or a scheme.
+	onexbusTokenRE = regexp.MustCompile(`\boxb_[0-9A-Za-z-]{1,64}_[A-Za-z0-9_-]+`)
 	// schemeRE splits an auth scheme from its credentials.
 	schemeRE = regexp.MustCompile(`(?i)^(bearer|basic|digest|negotiate)[ \t]+`)
 )
@@ -54,7 +57,8 @@ var (
 //     JSON ("password":"x") and in JSON quoted again by %q;
 //   - the credentials after an auth scheme (Authorization: Bearer x keeps
 //     "Bearer" and hides x), and any "Bearer x";
-//   - the password in a URL's userinfo (scheme://user:pass@host).
+//   - the password in a URL's userinfo (scheme://user:pass@host);
+//   - an onexbusd bearer token (oxb_<id>_<secret>) anywhere.
 //
 // It errs on the side of hiding: "invalid token: expired" becomes
 // "invalid token: [REDACTED]". Redact(Redact(s)) == Redact(s).
@@ -65,13 +69,14 @@ func Redact(s string) string {
 	s = replaceGroup(keyValueRE, s, 2, redactValue)
 	s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
 	s = userinfoRE.ReplaceAllString(s, "${1}"+Redacted+"@")
+	s = onexbusTokenRE.ReplaceAllString(s, Redacted)
 	return s
 }
 
 // mayHoldSecret is a cheap test that lets most error texts skip the
 // regular expressions: every pattern needs one of these characters.
 func mayHoldSecret(s string) bool {
-	return strings.ContainsAny(s, "=:") || strings.Contains(strings.ToLower(s), "bearer")
+	return strings.ContainsAny(s, "=:") || strings.Contains(strings.ToLower(s), "bearer") || strings.Contains(s, "oxb_")
 }
 
 // redactValue returns the replacement of one secret value, keeping its

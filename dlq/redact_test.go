@@ -13,6 +13,7 @@ func TestRedact(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"password", "login failed password=hunter2 user=bob", "login failed password=[REDACTED] user=bob"},
 		{"passwd", "passwd=hunter2", "passwd=[REDACTED]"},
+		{"onexbusd token alone", "call with oxb_0a1b2c3d4e5f6071_Zm9v-YmFy_baz failed", "call with [REDACTED] failed"},
 		{"pwd", "pwd=hunter2;host=db", "pwd=[REDACTED];host=db"},
 		{"token", "token=abc123", "token=[REDACTED]"},
 		{"secret", "client_secret=s3cr3t", "client_secret=[REDACTED]"},

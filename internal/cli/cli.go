@@ -31,6 +31,9 @@ const (
 type Env struct {
 	// Args are the arguments after the program name.
 	Args []string
+	// Stdin is read by --password-stdin and the password prompt; nil is
+	// os.Stdin.
+	Stdin io.Reader
 	// Stdout and Stderr receive output and logs.
 	Stdout, Stderr io.Writer
 	// LookupEnv reads the environment (os.LookupEnv).
@@ -95,6 +98,7 @@ func newRoot(env *Env) *cobra.Command {
 	root.PersistentFlags().String("config", "", "YAML configuration file (env ONEXBUS_CONFIG)")
 	root.AddCommand(serveCmd(env), configCmd(env), checkCmd(env), versionCmd(env))
 	root.AddCommand(clientCmds(env)...)
+	root.AddCommand(securityCmds(env)...)
 	return root
 }
 

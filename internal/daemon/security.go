@@ -421,3 +421,11 @@ func redactYAMLErrors(msgs []string) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// StoredCredential is the file form of a credential (base64 salt and
+// keys), for `onexbusd user`.
+func StoredCredential(c auth.Credential) CredentialConfig { return credentialConfig(c) }
+
+// StoredToken is the file form of a token record (its hash), for
+// `onexbusd token`.
+func StoredToken(r auth.TokenRecord) TokenConfig { return tokenConfig(r) }
