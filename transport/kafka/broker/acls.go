@@ -42,7 +42,6 @@ import (
 // rule that lets its author go on. Edits go through the store's rule
 // persister: a refusal answers UNKNOWN_SERVER_ERROR and changes nothing.
 
-
 // kafkaCluster is the one name of the cluster resource.
 const kafkaCluster = "kafka-cluster"
 
