@@ -40,7 +40,6 @@ const (
 	txnCrashChildEnv  = "ONEXBUS_TXN_CRASH_CHILD"
 	txnCrashCyclesEnv = "ONEXBUS_TXN_CRASH_CYCLES"
 	txnCrashSeedEnv   = "ONEXBUS_TXN_CRASH_SEED"
-	txnCrashInputs    = 200
 )
 
 var txnCrashGroups = []struct {
@@ -125,7 +124,9 @@ func TestTxnCrash(t *testing.T) {
 		}
 		seed = n
 	}
-	t.Logf("transaction kill test: %d cycles, seed %d (rerun with %s=%d)", cycles, seed, txnCrashSeedEnv, seed)
+	// About 25 inputs a cycle, so that kills keep landing in handlers.
+	txnCrashInputs := max(200, 25*cycles)
+	t.Logf("transaction kill test: %d inputs, %d cycles, seed %d (rerun with %s=%d)", txnCrashInputs, cycles, seed, txnCrashSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x74786e6b696c6c))
 	exe, err := os.Executable()
 	if err != nil {
@@ -184,7 +185,7 @@ func TestTxnCrash(t *testing.T) {
 	for _, g := range txnCrashGroups {
 		testutil.Eventually(t, time.Minute, func() bool {
 			off, _, _ := b.CommittedOffset(g.name, txnIn, 0)
-			return off >= txnCrashInputs
+			return off >= int64(txnCrashInputs)
 		}, "group "+g.name+" handles every input")
 	}
 	// Every input is handled exactly once (its three outputs stored once)
