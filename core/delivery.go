@@ -281,7 +281,7 @@ func (l *loop) read(dst []*item, pos int64, max int, log logger) (items []*item,
 	for n := 0; ; n++ {
 		items = dst
 		l.skipped, l.skippedFirst = 0, 0
-		next, err := l.bus.log.Read(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
+		next, err := l.bus.readDelivery(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
 			if it := l.decode(e); it != nil {
 				items = append(items, it)
 			} else { // a Kafka control record
@@ -320,7 +320,7 @@ func max64(a, b int64) int64 {
 // waitData waits until the partition holds a record at pos, the
 // assignment changes or the loop must exit (false).
 func (l *loop) waitData(pos int64) bool {
-	ch, err := l.bus.log.Notify(l.topic, l.part, pos)
+	ch, err := l.bus.notifyDelivery(l.topic, l.part, pos)
 	if err != nil {
 		return false
 	}

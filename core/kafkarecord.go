@@ -87,8 +87,8 @@ func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message
 		m.Topic, m.Partition, m.Offset = topic, part, e.Offset
 		return true, nil
 	}
-	if e.Batch.Control() {
-		return false, nil
+	if e.Batch.Control() || e.Aborted {
+		return false, nil // a marker, or a record of an aborted transaction
 	}
 	var rec kbatch.Record
 	if _, err := kbatch.ReadRecordRaw(e.Payload, &rec); err != nil {

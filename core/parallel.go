@@ -153,7 +153,7 @@ func (l *loop) runParallel(log logger) {
 				continue
 			}
 			var err error
-			if ch, err = l.bus.log.Notify(l.topic, l.part, readPos); err != nil {
+			if ch, err = l.bus.notifyDelivery(l.topic, l.part, readPos); err != nil {
 				return
 			}
 		}

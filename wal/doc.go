@@ -115,6 +115,21 @@
 // so after a crash stored batches and windows agree. AllocateProducerID
 // reserves ids in the store before handing them out. See producer.go.
 //
+// # Kafka transactions
+//
+// A transactional batch opens its producer's transaction on the
+// partition; EndTransaction writes a commit or abort control batch (one
+// offset) on every partition it wrote, and on a commit its group
+// offsets, in one store transaction (Log.roundMu keeps them in one
+// round). A partition's last stable offset is the first offset of its
+// oldest transaction that is open or whose marker is not yet durable;
+// ReadBatchesIsolated and ReadCommitted stop there, and AbortedTransactions
+// lists the aborted ones (producer, first offset, marker offset). The
+// open transactions and the aborted index are written by the commit that
+// stores the batches they describe, and Open aborts whatever a crash left
+// open (bumping the registered epoch of its transactional id, see
+// TxnProducer). See txn.go.
+//
 // # Dedup
 //
 // Append (and AppendOwnBatch, for a whole batch) drops a record whose

@@ -24,11 +24,10 @@ type TxnEnd struct {
 	// Partitions are the partitions the transaction added. Those holding
 	// none of its records get no marker.
 	Partitions []TxnPartition
-	// Group and Offsets are the consumer-group offsets the transaction
-	// commits (TxnOffsetCommit): stored with the markers on a commit,
+	// Offsets are the consumer-group offsets the transaction commits
+	// (TxnOffsetCommit), by group: stored with the markers on a commit,
 	// dropped on an abort.
-	Group   string
-	Offsets []CursorCommit
+	Offsets map[string][]CursorCommit
 }
 
 // EndTransaction ends producer end.ProducerID's transaction: a commit or
@@ -46,14 +45,16 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	commitOffsets := end.Commit && end.Group != "" && len(end.Offsets) > 0
+	commitOffsets := end.Commit && len(end.Offsets) > 0
 	if commitOffsets {
-		if err := validGroup(end.Group); err != nil {
-			return err
-		}
-		for _, c := range end.Offsets {
-			if err := l.validCommit(c); err != nil {
-				return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+		for g, offs := range end.Offsets {
+			if err := validGroup(g); err != nil {
+				return err
+			}
+			for _, c := range offs {
+				if err := l.validCommit(c); err != nil {
+					return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+				}
 			}
 		}
 	}
@@ -87,7 +88,9 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 	}
 	var err error
 	if commitOffsets {
-		err = l.CommitCursors(ctx, end.Group, end.Offsets, false)
+		for g, offs := range end.Offsets {
+			err = errors.Join(err, l.CommitCursors(ctx, g, offs, false))
+		}
 		l.curMu.Lock()
 		version = l.stateVersion
 		l.curMu.Unlock()

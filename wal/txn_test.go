@@ -98,7 +98,7 @@ func TestTxnLSOAndMarkers(t *testing.T) {
 		l := openLog(t, open(t))
 		createKafka(t, l, "t", 1)
 		appendBatch(t, l, "t", 0, producerBatch(t, 1, 0, 0, 2)) // 0-1, not transactional
-		appendBatch(t, l, "t", 0, txnBatch(t, 7, 0, 0, 3, "a"))  // 2-4, txn A
+		appendBatch(t, l, "t", 0, txnBatch(t, 7, 0, 0, 3, "a")) // 2-4, txn A
 		appendBatch(t, l, "t", 0, producerBatch(t, 2, 0, 0, 1)) // 5
 		if got := lso(t, l, "t", 0); got != 2 {
 			t.Fatalf("LSO with an open transaction at 2 = %d", got)
@@ -226,14 +226,14 @@ func TestTxnCommitWithOffsets(t *testing.T) {
 		}
 		offsets := []wal.CursorCommit{{Topic: "in", Part: 0, Value: wal.CursorValue{Offset: 2, LeaderEpoch: -1}}}
 		appendBatch(t, l, "out", 0, txnBatch(t, 5, 0, 0, 1, "o"))
-		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: false, Partitions: []wal.TxnPartition{{Topic: "out"}}, Group: "g", Offsets: offsets}); err != nil {
+		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: false, Partitions: []wal.TxnPartition{{Topic: "out"}}, Offsets: map[string][]wal.CursorCommit{"g": offsets}}); err != nil {
 			t.Fatal(err)
 		}
 		if c := l.GroupCursors("g"); len(c) != 0 {
 			t.Fatalf("an abort stored offsets: %v", c)
 		}
 		appendBatch(t, l, "out", 0, txnBatch(t, 5, 0, 1, 1, "o"))
-		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: true, Partitions: []wal.TxnPartition{{Topic: "out"}}, Group: "g", Offsets: offsets}); err != nil {
+		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: true, Partitions: []wal.TxnPartition{{Topic: "out"}}, Offsets: map[string][]wal.CursorCommit{"g": offsets}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := l.Close(ctx); err != nil {
@@ -244,7 +244,7 @@ func TestTxnCommitWithOffsets(t *testing.T) {
 			t.Fatalf("offsets after the commit and a reopen: %v", c)
 		}
 		bad := []wal.CursorCommit{{Topic: "in", Part: 0, Value: wal.CursorValue{Offset: 99}}}
-		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: true, Group: "g", Offsets: bad}); err == nil {
+		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: true, Offsets: map[string][]wal.CursorCommit{"g": bad}}); err == nil {
 			t.Fatal("an offset past the end was accepted")
 		}
 	})

@@ -93,7 +93,7 @@ func TestParseRequestRejects(t *testing.T) {
 	prod := kmsg.NewPtrProduceRequest()
 	prod.SetVersion(2)
 	tooOld := encodeRequest(prod, 1, nil)
-	txn := kmsg.NewPtrEndTxnRequest()
+	txn := kmsg.NewPtrWriteTxnMarkersRequest() // broker to broker: never served
 	unknown := binary.BigEndian.AppendUint16(nil, 999)
 	unknown = append(unknown, 0, 0, 0, 0, 0, 1, 0xff, 0xff)
 	meta.SetVersion(4)
@@ -107,7 +107,7 @@ func TestParseRequestRejects(t *testing.T) {
 		{"short header", []byte{0, 3, 0, 4, 0, 0}, ErrTruncatedHeader},
 		{"client id past end", []byte{0, 3, 0, 4, 0, 0, 0, 1, 0, 9, 'a'}, ErrTruncatedHeader},
 		{"unknown key 999", unknown, ErrUnknownKey},
-		{"transactions not served", encodeRequest(txn, 1, nil), ErrUnknownKey},
+		{"WriteTxnMarkers not served", encodeRequest(txn, 1, nil), ErrUnknownKey},
 		{"version above max", tooNew, ErrUnsupportedVersion},
 		{"version below min", tooOld, ErrUnsupportedVersion},
 		{"truncated body", good[:len(good)-1], ErrMalformedBody},

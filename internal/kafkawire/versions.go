@@ -26,8 +26,9 @@ type Versions struct {
 
 // defaultRanges is the table of research/kafka-broker.md §1.2 ("Advertise"),
 // first release plus SASL. The minimums are the old versions librdkafka
-// 2.0.2 needs to turn its features on (see versions_test.go); transaction
-// keys (24, 25, 26, 28) are not served.
+// 2.0.2 needs to turn its features on (see versions_test.go); the
+// transaction keys stop before KIP-890 (EndTxn v5, AddPartitionsToTxn v4,
+// Produce v12), which needs the transaction.version feature.
 var defaultRanges = []Range{
 	{0, 3, 11}, // Produce: MsgVer2 needs 3, ZSTD 7
 	{1, 4, 12}, // Fetch: MsgVer2 needs 4, ZSTD 10
@@ -48,6 +49,10 @@ var defaultRanges = []Range{
 	{20, 0, 5}, // DeleteTopics
 	{21, 0, 2}, // DeleteRecords
 	{22, 0, 4}, // InitProducerId: IdempotentProducer needs 0
+	{24, 0, 3}, // AddPartitionsToTxn (v4+ is broker to broker)
+	{25, 0, 3}, // AddOffsetsToTxn
+	{26, 0, 3}, // EndTxn (v5: KIP-890)
+	{28, 0, 3}, // TxnOffsetCommit
 	{29, 1, 3}, // DescribeAcls: v1 adds pattern types (Kafka 4 starts there); the broker serves it only with ACLs
 	{30, 1, 3}, // CreateAcls
 	{31, 1, 3}, // DeleteAcls

@@ -84,10 +84,15 @@ func TestVersionsTable(t *testing.T) {
 			t.Fatalf("%s: range v%d-v%d, kmsg max v%d", kmsg.NameForKey(r.Key), r.Min, r.Max, req.MaxVersion())
 		}
 	}
+	// The transaction keys stop before KIP-890's versions, which need
+	// the transaction.version feature (not advertised).
 	for _, txn := range []int16{24, 25, 26, 28} {
-		if _, ok := v.Lookup(txn); ok {
-			t.Errorf("transaction key %d advertised without transactions", txn)
+		if r, ok := v.Lookup(txn); !ok || r.Min != 0 || r.Max != 3 {
+			t.Errorf("transaction key %d: %+v %v, want v0-v3", txn, r, ok)
 		}
+	}
+	if r, _ := v.Lookup(0); r.Max >= 12 {
+		t.Errorf("Produce v%d advertised: v12 adds partitions to transactions implicitly (KIP-890)", r.Max)
 	}
 	if !v.Supports(3, 12) || v.Supports(3, 13) || v.Supports(0, 2) || v.Supports(999, 0) {
 		t.Fatal("Supports disagrees with the table")

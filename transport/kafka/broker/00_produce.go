@@ -68,7 +68,7 @@ func handleProduce(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Resp
 		*t = kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
 		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		topicCode, topicMsg := s.produceTopicCheck(c, rt.Topic, req.TransactionID != nil)
+		topicCode, topicMsg := s.produceTopicCheck(c, rt.Topic)
 		for pi, rp := range rt.Partitions {
 			slot := &t.Partitions[pi]
 			*slot = produceError(rp.Partition, nil, "")
@@ -93,11 +93,20 @@ func handleProduce(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Resp
 				fail(batchErrorCode(err), err.Error())
 				continue
 			}
-			if h.Transactional() {
-				fail(kerr.InvalidRecord, errNoTransactions)
-				continue
+			var release func()
+			if h.Transactional() || req.TransactionID != nil {
+				// Held until the batch is queued: its transaction cannot
+				// end (and write its marker) in between.
+				var code *kerr.Error
+				if release, code = s.txns.admitProduce(req.TransactionID, &h, rt.Topic, rp.Partition); code != nil {
+					fail(code, "")
+					continue
+				}
 			}
 			if err := s.validateRecords(c, rt.Topic, h, batch); err != nil {
+				if release != nil {
+					release()
+				}
 				fail(kerr.InvalidRecord, err.Error())
 				continue
 			}
@@ -121,6 +130,9 @@ func handleProduce(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Resp
 				})
 				finish()
 			})
+			if release != nil {
+				release()
+			}
 			if err != nil {
 				pending.Add(-1)
 				e, msg := appendErrorCode(err)
@@ -148,10 +160,7 @@ func produceError(part int32, e *kerr.Error, msg string) kmsg.ProduceResponseTop
 
 // produceTopicCheck finds (or auto-creates) a produce's topic; it returns
 // the error for every partition of it, or nil.
-func (s *Server) produceTopicCheck(c *conn, topic string, transactional bool) (*kerr.Error, string) {
-	if transactional {
-		return kerr.InvalidRecord, errNoTransactions
-	}
+func (s *Server) produceTopicCheck(c *conn, topic string) (*kerr.Error, string) {
 	if s.denied(c, auth.ResourceTopic, topic, auth.OpWrite) {
 		return kerr.TopicAuthorizationFailed, ""
 	}

@@ -18,8 +18,11 @@ import (
 // over MaxBytes (KIP-74), and an empty, non-null record set when there is
 // nothing. Below MinBytes it parks until data arrives, MaxWaitMillis
 // passes, the connection closes or the server shuts down. Only durable
-// records are visible; with no transactions the last stable offset is the
-// high watermark, so read_committed sees the same. Fetch sessions are not
+// records are visible. Under read_committed (IsolationLevel 1) nothing at
+// or past the partition's last stable offset is returned, and the
+// aborted transactions with records in the range returned are listed
+// (the client drops their records and the control batches); the LSO is
+// the high watermark while no transaction is open. Fetch sessions are not
 // kept: SessionID 0 makes clients send full fetches.
 func handleFetch(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	req := kreq.(*kmsg.FetchRequest)
@@ -142,9 +145,13 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 				}
 				continue
 			}
+			committed := req.IsolationLevel == 1
 			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = end, end, start
-			if req.IsolationLevel == 1 {
+			if committed {
 				p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				if lso, err := s.kl.LastStableOffset(name, rp.Partition); err == nil {
+					p.LastStableOffset = min(lso, end)
+				}
 			}
 			if rp.FetchOffset < start || rp.FetchOffset > end {
 				fail(kerr.OffsetOutOfRange)
@@ -155,7 +162,7 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 				if limit <= 0 {
 					limit = 1 // at least one batch (KIP-74)
 				}
-				b, _, err := s.kl.ReadBatches(f.c.ctx, name, rp.Partition, rp.FetchOffset, limit, nil)
+				b, next, err := s.kl.ReadBatchesIsolated(f.c.ctx, name, rp.Partition, rp.FetchOffset, limit, nil, committed)
 				if err != nil {
 					var ce *wal.CorruptError
 					if errors.As(err, &ce) {
@@ -169,6 +176,9 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 				if b != nil && (total == 0 || total+len(b) <= budget) {
 					p.RecordBatches = b
 					total += len(b)
+					if committed && next > rp.FetchOffset {
+						p.AbortedTransactions = s.abortedIn(name, rp.Partition, rp.FetchOffset, next)
+					}
 				}
 			}
 			watch = append(watch, core.WatchPos{Topic: name, Part: rp.Partition, After: max(end, rp.FetchOffset)})

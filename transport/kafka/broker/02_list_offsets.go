@@ -19,8 +19,8 @@ const (
 	listMaxTimestamp = -3
 )
 
-// handleListOffsets answers earliest (-2), latest (-1, also the last
-// stable offset under read_committed: there are no transactions), max
+// handleListOffsets answers earliest (-2), latest (-1; under
+// read_committed the last stable offset), max
 // timestamp (-3) and by time: the first record, not batch, whose
 // timestamp is at or after T, with that record's timestamp. A time after
 // every record gives offset -1 and timestamp -1, as Kafka does.
@@ -38,7 +38,7 @@ func handleListOffsets(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.
 			p.Timestamp, p.Offset, p.LeaderEpoch = -1, -1, 0
 			code := kerr.TopicAuthorizationFailed
 			if !s.denied(c, auth.ResourceTopic, rt.Topic, auth.OpDescribe) {
-				code = s.listOffset(c, rt.Topic, known, rp, &p)
+				code = s.listOffset(c, rt.Topic, known, rp, &p, req.IsolationLevel == 1)
 			}
 			if code != nil {
 				p.ErrorCode = code.Code
@@ -51,7 +51,7 @@ func handleListOffsets(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.
 	reply(resp)
 }
 
-func (s *Server) listOffset(c *conn, topic string, known bool, rp kmsg.ListOffsetsRequestTopicPartition, p *kmsg.ListOffsetsResponseTopicPartition) *kerr.Error {
+func (s *Server) listOffset(c *conn, topic string, known bool, rp kmsg.ListOffsetsRequestTopicPartition, p *kmsg.ListOffsetsResponseTopicPartition, committed bool) *kerr.Error {
 	if !known {
 		return kerr.UnknownTopicOrPartition
 	}
@@ -67,6 +67,13 @@ func (s *Server) listOffset(c *conn, topic string, known bool, rp kmsg.ListOffse
 		p.Offset = start
 	case ts == listLatest:
 		p.Offset = end
+		if committed {
+			lso, err := s.kl.LastStableOffset(topic, rp.Partition)
+			if err != nil {
+				return logErrorCode(err)
+			}
+			p.Offset = min(lso, end)
+		}
 	case ts == listMaxTimestamp:
 		mts, off, err := s.kl.MaxTimestamp(c.ctx, topic, rp.Partition)
 		if err != nil {

@@ -5,20 +5,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// errNoTransactions is the message of every transactional request's fast
-// failure: transactions are a later release, and a clear non-retryable
-// error beats a client retrying forever.
-const errNoTransactions = "transactions are not supported by this broker"
-
 // handleFindCoordinator hands group lookups to the group coordinator and
-// fails transaction lookups at once with INVALID_REQUEST.
+// answers transaction lookups (key type 1) with this broker, the
+// transaction coordinator of every transactional id. Another key type is
+// INVALID_REQUEST.
 func handleFindCoordinator(c *conn, cc *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	if req.CoordinatorType == 0 && c.s.groups != nil {
 		c.s.groups.handle(cc, req, reply)
 		return
 	}
-	code, msg := kerr.InvalidRequest.Code, errNoTransactions
+	if req.CoordinatorType == 1 {
+		reply(c.s.txnFindCoordinator(req))
+		return
+	}
+	code, msg := kerr.InvalidRequest.Code, "unknown coordinator key type"
 	if req.CoordinatorType == 0 {
 		code, msg = kerr.CoordinatorNotAvailable.Code, "no group coordinator in this server"
 	}

@@ -1,23 +1,30 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // handleInitProducerId gives an idempotent producer a fresh producer id at
 // epoch 0; the log never reuses one, across restarts, and keeps each
-// producer's window of 5 batches per partition with the batches. A
-// transactional id fails at once with a non-retryable INVALID_REQUEST
-// ("transactions are not supported"), so a transactional client does not
-// retry forever.
+// producer's window of 5 batches per partition with the batches.
+//
+// With a transactional id it validates transaction.timeout.ms (1 ms to
+// WithMaxTransactionTimeout, else INVALID_TRANSACTION_TIMEOUT), then gives
+// the id's producer id at the next epoch (a new id, epoch 0, the first
+// time, or when the epoch is exhausted), stored before the answer, so the
+// previous instance is fenced; a transaction it left ongoing is aborted
+// first, with the new epoch. A v3+ request naming the producer id and
+// epoch it had (KIP-360 recovery) must match the current or the previous
+// epoch, else PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
 func handleInitProducerId(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		c.s.log.Info("kafka: refusing a transactional producer", "remote", c.remote, "client", c.clientName(), "reason", errNoTransactions)
-		resp.ErrorCode = kerr.InvalidRequest.Code
+		c.s.initTransactional(c, req, resp)
 		reply(resp)
 		return
 	}
@@ -30,4 +37,43 @@ func handleInitProducerId(c *conn, _ *connInfo, kreq kmsg.Request, reply func(km
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	reply(resp)
+}
+
+func (s *Server) initTransactional(c *conn, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
+	id := *req.TransactionalID
+	t := s.txns
+	switch {
+	case id == "":
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return
+	case req.TransactionTimeoutMillis <= 0 || time.Duration(req.TransactionTimeoutMillis)*time.Millisecond > t.maxTimeout:
+		resp.ErrorCode = kerr.InvalidTransactionTimeout.Code
+		return
+	}
+	st := t.lock(id, true)
+	defer st.mu.Unlock()
+	if req.ProducerID >= 0 && st.pid >= 0 {
+		if req.ProducerID != st.pid || (req.ProducerEpoch != st.epoch && req.ProducerEpoch != st.lastEpoch) {
+			resp.ErrorCode = fencedCode(req.Version, 4)
+			return
+		}
+	}
+	st.timeout = time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
+	if err := t.bumpLocked(c.ctx, st); err != nil {
+		s.log.Warn("kafka: init transactional producer", "transactional_id", id, "error", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return
+	}
+	if st.ongoing {
+		// The previous instance's transaction: aborted with the new
+		// epoch, so nothing of it stays open for the new one to commit.
+		if err := t.endLocked(c.ctx, st, false, st.epoch); err != nil {
+			s.log.Warn("kafka: abort the previous instance's transaction", "transactional_id", id, "error", err)
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return
+		}
+	}
+	st.ended = false
+	st.lastUse = time.Now()
+	resp.ProducerID, resp.ProducerEpoch = st.pid, st.epoch
 }

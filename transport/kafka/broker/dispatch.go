@@ -23,6 +23,10 @@ func (s *Server) buildHandlers() map[int16]handler {
 		20: handleDeleteTopics,
 		21: handleDeleteRecords,
 		22: handleInitProducerId,
+		24: handleAddPartitionsToTxn,
+		25: handleAddOffsetsToTxn,
+		26: handleEndTxn,
+		28: handleTxnOffsetCommit,
 		32: handleDescribeConfigs,
 		36: handleSaslAuthenticate,
 		37: handleCreatePartitions,
@@ -34,6 +38,7 @@ func (s *Server) buildHandlers() map[int16]handler {
 		for _, k := range groupKeys {
 			h[k] = s.toGroups
 		}
+		h[9] = s.offsetFetchStable // RequireStable and pending transaction offsets (txn.go)
 	}
 	return h
 }

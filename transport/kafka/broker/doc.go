@@ -32,9 +32,8 @@
 // Its minimums are old on purpose: librdkafka 2.0.2 enables its consumer
 // groups, SASL handshake, offsets by time and idempotence only if the
 // ranges overlap single old versions (JoinGroup 0, SaslHandshake 0, ...).
-// Transactions are not served: a transactional InitProducerId or a
-// FindCoordinator for a transaction fails at once with a non-retryable
-// error, and the transaction keys are not advertised.
+// The transaction keys (24, 25, 26, 28) are served at v0-v3, before
+// KIP-890 (no transaction.version feature, Produce up to v11).
 //
 // # Cluster
 //
@@ -72,6 +71,42 @@
 // Stable generation and restored on start, so members of a restarted
 // broker carry on in their generation; a crash mid-rebalance falls back to
 // the last Stable one and the members that moved on rejoin.
+//
+// # Transactions
+//
+// This broker is the transaction coordinator of every transactional id
+// (FindCoordinator key type 1; txn.go). InitProducerId with a
+// transactional id validates transaction.timeout.ms against
+// WithMaxTransactionTimeout (INVALID_TRANSACTION_TIMEOUT), stores the
+// id's producer id at the next epoch before answering (fencing the
+// previous instance) and aborts a transaction that instance left
+// ongoing. AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn
+// check the producer id and epoch: PRODUCER_FENCED from the versions that
+// know it, INVALID_PRODUCER_EPOCH before. A transactional batch is stored
+// only for a partition added to the producer's ongoing transaction, at
+// its current epoch (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH).
+//
+// EndTxn writes a commit or abort control batch (one offset) on every
+// partition the transaction wrote and, on a commit, its TxnOffsetCommit
+// offsets, in one store transaction, and answers once it is durable:
+// group offsets become visible only then (an OffsetFetch with
+// RequireStable gets UNSTABLE_OFFSET_COMMIT meanwhile), and a crash keeps
+// the whole end or none of it. A transaction older than its timeout is
+// aborted with its epoch bumped, so its late requests are fenced. After
+// a restart every transaction a crash left open is aborted (by the log,
+// with the epoch bumped) before the listener serves.
+//
+// Fetch under read_committed returns nothing at or past a partition's
+// last stable offset (the first offset of its oldest open transaction)
+// and lists the aborted transactions in the range it returns;
+// ListOffsets latest under read_committed is the LSO. Embedded
+// subscribers of the bus read the same way (core), so they never see an
+// aborted record, a control record, or one past the LSO.
+//
+// Not served: KIP-890 (implicit partition adds, an epoch bump per
+// EndTxn), DescribeTransactions/ListTransactions/DescribeProducers, and
+// ACLs on transactional ids (auth has no such resource type: the topic
+// and group ACLs of each request apply).
 //
 // # Authentication
 //

@@ -156,6 +156,8 @@ func (c *groupCoordinator) dispatch(cc *connInfo, req kmsg.Request, reply func(k
 		c.handleDeleteGroups(cc, r, reply)
 	case *kmsg.OffsetDeleteRequest:
 		c.handleOffsetDelete(cc, r, reply)
+	case *kmsg.TxnOffsetCommitRequest:
+		reply(c.checkTxnOffsetCommit(r)) // the member check of 28_txn_offset_commit.go
 	default:
 		// The dispatch sends only the keys above; anything else is a
 		// wiring mistake, answered rather than dropped.

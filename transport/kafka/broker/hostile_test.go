@@ -77,7 +77,7 @@ func TestHostileFramesCloseOnlyTheirConnection(t *testing.T) {
 		bytes     []byte
 	}{
 		{"unknown key 999", "unknown or unserved api key: key 999", frame(header(999, 0))},
-		{"transaction key", "unknown or unserved api key: key 26", frame(header(26, 1))},
+		{"unserved key", "unknown or unserved api key: key 27", frame(header(27, 1))},
 		{"unsupported version", "unsupported api version: Metadata v13", frame(header(3, 13))},
 		{"produce below min", "unsupported api version: Produce v2", frame(header(0, 2))},
 		{"malformed body", "malformed request body: Metadata v4", good[:len(good)-2]},

@@ -42,6 +42,7 @@ type config struct {
 	sessionLifetime   time.Duration     // WithSASLSessionLifetime; 0: unbounded
 	authTimeout       time.Duration     // WithAuthTimeout
 	now               func() time.Time  // session expiry clock (tests)
+	maxTxnTimeout     time.Duration     // WithMaxTransactionTimeout
 }
 
 func defaultConfig() config {
@@ -93,6 +94,9 @@ func (c *config) validate() error {
 		c.logger = hclog.NewNullLogger()
 	}
 	errs = c.validateSecurity(errs)
+	if c.maxTxnTimeout < 0 || (c.maxTxnTimeout > 0 && c.maxTxnTimeout < time.Millisecond) {
+		errs = append(errs, fmt.Errorf("max transaction timeout %v below 1ms", c.maxTxnTimeout))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidOption, errors.Join(errs...))
 	}

@@ -58,7 +58,7 @@ func TestProduceRejections(t *testing.T) {
 		{"invalid topic name", "bad topic!", testBatch(t, 1, -1, -1, -1), -1, kerr.InvalidTopicException},
 		{"reserved offsets topic", "__consumer_offsets", testBatch(t, 1, -1, -1, -1), -1, kerr.InvalidTopicException},
 		{"crc mismatch", "small", corrupt, -1, kerr.CorruptMessage},
-		{"transactional batch", "small", txn, -1, kerr.InvalidRecord},
+		{"transactional batch of no transactional producer", "small", txn, -1, kerr.InvalidProducerIDMapping},
 		{"base offset not 0", "small", based, -1, kerr.InvalidRecord},
 		{"not a batch", "small", []byte("hello"), -1, kerr.CorruptMessage},
 		{"acks 2", "small", testBatch(t, 1, -1, -1, -1), 2, kerr.InvalidRequiredAcks},
@@ -168,9 +168,9 @@ func TestProduceIdempotentRetryGetsOriginalOffset(t *testing.T) {
 		t.Fatalf("producer id %d handed out twice", p.ProducerID)
 	}
 	txnReq := kmsg.NewPtrInitProducerIDRequest()
-	txnReq.TransactionalID = ptr("txn")
-	if p := rc2.do(txnReq).(*kmsg.InitProducerIDResponse); p.ErrorCode != kerr.InvalidRequest.Code {
-		t.Fatalf("transactional id: %v, want INVALID_REQUEST", kerr.ErrorForCode(p.ErrorCode))
+	txnReq.TransactionalID, txnReq.TransactionTimeoutMillis = ptr("txn"), 60_000
+	if p := rc2.do(txnReq).(*kmsg.InitProducerIDResponse); p.ErrorCode != 0 || p.ProducerID == pid.ProducerID {
+		t.Fatalf("transactional id: %v, producer id %d (idempotent one %d)", kerr.ErrorForCode(p.ErrorCode), p.ProducerID, pid.ProducerID)
 	}
 }
 

@@ -30,6 +30,7 @@ type Server struct {
 	versions *kafkawire.Versions
 	handlers map[int16]handler
 	groups   groupService // nil when no coordinator is built in
+	txns     *txnCoordinator
 	budget   *budget
 	fetches  *fetchWaiters
 	slots    chan struct{} // one per open connection, up to the cap
@@ -110,6 +111,7 @@ func New(bus *core.Bus, opts ...Option) (*Server, error) {
 	} else {
 		versions = versions.Without(groupKeys...)
 	}
+	s.txns = newTxnCoordinator(s)
 	s.handlers = s.buildHandlers()
 	// Advertise exactly what is served: one table for ApiVersions and the
 	// request check.
@@ -253,6 +255,7 @@ func (s *Server) shutdown(ctx context.Context) {
 	if s.groups != nil {
 		s.groups.close()
 	}
+	s.txns.close()
 	done := make(chan struct{})
 	go func() {
 		s.connWG.Wait()
