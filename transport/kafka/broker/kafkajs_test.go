@@ -3,9 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"testing"
@@ -25,20 +23,7 @@ func TestKafkajs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs kafkajs with npm; skipped with -short")
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	prefix := filepath.Join(cache, "onexbus", "kafkajs-"+kafkajsVersion)
-	modules := filepath.Join(prefix, "node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "kafkajs", "package.json")); err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--prefix", prefix, "kafkajs@"+kafkajsVersion).CombinedOutput()
-		if err != nil {
-			t.Fatalf("npm install kafkajs@%s: %v\n%s", kafkajsVersion, err, out)
-		}
-	}
+	modules := kafkajsModules(t, npm)
 	tb := startBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

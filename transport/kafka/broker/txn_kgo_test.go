@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/onexbus/onexbus/internal/testutil"
 )
 
 // txnClient is a transactional kgo producer with id.
@@ -73,6 +69,12 @@ func consumeAll(t *testing.T, ctx context.Context, addr, topic string, committed
 // partition's answer.
 func rawFetch(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, from int64, committed bool) kmsg.FetchResponseTopicPartition {
 	t.Helper()
+	return rawFetchPart(t, ctx, cl, topic, 0, from, committed)
+}
+
+// rawFetchPart is rawFetch of partition part.
+func rawFetchPart(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, part int32, from int64, committed bool) kmsg.FetchResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 0, 1<<20
 	if committed {
@@ -81,7 +83,7 @@ func rawFetch(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, f
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.FetchOffset, rp.PartitionMaxBytes = from, 1<<20
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = part, from, 1<<20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
@@ -181,7 +183,3 @@ func latestOffset(t *testing.T, ctx context.Context, cl *kgo.Client, topic strin
 	}
 	return resp.Topics[0].Partitions[0].Offset
 }
-
-var _ = errors.Is
-var _ = fmt.Sprint
-var _ = testutil.Eventually
