@@ -31,7 +31,8 @@ var kgoGroupTest = regexp.MustCompile(`Group|Issue523|ConsumeRegex|ETL|Etl`)
 // KGO_TEST_RECORDS=2000) and reports passed/failed/skipped per test. Every
 // test must pass, the transaction tests too (while no group coordinator
 // is built in, the group tests may fail). ONEXBUS_KGO_RUN narrows the run
-// to the tests it matches (a -test.run pattern, e.g. '^TestTxnEtl$').
+// to the tests it matches (a -test.run pattern, e.g. '^TestTxnEtl$');
+// ONEXBUS_KGO_RECORDS replaces the record count.
 // Slow: skipped with -short.
 func TestKgoIntegrationSuite(t *testing.T) {
 	if testing.Short() {
@@ -48,7 +49,11 @@ func TestKgoIntegrationSuite(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = srcDir // some tests read their own sources
-	cmd.Env = append(os.Environ(), "KGO_SEEDS="+child.addr, "KGO_TEST_RF=1", "KGO_TEST_RECORDS=2000", "KGO_LOG_LEVEL=none")
+	records := "2000"
+	if n := os.Getenv("ONEXBUS_KGO_RECORDS"); n != "" {
+		records = n
+	}
+	cmd.Env = append(os.Environ(), "KGO_SEEDS="+child.addr, "KGO_TEST_RF=1", "KGO_TEST_RECORDS="+records, "KGO_LOG_LEVEL=none")
 	out, _ := cmd.CombinedOutput()
 	if err := os.WriteFile(filepath.Join(t.TempDir(), "kgo.out"), out, 0o644); err != nil {
 		t.Log(err)
