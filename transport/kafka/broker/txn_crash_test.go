@@ -50,12 +50,13 @@ func TestTxnKillLoop(t *testing.T) {
 			kgo.RecordDeliveryTimeout(5*time.Second), kgo.RetryTimeout(5*time.Second), kgo.TransactionTimeout(time.Minute))
 		stopped := make(chan struct{})
 		running := make(chan struct{}, 1)
+		prng := rand.New(rand.NewPCG(uint64(seed), uint64(c)+2)) // the producer's own
 		go func() {
 			defer close(stopped)
 			for i := 0; ; i++ {
 				txn := fmt.Sprintf("c%d-t%d", c, i)
 				opCtx, opCancel := context.WithTimeout(ctx, 10*time.Second)
-				ok := runCrashTxn(opCtx, cl, book, txn, topic, parts, rng.IntN(4) != 0, &committed)
+				ok := runCrashTxn(opCtx, cl, book, txn, topic, parts, prng.IntN(4) != 0, &committed)
 				opCancel()
 				select {
 				case running <- struct{}{}:
