@@ -22,10 +22,14 @@ func openOnexbus(ctx context.Context, topic string, handled func([]byte)) (insta
 // childRetention bounds every partition of the in-memory systems that
 // run in a child process (the memory bus, onexbusd-kafka, the HTTP API):
 // a child runs the peak phase and every open-loop run on one instance,
-// over a million messages, and a memory bus keeps what it is not told to
+// millions of messages, and a memory bus keeps what it is not told to
 // drop, so without a bound its heap (and the GC's work) would grow
-// through the runs, unlike GoChannel's.
-var childRetention = core.Retention{MaxMessages: 200_000}
+// through the runs, unlike GoChannel's. The bound must stay above the
+// backlog a run can build (retention drops unread messages too, and the
+// run would wait for them): the largest run offers 1.2M messages (90% of
+// a 450k msgs/s peak for 3 s), of which a subscriber falling behind would
+// leave far fewer unread. About 400 MB of heap at most.
+var childRetention = core.Retention{MaxMessages: 1_000_000}
 
 // openOnexbusBounded is openOnexbus with childRetention.
 func openOnexbusBounded(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
