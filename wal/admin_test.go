@@ -21,7 +21,7 @@ func TestDeleteRecords(t *testing.T) {
 	backends(t, func(t *testing.T, open func(*testing.T) store.Store) {
 		ctx := context.Background()
 		st := open(t)
-		l := openLog(t, st)
+		l := openLog(t, st, wal.WithoutChunkExtension()) // a chunk per batch
 		createKafka(t, l, "k", 1)
 		var bs [][]byte
 		for range 4 {

@@ -49,6 +49,12 @@ type Record struct {
 // ErrCommit when the store failed (the records stay queued and a later
 // commit may still store them).
 func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Record) error {
+	// The generation is read before queueing: the commit that takes
+	// these records is then, most often, the one waited for. Read after,
+	// it could be the round after (the committer may have swapped
+	// generations but not yet taken the tails), a second commit for one
+	// Append (a live subscriber's cursor makes that round a real one).
+	g := l.currentGen()
 	t, p, end, over, err := l.queue(topic, part, recs)
 	if err != nil {
 		return err
@@ -56,7 +62,13 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 	if l.cfg.policy != PolicySync && !over {
 		return nil
 	}
-	if err := l.waitStored(ctx, p, end); err != nil {
+	if l.cfg.policy == PolicySync {
+		l.co.appended()
+	}
+	// queue kicked the committer after queueing (under PolicySync, and
+	// for back-pressure), so no further kick is needed: one would start
+	// a round after the one that stores these records.
+	if err := l.waitStoredGen(ctx, p, end, g, false); err != nil {
 		return err
 	}
 	if l.cfg.policy != PolicySync {
@@ -299,12 +311,26 @@ func (l *Log) kickCommitter() {
 	}
 }
 
+// currentGen returns the generation the next commit round resolves.
+func (l *Log) currentGen() *commitGen {
+	l.genMu.Lock()
+	defer l.genMu.Unlock()
+	return l.gen
+}
+
 // waitStored waits until every offset below end of p is committed.
 func (l *Log) waitStored(ctx context.Context, p *partition, end int64) error {
+	return l.waitStoredGen(ctx, p, end, nil, true)
+}
+
+// waitStoredGen is waitStored that first waits on g, a generation read
+// before the records were queued (nil: the current one), and kicks the
+// committer only if kick (the caller did not just kick it).
+func (l *Log) waitStoredGen(ctx context.Context, p *partition, end int64, g *commitGen, kick bool) error {
 	for {
-		l.genMu.Lock()
-		g := l.gen
-		l.genMu.Unlock()
+		if g == nil {
+			g = l.currentGen()
+		}
 		p.mu.Lock()
 		stored, deleted := p.stored, p.deleted
 		p.mu.Unlock()
@@ -314,7 +340,9 @@ func (l *Log) waitStored(ctx context.Context, p *partition, end int64) error {
 		if deleted {
 			return fmt.Errorf("wal: append to %s/%d: %w (deleted)", p.topic, p.id, ErrUnknownTopic)
 		}
-		l.kickCommitter()
+		if kick {
+			l.kickCommitter()
+		}
 		select {
 		case <-g.done:
 			p.mu.Lock()
@@ -334,6 +362,7 @@ func (l *Log) waitStored(ctx context.Context, p *partition, end int64) error {
 			}
 			return ErrClosed
 		}
+		g = nil
 	}
 }
 

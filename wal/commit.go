@@ -37,6 +37,7 @@ func (l *Log) commitLoop() {
 			l.closeErr = errors.Join(err, l.syncStore())
 			return
 		}
+		l.co.wait(l.stop)
 		l.commitRound()
 	}
 }
@@ -44,6 +45,14 @@ func (l *Log) commitLoop() {
 // commitRound runs one group commit and resolves the generation that was
 // current when it started.
 func (l *Log) commitRound() error {
+	// Kicks sent so far are answered by this round: whoever kicked
+	// queued (or read the generation) before this point, so the snapshot
+	// below includes it. Without the drain a kick sent during a
+	// coalescing wait would start a second, empty round.
+	select {
+	case <-l.kick:
+	default:
+	}
 	l.genMu.Lock()
 	g := l.gen
 	l.gen = &commitGen{done: make(chan struct{})}
@@ -106,8 +115,9 @@ type cut struct {
 	floor      int64 // retention keeps offsets from here on (HoldRetention)
 	evicted    int64 // records retention dropped by count before this commit
 	// results of the transaction
-	newStart int64
-	newBytes int64
+	newStart  int64
+	newBytes  int64
+	newNewest int64 // the partition's newest chunk after it (-1: unchanged)
 }
 
 func (l *Log) commit() error {
@@ -133,7 +143,7 @@ func (l *Log) commit() error {
 			cuts = append(cuts, cut{
 				p: p, chunks: p.tail.take(), base: p.stored, count: p.next - p.stored,
 				start: p.start, startDirty: p.startDirty, newBytes: p.bytes,
-				retention: p.retention, evicted: p.evicting,
+				retention: p.retention, evicted: p.evicting, newNewest: -1,
 			})
 			p.startDirty = false
 			p.evicting = 0
@@ -141,6 +151,7 @@ func (l *Log) commit() error {
 		p.mu.Unlock()
 	}
 	l.roundMu.Unlock()
+	l.co.take()
 	if len(cuts) == 0 && state.empty() {
 		l.stateCommitted(state)
 		l.answerLate()
@@ -164,7 +175,9 @@ func (l *Log) commit() error {
 		}
 		return l.writeState(tx, state)
 	})
+	l.releaseExtendBuf()
 	took := time.Since(began) // now, not when the deferred call runs
+	l.co.committed(took)
 	defer l.observeCommit(cuts, took, err)
 	for i := range cuts {
 		cuts[i].p.producersCommitted(err == nil)
@@ -198,6 +211,9 @@ func (l *Log) commit() error {
 			p.start = c.newStart
 		}
 		p.bytes = c.newBytes
+		if c.newNewest >= 0 {
+			p.newest = c.newNewest
+		}
 		var watchers []*watcher
 		if l.cfg.policy == PolicySync {
 			p.wakeLocked()
@@ -214,8 +230,9 @@ func (l *Log) commit() error {
 	return nil
 }
 
-// writeCut stores a partition's queued chunks with their index entries,
-// then applies retention, all in tx.
+// writeCut stores a partition's queued chunks with their index entries
+// (the first may extend the newest stored chunk, see extend.go), then
+// applies retention, all in tx.
 func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 	p := c.p
 	data, err := tx.CreateBucket(p.data)
@@ -234,11 +251,23 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 		need += 8 + chunkMetaFixed + chunkMetaCRC + bloomSize(c.chunks[i].n)
 	}
 	arena := make([]byte, 0, need)
+	// The tail cuts chunks by its buffers too, so any queued chunk may
+	// continue the newest one, stored or written just before it.
+	newest := p.newest
+	defer func() { c.newNewest = newest }()
 	for i := range c.chunks {
 		ch := &c.chunks[i]
 		if ch.first+ch.count <= c.start {
 			continue // retention already dropped every record of this chunk
 		}
+		extended, err := l.extendNewest(data, index, c, ch, newest)
+		if err != nil {
+			return err
+		}
+		if extended {
+			continue
+		}
+		newest = ch.first
 		meta, err := chunkMetaOf(p, ch)
 		if err != nil {
 			return err

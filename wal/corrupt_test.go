@@ -174,7 +174,7 @@ func TestBitFlipsInKeysAndIndexDetected(t *testing.T) {
 			t.Run(f.name+"/"+topic, func(t *testing.T) {
 				backends(t, func(t *testing.T, open func(*testing.T) store.Store) {
 					st := open(t)
-					l := openLog(t, st)
+					l := openLog(t, st, wal.WithoutChunkExtension()) // a chunk per Append
 					fillBoth(t, l)
 					want, _, err := readEvery(l, topic)
 					if err != nil || len(want) != 30 {

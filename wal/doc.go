@@ -11,6 +11,15 @@
 // filter of its correlation ids, for retention, time lookups and
 // correlation queries without reading the chunk.
 //
+// Chunks fill across commits: a commit's first records extend the
+// partition's newest stored chunk (its value and index entry are
+// rewritten under the same key, in the same transaction) while the two
+// fit ChunkRecords and ChunkBytes together, so a synchronous appender's
+// log has full chunks, not one per commit. The old records are checked
+// (every CRC) before they are copied; a chunk that fails is left alone
+// and the new records start their own. The memory store, which keeps
+// values without copying them, keeps a chunk per commit. See extend.go.
+//
 // # Formats
 //
 // A topic's storage format is chosen when it is created (TopicConfig.Format)
@@ -71,7 +80,24 @@
 //
 // One committer goroutine writes every queued record of every partition in
 // one store transaction: many concurrent appenders share one fsync (group
-// commit). Under PolicySync, Append and AppendBatch answer after that
+// commit). One Append is one commit: it reads the commit generation
+// before queueing and kicks the committer once, so a round that only
+// carries a subscriber's cursor never runs for it.
+//
+// Group commit that fills: without a wait, N synchronous appenders settle
+// into commits of about N/2 (those a commit releases come back while the
+// next commit, holding those that queued meanwhile, already runs). After
+// a commit that held at least 2 synchronous Appends, the committer waits,
+// blocked on a channel, until as many Appends are queued as took part in
+// the last cycle, or for half the last commit's transaction time, at
+// most 1 ms. A single appender never waits. The cost is latency when an
+// appender does not come back: at most that bound per commit (about
+// 0.3 ms with a 0.6 ms commit on this machine). Measured with core's
+// BenchmarkDurableSyncPublish (see coalesce.go for the table): 16
+// synchronous publishers go from 8 to about 15 messages a commit, 64 from
+// 32 to about 57; the waits tried (a quarter, half and all of the commit,
+// capped at 1 or 2 ms; a threshold of 2 or 4 Appends) filled commits
+// alike, so the smallest bound that does was kept. Under PolicySync, Append and AppendBatch answer after that
 // transaction committed and readers only see committed records; under
 // PolicyInterval and PolicyNone they answer once the record is queued, and
 // readers see it at once. PolicyInterval commits once an interval on a

@@ -75,13 +75,16 @@ type Log struct {
 	producers producers    // producer id allocation and expiry (producerid.go)
 	txnIDs    txnRegistry  // Kafka transactional ids (txn_registry.go)
 
-	kick     chan struct{} // buffer 1: wakes the committer
-	stop     chan struct{} // closed by Close
-	done     chan struct{} // closed when the committer exits
-	closed   atomic.Bool
-	closeErr error      // the final commit's, set by the committer before done closes
-	closeMu  sync.Mutex // serialises Close; held before any other lock
-	closeRes error      // what Close returns
+	kick chan struct{} // buffer 1: wakes the committer
+	co   coalescer     // the committer's wait for synchronous appenders (coalesce.go)
+	// extendBuf is the committer's scratch for extended chunks (extend.go).
+	extendBuf []byte
+	stop      chan struct{} // closed by Close
+	done      chan struct{} // closed when the committer exits
+	closed    atomic.Bool
+	closeErr  error      // the final commit's, set by the committer before done closes
+	closeMu   sync.Mutex // serialises Close; held before any other lock
+	closeRes  error      // what Close returns
 }
 
 type topicLog struct {
@@ -120,6 +123,11 @@ type partition struct {
 	deleted    bool         // DeleteTopic removed it
 
 	mark appendMark // newest append-time mark (dedup.go); owned by the committer
+	// newest is the first offset of the newest stored chunk, the one a
+	// commit may extend (extend.go), or -1; owned by the committer, set
+	// by recover before it starts. A hint: the commit checks the chunk
+	// in its transaction before extending it.
+	newest int64
 
 	prod producerTable // idempotent producers' windows (producer.go); under mu
 }
@@ -190,6 +198,7 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
 	}
+	l.co.init()
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
@@ -217,6 +226,7 @@ func newPartition(topic string, id int32, format Format) *partition {
 		index:  indexBucket(topic, id),
 		startK: []byte("start/" + topic + "/" + strconv.Itoa(int(id))),
 		mark:   noMark,
+		newest: -1,
 	}
 	p.floor.Store(math.MaxInt64)
 	return p

@@ -141,6 +141,9 @@ type config struct {
 	now             func() time.Time
 	producerExpiry  time.Duration
 	observer        Observer
+	// noExtend stores every commit's chunks under keys of their own
+	// (extend.go); tests of one layout set it (export_test.go).
+	noExtend bool
 }
 
 func defaultConfig() config {

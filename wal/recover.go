@@ -223,6 +223,7 @@ func (l *Log) recoverPartition(tx store.Tx, p *partition, repairs *[]repair) err
 			}
 			p.bytes += meta.Bytes
 			p.next = max(p.next, keyOffset(k)+meta.Count)
+			p.newest = keyOffset(k)
 		}
 	}
 	if !startOK {
@@ -268,40 +269,52 @@ func (l *Log) rebuildIndexEntry(p *partition, data store.Bucket, key []byte) (ch
 		return chunkMeta{}, "missing"
 	}
 	first := keyOffset(key)
-	body, reason := checkChunkHeader(v, p.format, first)
+	count, n, reason := storedChunkShape(p, v, first)
 	if reason != "" {
 		return chunkMeta{}, reason
 	}
-	ch := tailChunk{b: v, first: first}
-	if p.format == FormatKafka {
-		at := first
-		for b := body; len(b) > 0; {
-			h, n, reason := checkBatch(b, at)
-			if reason != "" {
-				return chunkMeta{}, reason
-			}
-			at += int64(h.Records())
-			ch.n++
-			b = b[n:]
-		}
-		ch.count = at - first
-	} else {
-		for b := body; len(b) > 0; {
-			_, n, reason := parseFrame(b)
-			if reason != "" {
-				return chunkMeta{}, reason
-			}
-			ch.count++
-			ch.n++
-			b = b[n:]
-		}
-	}
-	if ch.count == 0 {
-		return chunkMeta{}, "no records"
-	}
+	ch := tailChunk{b: v, first: first, count: count, n: n}
 	meta, err := chunkMetaOf(p, &ch)
 	if err != nil {
 		return chunkMeta{}, err.Error()
 	}
 	return meta, ""
+}
+
+// storedChunkShape checks the stored chunk v under key first, every
+// frame's or batch's CRC included, and returns the offsets it spans and
+// the frames or batches in it, or a reason when it cannot vouch for
+// itself.
+func storedChunkShape(p *partition, v []byte, first int64) (count int64, n int, reason string) {
+	body, reason := checkChunkHeader(v, p.format, first)
+	if reason != "" {
+		return 0, 0, reason
+	}
+	if p.format == FormatKafka {
+		at := first
+		for b := body; len(b) > 0; {
+			h, size, reason := checkBatch(b, at)
+			if reason != "" {
+				return 0, 0, reason
+			}
+			at += int64(h.Records())
+			n++
+			b = b[size:]
+		}
+		count = at - first
+	} else {
+		for b := body; len(b) > 0; {
+			_, size, reason := parseFrame(b)
+			if reason != "" {
+				return 0, 0, reason
+			}
+			count++
+			n++
+			b = b[size:]
+		}
+	}
+	if count == 0 {
+		return 0, 0, "no records"
+	}
+	return count, n, ""
 }

@@ -1,0 +1,101 @@
+package wal
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Group commit that fills (see the package doc, Durability).
+//
+// Without a wait, a committer serving N synchronous appenders settles
+// into commits of about N/2: the appenders a commit releases come back
+// while the next commit, started at once with those that queued during
+// the previous one, is already running. After a commit that held several
+// synchronous appends, the committer therefore waits, blocked on a
+// channel, until as many appends are queued as took part in the last
+// cycle (those it held plus those that queued while it ran), or for at
+// most coalesceShare of the last commit's duration, capped at
+// coalesceMaxWait: an appender that does not come back costs that much
+// latency, never more.
+const (
+	// coalesceMinHeld is the fewest synchronous appends a commit must
+	// hold for the next one to wait: a single appender (with or without
+	// a subscriber) never waits.
+	coalesceMinHeld = 2
+	// coalesceShare is the wait as a fraction of the last commit.
+	coalesceShare = 0.5
+	// coalesceMaxWait caps the wait.
+	coalesceMaxWait = time.Millisecond
+)
+
+// coalescer is the committer's view of the synchronous appenders. queued
+// and target are shared with appenders; the rest is the committer's own.
+type coalescer struct {
+	// queued counts synchronous appends queued since the last commit took
+	// the tails (Append under PolicySync).
+	queued atomic.Int64
+	// target is the count at which an appender wakes a waiting committer;
+	// MaxInt64 when it is not waiting.
+	target atomic.Int64
+	ready  chan struct{} // buffer 1: an appender reached target
+	timer  *time.Timer   // the committer's, reused
+
+	held int64         // synchronous appends the last commit took
+	took time.Duration // how long the last commit's store transaction ran
+}
+
+func (c *coalescer) init() {
+	c.target.Store(math.MaxInt64)
+	c.ready = make(chan struct{}, 1)
+	c.timer = time.NewTimer(time.Hour)
+	c.timer.Stop()
+}
+
+// appended counts one synchronous append queued and wakes the committer
+// if it waits for this many.
+func (c *coalescer) appended() {
+	if c.queued.Add(1) >= c.target.Load() {
+		select {
+		case c.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take is called by the commit as it takes the tails: the appends queued
+// so far are the ones it holds.
+func (c *coalescer) take() { c.held = c.queued.Swap(0) }
+
+// committed records the duration of a commit that held c.held appends.
+func (c *coalescer) committed(took time.Duration) { c.took = took }
+
+// wait blocks the committer before a commit until enough synchronous
+// appends are queued, the bound passes, or stop closes. It returns at
+// once unless the last commit held at least coalesceMinHeld appends.
+func (c *coalescer) wait(stop <-chan struct{}) {
+	if c.held < coalesceMinHeld {
+		return
+	}
+	d := min(time.Duration(float64(c.took)*coalesceShare), coalesceMaxWait)
+	if d <= 0 {
+		return
+	}
+	want := c.held + c.queued.Load()
+	select {
+	case <-c.ready: // a stale wake-up from an earlier wait
+	default:
+	}
+	c.target.Store(want)
+	defer c.target.Store(math.MaxInt64)
+	if c.queued.Load() >= want {
+		return
+	}
+	c.timer.Reset(d)
+	defer c.timer.Stop()
+	select {
+	case <-c.ready:
+	case <-c.timer.C:
+	case <-stop:
+	}
+}
