@@ -237,3 +237,26 @@ func keyOffset(k []byte) int64 {
 	}
 	return int64(binary.BigEndian.Uint64(k))
 }
+
+// frameSkippable reports whether a reader can step over the damaged frame
+// at the start of b: its length word is in range, and the frame after it
+// is whole with a good CRC, or the chunk ends there. The reader then
+// resumes at the next offset rather than at the next chunk, so a flipped
+// bit in one record of a full chunk (chunks fill across commits,
+// extend.go) costs that record, not the rest of the chunk. A damaged
+// length word fails the check: the frames after it cannot be told apart.
+func frameSkippable(b []byte) bool {
+	if len(b) < frameHeaderSize+frameFixedSize {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if n < frameFixedSize || n > len(b)-frameHeaderSize {
+		return false
+	}
+	rest := b[frameHeaderSize+n:]
+	if len(rest) == 0 {
+		return true
+	}
+	_, _, reason := parseFrame(rest)
+	return reason == ""
+}

@@ -230,3 +230,59 @@ func mapsEqual(a, b map[int64]int64) bool {
 	}
 	return true
 }
+
+// A flipped bit in one record of a full chunk costs that record only: the
+// reader steps over a frame whose length holds and whose next frame
+// checks out. A damaged length word loses the rest of the chunk, reported
+// as one stretch.
+func TestDamagedRecordInFullChunk(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   func(i int) int // byte to flip, from the start of record 10's payload
+		want [2]int64
+	}{
+		{"payload", func(i int) int { return i + 2 }, [2]int64{10, 11}},
+		{"length", func(i int) int { return i - 48 + 2 }, [2]int64{10, 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openBolt(t, filepath.Join(t.TempDir(), "wal.db"))
+			l := openLog(t, st)
+			createTopic(t, l, "f", wal.TopicConfig{Partitions: 1})
+			for i := range 20 {
+				if err := l.Append(ctx, "f", 0, []wal.Record{{Payload: []byte(fmt.Sprintf("rec-%02d", i))}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := chunkSpans(t, st, "f"); len(got) != 1 {
+				t.Fatalf("chunks %v, want one", got)
+			}
+			err := st.Update(func(tx store.Tx) error {
+				b := tx.Bucket([]byte("d/f/0"))
+				key := make([]byte, 8)
+				v := bytes.Clone(b.Get(key))
+				i := bytes.Index(v, []byte("rec-10"))
+				v[tc.at(i)] ^= 0x01
+				return b.Put(key, v)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, damaged, err := readEvery(l, "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(damaged) != 1 || damaged[0] != tc.want {
+				t.Fatalf("damage %v, want %v", damaged, tc.want)
+			}
+			for i := range 20 {
+				if int64(i) >= tc.want[0] && int64(i) < tc.want[1] {
+					continue
+				}
+				if want := fmt.Sprintf("rec-%02d", i); got[int64(i)] != want {
+					t.Fatalf("offset %d holds %q, want %q", i, got[int64(i)], want)
+				}
+			}
+		})
+	}
+}

@@ -222,7 +222,9 @@ func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(
 		}
 		f, n, reason := parseFrameCRC(b, verify)
 		if reason != "" {
-			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: true}
+			// inStore widens Next to the next chunk, unless the frame can
+			// be stepped over (frameSkippable, chunk.go).
+			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: !frameSkippable(b)}
 		}
 		e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
 		if err := fn(&e); err != nil {
