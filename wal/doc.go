@@ -97,7 +97,9 @@
 // synchronous publishers go from 8 to about 15 messages a commit, 64 from
 // 32 to about 57; the waits tried (a quarter, half and all of the commit,
 // capped at 1 or 2 ms; a threshold of 2 or 4 Appends) filled commits
-// alike, so the smallest bound that does was kept. Under PolicySync, Append and AppendBatch answer after that
+// alike, so the smallest bound that does was kept.
+//
+// Under PolicySync, Append and AppendBatch answer after that
 // transaction committed and readers only see committed records; under
 // PolicyInterval and PolicyNone they answer once the record is queued, and
 // readers see it at once. PolicyInterval commits once an interval on a
