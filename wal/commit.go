@@ -260,7 +260,7 @@ func (l *Log) writeCut(tx store.Tx, c *cut, now time.Time) error {
 		if ch.first+ch.count <= c.start {
 			continue // retention already dropped every record of this chunk
 		}
-		extended, err := l.extendNewest(data, index, c, ch, newest)
+		extended, err := l.extendNewest(data, index, c, ch, newest, now)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"math"
+	"time"
 
 	"github.com/onexbus/onexbus/store"
 )
@@ -23,6 +24,9 @@ import (
 // into the new value, and a chunk that does not check out is left alone
 // (the new records start a chunk of their own).
 //
+// Retention by age drops whole chunks, so a topic with MaxAge extends a
+// chunk only while its oldest record is younger than MaxAge/8.
+//
 // A store that keeps values without copying (store.Retainer: the memory
 // store) is not extended: a key costs it little and a rewrite a copy.
 
@@ -31,11 +35,15 @@ import (
 // one commit) is dropped after its commit.
 const extendBufMax = 1 << 20
 
+// extendAgeShare bounds the time an extended chunk spans to MaxAge /
+// extendAgeShare, so that retention by age stays that fine.
+const extendAgeShare = 8
+
 // extendNewest stores the queued chunk ch of c by extending newest, the
 // first offset of the partition's newest chunk in the transaction (-1 for
 // none), if ch continues it and both fit the chunk bounds together. It
 // reports whether it did; when it did not, nothing was written.
-func (l *Log) extendNewest(data, index store.Bucket, c *cut, ch *tailChunk, newest int64) (bool, error) {
+func (l *Log) extendNewest(data, index store.Bucket, c *cut, ch *tailChunk, newest int64, now time.Time) (bool, error) {
 	p := c.p
 	if newest < 0 || l.cfg.noExtend {
 		return false, nil
@@ -46,6 +54,12 @@ func (l *Log) extendNewest(data, index store.Bucket, c *cut, ch *tailChunk, newe
 	key := offsetKey(newest)
 	old, reason := parseChunkMeta(key, index.Get(key))
 	if reason != "" || newest+old.Count != ch.first || newest+old.Count <= c.start {
+		return false, nil
+	}
+	// Retention by age drops whole chunks: one that keeps growing would
+	// keep its old records as long as it grows. A chunk whose oldest
+	// record is older than an eighth of MaxAge takes no more.
+	if age := c.retention.MaxAge; age > 0 && now.UnixNano()-old.MinTs > int64(age/extendAgeShare) {
 		return false, nil
 	}
 	hdr := int64(chunkHeaderLen(p.format))

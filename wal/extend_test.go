@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
@@ -284,5 +286,36 @@ func TestDamagedRecordInFullChunk(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Retention by age drops whole chunks, so a chunk older than an eighth of
+// MaxAge takes no more records: old records still go when they age out.
+func TestExtensionKeepsAgeRetention(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	st := openBolt(t, filepath.Join(t.TempDir(), "wal.db"))
+	l := openLog(t, st, wal.WithClock(func() time.Time { return *clock.Load() }))
+	createTopic(t, l, "f", wal.TopicConfig{Partitions: 1, Retention: wal.Retention{MaxAge: time.Minute}})
+	add := func(at time.Time) {
+		t.Helper()
+		if err := l.Append(ctx, "f", 0, []wal.Record{{Timestamp: at.UnixNano(), Payload: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		add(now.Add(time.Duration(i) * time.Second))
+	}
+	if got := chunkSpans(t, st, "f"); len(got) != 1 {
+		t.Fatalf("chunks %v: records 1 s apart under MaxAge 1m should share one", got)
+	}
+	later := now.Add(2 * time.Hour)
+	clock.Store(&later)
+	add(later)
+	add(later)
+	if start, end, _ := l.Offsets("f", 0); start != 5 || end != 7 {
+		t.Fatalf("offsets %d..%d two hours later, want 5..7 (the old chunk aged out)", start, end)
 	}
 }

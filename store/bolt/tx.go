@@ -74,6 +74,12 @@ func (t *tx) CreateBucket(name []byte) (b store.Bucket, err error) {
 		return nil, store.ErrKeyTooLarge
 	}
 	defer t.guard("create bucket")
+	// Most calls find the bucket (the log asks for its buckets on every
+	// commit): bbolt's lookup answers from the transaction's cache after
+	// the first, where CreateBucketIfNotExists copies the name each time.
+	if bb := t.btx.Bucket(name); bb != nil {
+		return &bucket{t: t, b: bb}, nil
+	}
 	bb, err := t.btx.CreateBucketIfNotExists(name)
 	if err != nil {
 		return nil, t.mapErr(err)
