@@ -149,7 +149,7 @@ func serveCmd(env *Env) *cobra.Command {
 
 // serve runs the daemon until the first SIGTERM or SIGINT.
 func serve(parent context.Context, env *Env, l daemon.Layers, cfg daemon.Config) error {
-	d, err := daemon.New(cfg, append([]daemon.Option{daemon.WithLogOutput(env.Stderr)}, env.Options...)...)
+	d, err := daemon.New(cfg, append([]daemon.Option{daemon.WithLogOutput(env.Stderr), daemon.WithConfigFile(l.File)}, env.Options...)...)
 	if err != nil {
 		return fail(ExitConfig, err)
 	}

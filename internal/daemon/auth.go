@@ -14,20 +14,32 @@ import (
 // for every listener and each listener's certificates. Both are swapped
 // in place on SIGHUP.
 type security struct {
-	store *auth.Store
-	kafka *certSource // nil: plaintext
-	http  *certSource
-	admin *certSource
+	store   *auth.Store
+	limiter *auth.RateLimiter // nil: no rate limit
+	kafka   *certSource       // nil: plaintext
+	http    *certSource
+	admin   *certSource
 }
 
 // newSecurity loads the principals and the listeners' certificates of
 // cfg (already validated).
-func newSecurity(cfg Config) (*security, error) {
+func newSecurity(cfg Config, file string) (*security, error) {
 	snap, err := cfg.Security.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	s := &security{store: auth.NewStore()}
+	s := &security{store: auth.NewStore(auth.WithRulePersister(rulePersister(file)))}
+	if cfg.Security.RateLimit > 0 {
+		s.limiter = auth.NewRateLimiter(cfg.Security.RateLimit, cfg.Security.RateBurst)
+		names := make([]string, 0, len(snap.Users)+len(snap.Tokens))
+		for u := range snap.Users {
+			names = append(names, u)
+		}
+		for _, t := range snap.Tokens {
+			names = append(names, t.Principal)
+		}
+		s.limiter.Track(names...)
+	}
 	if err := s.store.Replace(snap); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -137,4 +149,23 @@ func (d *Daemon) scheme(src *certSource) string {
 		return "https://"
 	}
 	return "http://"
+}
+
+// rulePersister writes the rule set of a Kafka CreateAcls or DeleteAcls
+// into the configuration file (security.acls) before the store applies
+// it; without a file the change is refused.
+func rulePersister(file string) func([]auth.Rule) error {
+	return func(rules []auth.Rule) error {
+		if file == "" {
+			return fmt.Errorf("%w: ACL changes need a configuration file to persist them in (serve --config)", ErrInvalidConfig)
+		}
+		acls := make([]ACLConfig, len(rules))
+		for i, r := range rules {
+			acls[i] = aclConfig(r)
+		}
+		return EditPrincipals(file, func(p *Principals) error {
+			p.ACLs = acls
+			return nil
+		})
+	}
 }

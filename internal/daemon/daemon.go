@@ -19,6 +19,7 @@ import (
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/core/node"
 	"github.com/onexbus/onexbus/dispatch/schema"
+	"github.com/onexbus/onexbus/internal/netlimit"
 	"github.com/onexbus/onexbus/metrics"
 	"github.com/onexbus/onexbus/store"
 	"github.com/onexbus/onexbus/store/bolt"
@@ -97,7 +98,7 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	sec, err := newSecurity(cfg)
+	sec, err := newSecurity(cfg, o.configFile)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +280,7 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 	mux := d.adminMux()
 	rt.adminSrv = &http.Server{Handler: counting(&d.inFl, d.protectAdmin(mux)), ReadHeaderTimeout: 10 * time.Second}
 	rt.adminDone = make(chan error, 1)
-	adminServed := wrapTLS(adminLn, d.sec.admin)
+	adminServed := wrapTLS(netlimit.Listen(adminLn, cfg.Security.AdminMaxConnections, cfg.Security.AdminMaxConnectionsPerAddr, d.log.Named("admin")), d.sec.admin)
 	go func() { rt.adminDone <- rt.adminSrv.Serve(adminServed) }()
 	d.mu.Lock()
 	d.addrs.Admin = adminLn.Addr()
@@ -303,7 +304,7 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 		}
 	}
 	if httpLn != nil {
-		hs := HTTPSettings{Logger: d.log.Named("http")}
+		hs := HTTPSettings{Logger: d.log.Named("http"), RateLimiter: d.sec.limiter}
 		if cfg.Security.httpAuthenticated(cfg.Security.HTTPTLS) {
 			hs.Auth = d.sec.store
 		}
@@ -316,7 +317,7 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 		rt.httpAPI = h
 		rt.httpSrv = &http.Server{Handler: counting(&d.inFl, d.metrics.InstrumentHTTP(h)), ReadHeaderTimeout: 10 * time.Second}
 		rt.httpDone = make(chan error, 1)
-		httpServed := wrapTLS(httpLn, d.sec.http)
+		httpServed := wrapTLS(netlimit.Listen(httpLn, cfg.Security.HTTPMaxConnections, cfg.Security.HTTPMaxConnectionsPerAddr, d.log.Named("http")), d.sec.http)
 		go func() { rt.httpDone <- rt.httpSrv.Serve(httpServed) }()
 		d.mu.Lock()
 		d.addrs.HTTP = httpLn.Addr()

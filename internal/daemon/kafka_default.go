@@ -22,6 +22,10 @@ var DefaultKafka KafkaFactory = func(bus *core.Bus, s KafkaSettings) (KafkaServe
 	if s.ACL != nil {
 		sec = append(sec, broker.WithACL(s.ACL))
 	}
+	if s.RateLimiter != nil {
+		sec = append(sec, broker.WithRateLimiter(s.RateLimiter))
+	}
+	sec = append(sec, broker.WithMaxConnectionsPerAddr(s.MaxConnectionsPerAddr), broker.WithSASLSessionLifetime(s.SASLSessionLifetime))
 	return broker.New(bus, append([]broker.Option{
 		broker.WithAdvertisedAddr(s.AdvertisedAddr),
 		broker.WithNodeID(s.NodeID),

@@ -22,20 +22,23 @@ func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *runn
 			"kafka.addr", cfg.KafkaAddr, "advertised", d.advertised(cfg, ln.Addr()))
 	}
 	ks := KafkaSettings{
-		AdvertisedAddr:    d.advertised(cfg, ln.Addr()),
-		NodeID:            cfg.KafkaNodeID,
-		MaxFrameBytes:     cfg.MaxRequestBytes,
-		MaxInFlightBytes:  cfg.MaxInFlightBytes,
-		MaxConnections:    cfg.MaxConnections,
-		IdleTimeout:       cfg.KafkaIdleTimeout,
-		AutoCreateTopics:  cfg.AutoCreateTopics,
-		DefaultPartitions: cfg.DefaultPartitions,
-		Logger:            d.log.Named("kafka"),
-		RequestObserver:   d.metrics.ObserveKafkaRequest,
-		RecordValidator:   schemaValidator{d.schemas},
-		TLS:               d.sec.kafka.tlsConfig(),
-		AllowPlain:        cfg.Security.AllowPlain,
-		ACL:               d.sec.store,
+		AdvertisedAddr:        d.advertised(cfg, ln.Addr()),
+		NodeID:                cfg.KafkaNodeID,
+		MaxFrameBytes:         cfg.MaxRequestBytes,
+		MaxInFlightBytes:      cfg.MaxInFlightBytes,
+		MaxConnections:        cfg.MaxConnections,
+		IdleTimeout:           cfg.KafkaIdleTimeout,
+		AutoCreateTopics:      cfg.AutoCreateTopics,
+		DefaultPartitions:     cfg.DefaultPartitions,
+		Logger:                d.log.Named("kafka"),
+		RequestObserver:       d.metrics.ObserveKafkaRequest,
+		RecordValidator:       schemaValidator{d.schemas},
+		TLS:                   d.sec.kafka.tlsConfig(),
+		AllowPlain:            cfg.Security.AllowPlain,
+		ACL:                   d.sec.store,
+		RateLimiter:           d.sec.limiter,
+		SASLSessionLifetime:   cfg.Security.SASLSessionLifetime,
+		MaxConnectionsPerAddr: cfg.Security.MaxConnectionsPerAddr,
 	}
 	if len(cfg.Security.Users) > 0 {
 		ks.Users = d.sec.store

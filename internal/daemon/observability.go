@@ -27,6 +27,9 @@ var DefaultHTTPAPI APIFactory = func(bus *core.Bus, s HTTPSettings) (http.Handle
 	if s.Auth != nil {
 		opts = append(opts, httpapi.WithAuth(s.Auth))
 	}
+	if s.RateLimiter != nil {
+		opts = append(opts, httpapi.WithRateLimiter(s.RateLimiter))
+	}
 	api, err := httpapi.New(bus, opts...)
 	if err != nil {
 		return nil, err

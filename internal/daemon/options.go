@@ -27,6 +27,9 @@ type HTTPSettings struct {
 	// Auth is the principal store requests authenticate against and
 	// whose ACLs they pass; nil when http.addr does not authenticate.
 	Auth *auth.Store
+	// RateLimiter refuses a principal's requests over security.rate_limit
+	// with 429; nil for none.
+	RateLimiter *auth.RateLimiter
 }
 
 // Setup runs once the bus is recovered and before the daemon reports
@@ -35,14 +38,21 @@ type HTTPSettings struct {
 type Setup func(ctx context.Context, bus *core.Bus, admin *http.ServeMux) error
 
 type options struct {
-	logOutput io.Writer
-	api       APIFactory
-	kafka     KafkaFactory
-	setups    []Setup
+	configFile string
+	logOutput  io.Writer
+	api        APIFactory
+	kafka      KafkaFactory
+	setups     []Setup
 }
 
 // Option configures New.
 type Option func(*options)
+
+// WithConfigFile names the YAML file the configuration came from: ACL
+// rules changed over the Kafka protocol (CreateAcls, DeleteAcls) are
+// written into it (EditPrincipals) before they apply. Without it such
+// changes are refused.
+func WithConfigFile(path string) Option { return func(o *options) { o.configFile = path } }
 
 // WithLogOutput sets where the log goes (default os.Stderr).
 func WithLogOutput(w io.Writer) Option { return func(o *options) { o.logOutput = w } }
@@ -101,6 +111,13 @@ type KafkaSettings struct {
 	AllowPlain bool
 	// ACL is the principal store whose rules every request passes.
 	ACL *auth.Store
+	// MaxConnectionsPerAddr is limits.max_connections_per_addr (0: none).
+	MaxConnectionsPerAddr int
+	// RateLimiter charges requests per principal (security.rate_limit);
+	// nil for none.
+	RateLimiter *auth.RateLimiter
+	// SASLSessionLifetime is security.sasl_session_lifetime (0: none).
+	SASLSessionLifetime time.Duration
 }
 
 // KafkaFactory builds the Kafka listener's server. Without one the Kafka

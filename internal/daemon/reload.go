@@ -64,6 +64,16 @@ func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
 	for _, s := range swaps {
 		s.src.cur.Store(s.conf)
 	}
+	if d.sec.limiter != nil {
+		names := make([]string, 0, len(snap.Users)+len(snap.Tokens))
+		for u := range snap.Users {
+			names = append(names, u)
+		}
+		for _, t := range snap.Tokens {
+			names = append(names, t.Principal)
+		}
+		d.sec.limiter.Track(names...)
+	}
 	changed := cur.Security.principalsChanged(&next.Security)
 	applied = append(applied, changed...)
 	if cur.Security.kafkaAuthenticated() != next.Security.kafkaAuthenticated() ||

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	stdhttp "net/http"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -20,6 +22,13 @@ import (
 // answered 403 forbidden, both as problem+json. See authRules for what
 // each operation needs.
 func WithAuth(store *auth.Store) Option { return func(c *config) { c.auth = store } }
+
+// WithRateLimiter refuses a principal's requests over its rate with 429
+// rate_limited (problem+json, Retry-After in whole seconds): each
+// authenticated request takes one token (RateLimiter.Reserve). It needs
+// WithAuth; without it requests have no principal and the option does
+// nothing.
+func WithRateLimiter(l *auth.RateLimiter) Option { return func(c *config) { c.limiter = l } }
 
 // authRealm names the protection space in WWW-Authenticate.
 const authRealm = "onexbusd"
@@ -92,6 +101,8 @@ var authRules = map[string]authNeed{
 	"get-operation":    {auth.ResourceCluster, "", auth.OpDescribe},
 	"operation-events": {auth.ResourceCluster, "", auth.OpDescribe},
 	"cancel-operation": {auth.ResourceCluster, "", auth.OpAdmin},
+	// As Kafka's DescribeAcls: describe on the cluster.
+	"list-acls": {auth.ResourceCluster, "", auth.OpDescribe},
 }
 
 // useAuth installs the authorization middleware when WithAuth is set;
@@ -161,7 +172,24 @@ func (s *Server) handler() stdhttp.Handler {
 	if s.cfg.auth == nil {
 		return s.mux
 	}
-	return authenticating(s.cfg.auth, s.mux)
+	next := stdhttp.Handler(s.mux)
+	if l := s.cfg.limiter; l != nil {
+		next = stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
+			principal, _ := Principal(r.Context())
+			if d := l.Reserve(principal); d > 0 {
+				p := newProblem(stdhttp.StatusTooManyRequests, "rate_limited",
+					fmt.Sprintf("%s is over its request rate; retry after %v", principal, d.Round(time.Millisecond)))
+				p.retryAfter = d
+				for k, v := range p.GetHeaders() {
+					w.Header()[k] = v
+				}
+				writeProblem(w, p)
+				return
+			}
+			s.mux.ServeHTTP(w, r)
+		})
+	}
+	return authenticating(s.cfg.auth, next)
 }
 
 // authenticating answers 401 (problem+json, WWW-Authenticate) to a
@@ -207,6 +235,11 @@ var errNoCredentials = errors.New("credentials required: a bearer token or HTTP 
 func authenticate(store *auth.Store, r *stdhttp.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		// A client certificate the TLS layer verified against the client
+		// CAs names the principal (its CommonName).
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			return auth.PrincipalFromCert(r.TLS.VerifiedChains[0][0])
+		}
 		return "", errNoCredentials
 	}
 	scheme, cred, _ := strings.Cut(h, " ")
@@ -229,11 +262,16 @@ func authenticate(store *auth.Store, r *stdhttp.Request) (string, error) {
 
 // writeAuthProblem writes a problem outside huma's error path.
 func writeAuthProblem(w stdhttp.ResponseWriter, status int, detail string) {
-	b, err := json.Marshal(newProblem(status, statusCode(status), detail))
+	writeProblem(w, newProblem(status, statusCode(status), detail))
+}
+
+// writeProblem writes p outside huma's error path.
+func writeProblem(w stdhttp.ResponseWriter, p *Problem) {
+	b, err := json.Marshal(p)
 	if err != nil { // a Problem always encodes; keep the status regardless
 		b = nil
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
+	w.WriteHeader(p.Status)
 	_, _ = w.Write(b)
 }

@@ -54,7 +54,8 @@ type config struct {
 	defaultLease    time.Duration
 	maxLease        time.Duration
 	allowPrivateURL bool
-	auth            *auth.Store // WithAuth; nil: open
+	auth            *auth.Store       // WithAuth; nil: open
+	limiter         *auth.RateLimiter // WithRateLimiter; nil: none
 }
 
 func defaultConfig() config {
@@ -208,6 +209,7 @@ func (s *Server) register() {
 	s.registerDLQ()
 	s.registerOperations()
 	s.registerStorage()
+	s.registerACLs()
 }
 
 // Handler returns the API's handler: mount it at the root of a listener.
