@@ -33,7 +33,7 @@ type pki struct {
 	clientPair                tls.Certificate
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{dir: t.TempDir()}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
