@@ -38,26 +38,34 @@ type TxnEnd struct {
 // (and, under PolicyInterval, the store synced). Until then the
 // partitions' last stable offsets stay before the transaction's records.
 //
-// It returns ErrClosed, the offsets' validation errors (nothing is
-// written then), or the commit's or ctx's error while waiting (the
+// Offsets that fail validation (a partition deleted meanwhile, an offset
+// past the end) are dropped, never the markers: a transaction must end
+// whatever happened to its input, or its partitions' LSO would stay
+// behind it. It returns ErrClosed, the dropped offsets' errors (after
+// writing the rest), or the commit's or ctx's error while waiting (the
 // markers then stay queued and may still be stored).
 func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	commitOffsets := end.Commit && len(end.Offsets) > 0
-	if commitOffsets {
+	var dropped []error
+	offsets := make(map[string][]CursorCommit)
+	if end.Commit {
 		for g, offs := range end.Offsets {
 			if err := validGroup(g); err != nil {
-				return err
+				dropped = append(dropped, err)
+				continue
 			}
 			for _, c := range offs {
 				if err := l.validCommit(c); err != nil {
-					return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+					dropped = append(dropped, err)
+					continue
 				}
+				offsets[g] = append(offsets[g], c)
 			}
 		}
 	}
+	commitOffsets := len(offsets) > 0
 	type target struct {
 		p   *partition
 		end int64
@@ -88,7 +96,7 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 	}
 	var err error
 	if commitOffsets {
-		for g, offs := range end.Offsets {
+		for g, offs := range offsets {
 			err = errors.Join(err, l.CommitCursors(ctx, g, offs, false))
 		}
 		l.curMu.Lock()
@@ -100,7 +108,7 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 	l.kickCommitter()
 	if err != nil {
 		// Validated above: only a partition deleted meanwhile gets here.
-		return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+		dropped = append(dropped, err)
 	}
 	for _, t := range targets {
 		if err := l.waitStored(ctx, t.p, t.end); err != nil {
@@ -115,6 +123,9 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 		if err := l.durable.sync(ctx, l.syncStore); err != nil {
 			return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
 		}
+	}
+	if len(dropped) > 0 {
+		return fmt.Errorf("wal: end transaction of producer %d: offsets dropped: %w", end.ProducerID, errors.Join(dropped...))
 	}
 	return nil
 }

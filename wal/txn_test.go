@@ -243,9 +243,18 @@ func TestTxnCommitWithOffsets(t *testing.T) {
 		if c := l.GroupCursors("g"); len(c) != 1 || c[0].Value.Offset != 2 {
 			t.Fatalf("offsets after the commit and a reopen: %v", c)
 		}
+		// An offset that no longer validates is dropped, never the
+		// markers: the transaction ends, its LSO moves on.
+		appendBatch(t, l, "out", 0, txnBatch(t, 5, 0, 2, 1, "o"))
 		bad := []wal.CursorCommit{{Topic: "in", Part: 0, Value: wal.CursorValue{Offset: 99}}}
-		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: true, Offsets: map[string][]wal.CursorCommit{"g": bad}}); err == nil {
+		if err := l.EndTransaction(ctx, wal.TxnEnd{ProducerID: 5, Commit: true, Partitions: []wal.TxnPartition{{Topic: "out"}}, Offsets: map[string][]wal.CursorCommit{"g": bad}}); err == nil {
 			t.Fatal("an offset past the end was accepted")
+		}
+		if _, end, _ := l.Offsets("out", 0); lso(t, l, "out", 0) != end || end != 6 {
+			t.Fatalf("LSO %d, end %d after an end with a bad offset", lso(t, l, "out", 0), end)
+		}
+		if c := l.GroupCursors("g"); len(c) != 1 || c[0].Value.Offset != 2 {
+			t.Fatalf("offsets after the bad one: %v", c)
 		}
 	})
 }
