@@ -116,7 +116,7 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 		if counted {
 			n = attempt.Count
 		}
-		err := l.call(sub, m, DeliveryInfo{Group: l.group.name, Attempt: n}, slot, grant, attempt, counted)
+		err := l.call(sub, m, DeliveryInfo{Group: l.group.name, Attempt: n}, slot, grant, attempt, counted, it.takeCtxBuf())
 		if errors.Is(err, errNotActive) || errors.Is(err, ErrReleased) {
 			// Not run, or given back unhandled: nothing failed, so no
 			// attempt is spent (the one counted before the call is taken
@@ -176,7 +176,7 @@ func (l *loop) deliver(it *item, slot *handlerSlot, log logger) bool {
 // called runtime.Goexit, the deferred function records that as a failed
 // attempt (durably, before the goroutine is gone) and releases the
 // breaker's pass; the goroutine's own deferred code then carries on.
-func (l *loop) call(sub *Subscription, m *Message, d DeliveryInfo, slot *handlerSlot, grant breaker.Pass, a wal.Attempt, counted bool) error {
+func (l *loop) call(sub *Subscription, m *Message, d DeliveryInfo, slot *handlerSlot, grant breaker.Pass, a wal.Attempt, counted bool, ctxBuf *deliveryContext) error {
 	returned := false
 	hooked := l.bus.hooks.observesDeliveries()
 	var start time.Time
@@ -195,7 +195,7 @@ func (l *loop) call(sub *Subscription, m *Message, d DeliveryInfo, slot *handler
 	if sub.cfg.transactional {
 		d.txn = &Txn{bus: l.bus}
 	}
-	err := sub.call(m, d, slot)
+	err := sub.call(m, d, slot, ctxBuf)
 	if err == nil && d.txn != nil {
 		err = l.commitTxn(d.txn, m)
 	} else if d.txn != nil {

@@ -379,6 +379,18 @@ type item struct {
 	undecodable error
 	damage      *wal.CorruptError
 	next        int64 // for damage: the first offset past it
+	// ctxBuf, when not nil, is room for the first handler call's context,
+	// allocated with the item (decode); takeCtxBuf hands it out once.
+	ctxBuf *deliveryContext
+}
+
+// takeCtxBuf returns the item's room for a handler context, once: a
+// retry's call gets a context of its own, since the handler of the
+// earlier call may still hold that one.
+func (it *item) takeCtxBuf() *deliveryContext {
+	b := it.ctxBuf
+	it.ctxBuf = nil
+	return b
 }
 
 // end is the offset after the item.
@@ -392,8 +404,9 @@ func (it *item) end() int64 {
 // decode turns an entry into the item to deliver, or nil for an entry
 // that is not a message (a Kafka control record). One that does not
 // decode becomes a message holding the raw payload as its Value, marked
-// so that deliver dead-letters it. The item and its message are one
-// allocation: the handler owns the message, and the item goes with it.
+// so that deliver dead-letters it. The item, its message and its first
+// handler context are one allocation: the handler owns the message, and
+// the rest goes with it.
 func (l *loop) decode(e *wal.Entry) *item {
 	d := new(decoded)
 	ok, err := l.bus.decodeEntryInto(l.topic, l.part, e, &d.msg)
@@ -404,14 +417,16 @@ func (l *loop) decode(e *wal.Entry) *item {
 		d.msg = Message{Topic: l.topic, Partition: l.part, Offset: e.Offset, Value: bytes.Clone(e.Payload)}
 		d.it.undecodable = err
 	}
-	d.it.Message = &d.msg
+	d.it.Message, d.it.ctxBuf = &d.msg, &d.ctx
 	return &d.it
 }
 
-// decoded is an item and its message, allocated together.
+// decoded is an item, its message and the context of its first handler
+// call, allocated together.
 type decoded struct {
 	it  item
 	msg Message
+	ctx deliveryContext
 }
 
 // damaged is the item for damage met reading from pos.

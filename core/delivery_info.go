@@ -28,8 +28,14 @@ func Delivery(ctx context.Context) (DeliveryInfo, bool) {
 	return d, ok
 }
 
-func withDelivery(ctx context.Context, d DeliveryInfo) context.Context {
-	return &deliveryContext{Context: ctx, info: d}
+// withDeliveryIn returns ctx carrying d for Delivery, built in buf (room
+// the delivery loop allocated with the message; nil: a new one).
+func withDeliveryIn(ctx context.Context, buf *deliveryContext, d DeliveryInfo) context.Context {
+	if buf == nil {
+		buf = new(deliveryContext)
+	}
+	*buf = deliveryContext{Context: ctx, info: d}
+	return buf
 }
 
 // deliveryContext is context.WithValue(ctx, deliveryInfoKey{}, info) in

@@ -275,7 +275,7 @@ var errNotActive = errors.New("onexbus: subscription not active")
 
 // call runs the handler once for msg on the handler goroutine of slot,
 // turning a panic into an error.
-func (s *Subscription) call(msg *Message, d DeliveryInfo, slot *handlerSlot) (err error) {
+func (s *Subscription) call(msg *Message, d DeliveryInfo, slot *handlerSlot, ctxBuf *deliveryContext) (err error) {
 	s.mu.Lock()
 	if !s.active {
 		s.mu.Unlock()
@@ -294,7 +294,7 @@ func (s *Subscription) call(msg *Message, d DeliveryInfo, slot *handlerSlot) (er
 		s.mu.Unlock()
 	}()
 
-	ctx := withDelivery(s.ctx, d)
+	ctx := withDeliveryIn(s.ctx, ctxBuf, d)
 	if s.cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.timeout)
