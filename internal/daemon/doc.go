@@ -30,9 +30,31 @@
 //
 // # Security
 //
+// One principal store (transport/auth) serves every listener. Its
+// content is in the YAML file only: security.users (salted SCRAM
+// credentials, never a password), security.tokens (SHA-256 hashes of
+// bearer tokens) and security.acls (allow rules), edited by `onexbusd
+// user` and `onexbusd token` (EditPrincipals: a lock, a temporary file,
+// fsync, rename, fsync of the directory; comments kept; mode 0600) and
+// by Kafka CreateAcls/DeleteAcls (the rule persister writes the file
+// before the change applies). The Kafka listener requires SASL (SCRAM,
+// PLAIN with security.allow_plain) once a user exists; the HTTP and
+// admin listeners require a bearer token or Basic once a user or token
+// exists (the admin probes /livez, /readyz and /healthz stay open;
+// /metrics needs describe on the cluster, the dashboard and the rest
+// admin). Each listener serves TLS with {kafka,http,admin}.tls.*; a
+// verified client certificate's CommonName is a principal. Limits:
+// connections per listener and per client address, requests per second
+// per principal (Kafka throttle time, HTTP 429). SIGHUP replaces the
+// principals, rules and certificates in one validated step (Reload); a
+// failed reload keeps the old state and logs why. Secrets never reach
+// the log, `config print` (which summarises users, tokens and rules) or
+// errors.
+//
 // Every listener binds 127.0.0.1 by default. A non-loopback address is
-// refused (ErrExposed) unless authentication is configured or
-// security.insecure is set explicitly.
+// refused (ErrExposed) unless that listener authenticates or
+// security.insecure is set explicitly, which is then warned about at
+// every start.
 //
 // # Mount points
 //
