@@ -75,9 +75,11 @@ fuzz_one() {
 	# the last such line has the totals of the run (the executions of a
 	# rerun are added to the first run's).
 	local execs interesting
-	execs=$(grep -o 'fuzz: elapsed: [^,]*, execs: [0-9]*' "$log" | awk '
+	# A run that ends while the engine still gathers its baseline coverage
+	# prints no such line: grep then finds nothing, which is no failure.
+	execs=$({ grep -o 'fuzz: elapsed: [^,]*, execs: [0-9]*' "$log" || true; } | awk '
 		{ v = $NF + 0; if (v < last) sum += last; last = v } END { print sum + last + 0 }')
-	interesting=$(grep -o 'new interesting: [0-9]*' "$log" | tail -1 | awk '{ print $NF + 0 }')
+	interesting=$({ grep -o 'new interesting: [0-9]*' "$log" || true; } | tail -1 | awk '{ print $NF + 0 }')
 	local line="$status $target ($pkg) $(($(date +%s) - start))s execs=${execs:-0} new-interesting=${interesting:-0}"
 	if [ "${FUZZCORPUS:-}" = 1 ]; then
 		local after
