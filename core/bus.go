@@ -100,6 +100,7 @@ func New(opts ...Option) (*Bus, error) {
 		wal.WithMaxRecordBytes(cfg.maxMessageBytes),
 		wal.WithMaxPendingBytes(max(defaultPendingBytes, cfg.maxMessageBytes)),
 		wal.WithClock(cfg.now),
+		wal.WithCommitWait(cfg.commitWait),
 	}
 	hk, _ := buildHooks(cfg.hooks) // validated
 	if len(hk.commit) > 0 || len(hk.retention) > 0 {

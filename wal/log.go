@@ -198,7 +198,7 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
 	}
-	l.co.init()
+	l.co.init(l.cfg.commitWait)
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
