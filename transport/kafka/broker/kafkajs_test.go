@@ -18,24 +18,7 @@ const kafkajsVersion = "2.2.4"
 // createTopics and metadata, idempotent acks=all produce with headers, a
 // group consumer from the beginning, and the group's committed offsets.
 func TestKafkajs(t *testing.T) {
-	node := needTool(t, "node")
-	npm := needTool(t, "npm")
-	if testing.Short() {
-		t.Skip("installs kafkajs with npm; skipped with -short")
-	}
-	modules := kafkajsModules(t, npm)
-	tb := startBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "testdata/kafkajs_smoke.js", tb.addr, modules)
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("kafkajs script: %v\n%s\n%s", err, out, stderr)
-	}
+	out := runKafkajs(t, "testdata/kafkajs_smoke.js")
 	var res struct {
 		Created    bool `json:"created"`
 		Partitions int  `json:"partitions"`
@@ -101,4 +84,30 @@ func TestKafkajs(t *testing.T) {
 	if !found {
 		t.Fatalf("ListGroups %+v has no kafkajs-group", res.Groups)
 	}
+}
+
+// runKafkajs runs a kafkajs script from testdata against a fresh broker
+// (kafkajs installed with npm into the user cache on first use) and
+// returns its standard output; it fails the test when node or npm are
+// missing under CI=true or the script fails, and skips with -short.
+func runKafkajs(t *testing.T, script string) []byte {
+	t.Helper()
+	node := needTool(t, "node")
+	npm := needTool(t, "npm")
+	if testing.Short() {
+		t.Skip("installs kafkajs with npm; skipped with -short")
+	}
+	modules := kafkajsModules(t, npm)
+	tb := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, script, tb.addr, modules).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("kafkajs script %s: %v\n%s\n%s", script, err, out, stderr)
+	}
+	return out
 }

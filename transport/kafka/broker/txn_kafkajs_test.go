@@ -39,23 +39,7 @@ func kafkajsModules(t *testing.T, npm string) string {
 // only the committed records, at 3 and 5; a read_uncommitted one sees all
 // four; the transaction's group offset is 3; the end is 7.
 func TestKafkajsTransactions(t *testing.T) {
-	node := needTool(t, "node")
-	npm := needTool(t, "npm")
-	if testing.Short() {
-		t.Skip("installs kafkajs with npm; skipped with -short")
-	}
-	modules := kafkajsModules(t, npm)
-	tb := startBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, node, "testdata/kafkajs_txn.js", tb.addr, modules).Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("kafkajs script: %v\n%s\n%s", err, out, stderr)
-	}
+	out := runKafkajs(t, "testdata/kafkajs_txn.js")
 	type seen struct {
 		Offset string `json:"offset"`
 		Value  string `json:"value"`
