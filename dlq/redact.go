@@ -24,12 +24,15 @@ const secretKeys = `password|passwd|passphrase|pwd|secret|token|api[_-]?key|acce
 // an already redacted value (so Redact is idempotent), an auth scheme and
 // its credentials, an escaped-quoted string (JSON inside a %q), a double-
 // or single-quoted string, an unterminated quote up to white space, and a
-// bare value up to white space, a quote, & or ;.
+// bare value up to white space, a quote, & or ;. A backslash escapes any
+// byte inside quotes, a newline too: were "\<newline>" not an escape, the
+// first pass would hide only up to the newline and a second pass would
+// find the rest a quoted string (Redact would not be idempotent).
 const secretValue = `\[REDACTED\]` +
 	`|(?:bearer|basic|digest|negotiate)[ \t]+(?:\[REDACTED\]|[^\s"'&;]+)` +
 	`|\\".*?\\"` +
-	`|"(?:[^"\\]|\\.)*"` +
-	`|'(?:[^'\\]|\\.)*'` +
+	`|"(?:[^"\\]|\\[\s\S])*"` +
+	`|'(?:[^'\\]|\\[\s\S])*'` +
 	`|["'][^\s&;]*` +
 	`|[^\s"'&;]+`
 

@@ -32,6 +32,7 @@ func TestRedact(t *testing.T) {
 		{"unterminated quote", `password="hunter2 x`, `password="[REDACTED] x`},
 		{"json", `{"user":"bob","password":"hunter2"}`, `{"user":"bob","password":"[REDACTED]"}`},
 		{"json spaced", `{"token": "abc", "n": 1}`, `{"token": "[REDACTED]", "n": 1}`},
+		{"escaped newline in quotes", "token:\"\\\n\"", `token:"[REDACTED]"`},
 		{"json escaped quote", `{"password":"a\"b"}`, `{"password":"[REDACTED]"}`},
 		{"json inside %q", `body "{\"password\":\"hunter2\"}"`, `body "{\"password\":\"[REDACTED]\"}"`},
 		{"authorization bearer", "Authorization: Bearer eyJhbGciOi.x.y", "Authorization: Bearer [REDACTED]"},
