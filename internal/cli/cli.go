@@ -179,13 +179,17 @@ func serve(parent context.Context, env *Env, l daemon.Layers, cfg daemon.Config)
 		case s := <-sigs:
 			switch {
 			case s == syscall.SIGHUP:
-				loaded, err := daemon.Load(l)
+				// The file is read inside ReloadFrom, with ACL edits (which
+				// persist to it) held off until the swap.
+				_, _, err := d.ReloadFrom(func() (daemon.Config, error) {
+					loaded, err := daemon.Load(l)
+					if err != nil {
+						return daemon.Config{}, fmt.Errorf("the configuration is invalid: %w", err)
+					}
+					return loaded.Config, nil
+				})
 				if err != nil {
-					log.Error("reload refused: the configuration is invalid; nothing changed", "error", err.Error())
-					continue
-				}
-				if _, _, err := d.Reload(loaded.Config); err != nil {
-					log.Error("reload failed", "error", err.Error())
+					log.Error("reload refused; nothing changed", "error", err.Error())
 				}
 			case !stopping:
 				stopping = true

@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // Reload applies next's reloadable settings to the running daemon:
@@ -17,49 +20,81 @@ import (
 // is logged as needing a restart. It returns both lists of setting
 // names. Everything is checked before anything changes: an invalid next,
 // or a certificate that does not load, changes nothing and is returned.
+//
+// A reload that reads the configuration file should use ReloadFrom: an
+// ACL edit over the Kafka protocol persists to that file, and only
+// ReloadFrom reads it with such edits held off.
 func (d *Daemon) Reload(next Config) (applied, restart []string, err error) {
-	if err := next.Validate(); err != nil {
-		return nil, nil, err
+	return d.ReloadFrom(func() (Config, error) { return next, nil })
+}
+
+// ReloadFrom is Reload of the configuration load returns (as the SIGHUP
+// handler reads it from the file and the environment). load runs with
+// the principal store's rule edits held off until the new principals
+// and rules are in place, so an ACL edit persisted to the file (CreateAcls,
+// DeleteAcls) is either in what load reads or applied after the swap,
+// never undone by it. An error from load changes nothing and is returned.
+func (d *Daemon) ReloadFrom(load func() (Config, error)) (applied, restart []string, err error) {
+	if load == nil {
+		return nil, nil, fmt.Errorf("%w: reload: nil load", ErrInvalidConfig)
 	}
-	snap, err := next.Security.Snapshot()
-	if err != nil {
-		return nil, nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	cur := d.cfg
-	// Certificates first: a file that does not load refuses the reload.
 	type certSwap struct {
 		src  *certSource
 		conf *tls.Config
 	}
-	var swaps []certSwap
-	for _, l := range []struct {
-		prefix    string
-		src       *certSource
-		was, want TLSConfig
-	}{
-		{"kafka.tls", d.sec.kafka, cur.Security.KafkaTLS, next.Security.KafkaTLS},
-		{"http.tls", d.sec.http, cur.Security.HTTPTLS, next.Security.HTTPTLS},
-		{"admin.tls", d.sec.admin, cur.Security.AdminTLS, next.Security.AdminTLS},
-	} {
-		if l.was.Enabled() != l.want.Enabled() {
-			restart = append(restart, l.prefix+".cert_file")
-			continue
-		}
-		if !l.want.Enabled() || l.src == nil {
-			continue
-		}
-		// Read again even when the paths are the same: a renewed
-		// certificate is usually written over the old file.
-		conf, err := loadTLS(l.prefix, l.want)
+	var (
+		next  Config
+		snap  auth.Snapshot
+		swaps []certSwap
+	)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur := d.cfg
+	err = d.sec.store.ReplaceFrom(func() (auth.Snapshot, error) {
+		cfg, err := load()
 		if err != nil {
-			return nil, nil, fmt.Errorf("onexbusd: reload refused, nothing changed: %w", err)
+			return auth.Snapshot{}, err
 		}
-		swaps = append(swaps, certSwap{l.src, conf})
-	}
-	if err := d.sec.store.Replace(snap); err != nil {
+		if err := cfg.Validate(); err != nil {
+			return auth.Snapshot{}, err
+		}
+		if snap, err = cfg.Security.Snapshot(); err != nil {
+			return auth.Snapshot{}, err
+		}
+		next = cfg
+		// Certificates before the swap: a file that does not load refuses
+		// the reload.
+		for _, l := range []struct {
+			prefix    string
+			src       *certSource
+			was, want TLSConfig
+		}{
+			{"kafka.tls", d.sec.kafka, cur.Security.KafkaTLS, next.Security.KafkaTLS},
+			{"http.tls", d.sec.http, cur.Security.HTTPTLS, next.Security.HTTPTLS},
+			{"admin.tls", d.sec.admin, cur.Security.AdminTLS, next.Security.AdminTLS},
+		} {
+			if l.was.Enabled() != l.want.Enabled() {
+				restart = append(restart, l.prefix+".cert_file")
+				continue
+			}
+			if !l.want.Enabled() || l.src == nil {
+				continue
+			}
+			// Read again even when the paths are the same: a renewed
+			// certificate is usually written over the old file.
+			conf, err := loadTLS(l.prefix, l.want)
+			if err != nil {
+				return auth.Snapshot{}, fmt.Errorf("onexbusd: reload refused, nothing changed: %w", err)
+			}
+			swaps = append(swaps, certSwap{l.src, conf})
+		}
+		return snap, nil
+	})
+	if errors.Is(err, auth.ErrInvalid) {
 		return nil, nil, fmt.Errorf("%w: reload refused, nothing changed: %w", ErrInvalidConfig, err)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, s := range swaps {
 		s.src.cur.Store(s.conf)

@@ -82,8 +82,7 @@ func (s *Store) EditRules(edit func(old []Rule) ([]Rule, error)) error {
 	if edit == nil {
 		return fmt.Errorf("%w: edit rules: nil edit", ErrInvalid)
 	}
-	s.editMu.Lock()
-	defer s.editMu.Unlock()
+	defer s.lockEdits()()
 	old := s.Rules()
 	next, err := edit(s.Rules())
 	if err != nil {

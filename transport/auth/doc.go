@@ -50,6 +50,7 @@
 //
 // A Store is safe for concurrent use; one RWMutex protects its users,
 // tokens and rules. Rule sets are replaced whole, so a reload never
-// exposes half a rule set. Lock order: editMu (serializes rule edits and
-// the persister call), then mu.
+// exposes half a rule set. Lock order: the edit lock (serializes rule
+// edits with their persister call, and replacements with their load),
+// then mu.
 package auth

@@ -28,6 +28,32 @@ type Snapshot struct {
 // (WithRulePersister) is not called: the snapshot comes from where rules
 // are persisted.
 func (s *Store) Replace(snapshot Snapshot) error {
+	defer s.lockEdits()()
+	return s.replace(snapshot)
+}
+
+// ReplaceFrom is Replace of the snapshot load returns, with rule edits
+// (AddRules, DeleteRules, EditRules, SetRules) held off from before load
+// runs until the swap is done. A reload that reads the configuration file
+// inside load therefore sees every edit a persister wrote to it, and no
+// edit can persist between its read and its swap (which would undo that
+// edit in memory while the file keeps it). An error from load is
+// returned as it is and changes nothing. load must not call the store's
+// rule methods.
+func (s *Store) ReplaceFrom(load func() (Snapshot, error)) error {
+	if load == nil {
+		return fmt.Errorf("%w: replace: nil load", ErrInvalid)
+	}
+	defer s.lockEdits()()
+	snapshot, err := load()
+	if err != nil {
+		return err
+	}
+	return s.replace(snapshot)
+}
+
+// replace is Replace with the edit lock held.
+func (s *Store) replace(snapshot Snapshot) error {
 	var errs []error
 	users := make(map[string]map[Mechanism]Credential, len(snapshot.Users))
 	for name, creds := range snapshot.Users {

@@ -2,7 +2,9 @@ package auth_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/onexbus/onexbus/transport/auth"
@@ -118,4 +120,57 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestReplaceFromHoldsOffRuleEdits: a reload reads its snapshot (the
+// configuration file) inside ReplaceFrom; an ACL edit that arrives while
+// it reads waits, then persists and applies after the swap. Were the edit
+// to persist and apply between the read and the swap, the swap would
+// undo it in memory while the file kept it. The file is a variable here,
+// written by the persister, read by load.
+func TestReplaceFromHoldsOffRuleEdits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var file []auth.Rule // what the persister wrote last
+		s := auth.NewStore(auth.WithRulePersister(func(rules []auth.Rule) error {
+			file = rules
+			return nil
+		}))
+		edit := auth.Rule{Principal: "alice", Resource: auth.ResourceTopic, Pattern: "orders.**", Operations: []auth.Operation{auth.OpWrite}}
+		read, release := make(chan struct{}), make(chan struct{})
+		reloaded := make(chan error, 1)
+		go func() {
+			reloaded <- s.ReplaceFrom(func() (auth.Snapshot, error) {
+				snap := auth.Snapshot{Rules: slices.Clone(file)}
+				close(read)
+				<-release // the reload is slow between its read and its swap
+				return snap, nil
+			})
+		}()
+		<-read
+		edited := make(chan error, 1)
+		go func() { edited <- s.AddRules(edit) }()
+		synctest.Wait() // the edit has run as far as it can
+		select {
+		case err := <-edited:
+			t.Fatalf("AddRules returned (%v) while a reload was between its read and its swap", err)
+		default:
+		}
+		close(release)
+		if err := <-reloaded; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-edited; err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Rules(); !slices.EqualFunc(got, file, ruleEqual) || len(got) != 1 {
+			t.Fatalf("store rules %v, file rules %v: want the same one edit in both", got, file)
+		}
+		if err := s.Authorize("alice", auth.ResourceTopic, "orders.eu", auth.OpWrite); err != nil {
+			t.Fatalf("the edit was lost in memory: %v", err)
+		}
+	})
+}
+
+func ruleEqual(a, b auth.Rule) bool {
+	return a.Principal == b.Principal && a.Resource == b.Resource && a.Pattern == b.Pattern && slices.Equal(a.Operations, b.Operations)
 }

@@ -20,9 +20,10 @@ import (
 type Store struct {
 	now func() time.Time
 
-	// editMu serializes rule edits end to end (SetRules, AddRules,
-	// DeleteRules, EditRules): read, persist, apply. Taken before mu.
-	editMu    sync.Mutex
+	// edits serializes rule edits end to end (SetRules, AddRules,
+	// DeleteRules, EditRules: read, persist, apply) and replacements
+	// (Replace, ReplaceFrom: load, apply). Taken before mu; see lockEdits.
+	edits     chan struct{}
 	persister func(rules []Rule) error // WithRulePersister; nil: none
 
 	mu     sync.RWMutex                        // protects users, tokens and rules
@@ -47,7 +48,7 @@ func WithClock(now func() time.Time) StoreOption {
 // NewStore returns an empty store: no users, no tokens, no rules (so,
 // once something authenticates, everything is allowed).
 func NewStore(opts ...StoreOption) *Store {
-	s := &Store{now: time.Now, users: map[string]map[Mechanism]Credential{}, tokens: map[string]TokenRecord{}}
+	s := &Store{now: time.Now, edits: make(chan struct{}, 1), users: map[string]map[Mechanism]Credential{}, tokens: map[string]TokenRecord{}}
 	for _, o := range opts {
 		if o != nil {
 			o(s)
@@ -328,12 +329,20 @@ func (s *Store) SetRules(rules []Rule) error {
 	if len(errs) > 0 {
 		return joinErrs(errs)
 	}
-	s.editMu.Lock()
-	defer s.editMu.Unlock()
+	defer s.lockEdits()()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rules = compiled
 	return nil
+}
+
+// lockEdits takes the edit lock and returns its unlock. The lock is a
+// channel of one slot rather than a sync.Mutex so that a goroutine
+// waiting for it is durably blocked in a testing/synctest bubble: the
+// ordering of edits and reloads is then testable without sleeps.
+func (s *Store) lockEdits() (unlock func()) {
+	s.edits <- struct{}{}
+	return func() { <-s.edits }
 }
 
 // Authorize returns nil if principal may do op on the resource of type
