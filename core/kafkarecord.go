@@ -79,9 +79,10 @@ func (b *Bus) decodeEntry(topic string, part int32, e *wal.Entry) (*Message, err
 func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message) (bool, error) {
 	if !e.Kafka {
 		// The log checked the frame's CRC, which covers these bytes, or
-		// had no need to (a queued frame, a memory store): the message's
-		// own CRC would only say the same again.
-		if err := message.DecodeVerifiedMessage(e.Payload, topic, b.cfg.source, m); err != nil {
+		// had no need to (a queued frame, a memory store). The frame
+		// holds the timestamp and ids the body leaves out.
+		env := message.Envelope{Topic: topic, Timestamp: e.Timestamp, MessageID: e.MessageID, CorrelationID: e.CorrelationID}
+		if err := message.DecodeRecord(e.Payload, env, b.cfg.source, m); err != nil {
 			return false, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
 		}
 		m.Topic, m.Partition, m.Offset = topic, part, e.Offset

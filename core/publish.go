@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/onexbus/onexbus/message"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -130,7 +131,7 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 		endsSlice = ends[:0]
 	}
 	for _, m := range run {
-		buf.b = AppendMessage(buf.b, m)
+		buf.b = message.AppendRecord(buf.b, m, recordEnvelope(m))
 		endsSlice = append(endsSlice, len(buf.b))
 	}
 	start := 0
@@ -232,7 +233,7 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 	if b.topicFormat(msg.Topic) == FormatKafka {
 		return b.publishKafkaAsync(ctx, buf, msg, fresh, done)
 	}
-	buf.b = AppendMessage(buf.b[:0], msg)
+	buf.b = message.AppendRecord(buf.b[:0], msg, recordEnvelope(msg))
 	if err := b.admit(ctx, msg.Topic, 1, len(buf.b)); err != nil {
 		return err
 	}

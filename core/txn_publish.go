@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/onexbus/onexbus/message"
 	"github.com/onexbus/onexbus/wal"
 )
 
@@ -62,7 +63,7 @@ func (b *Bus) publishAtomic(ctx context.Context, msgs []*Message, fresh []bool, 
 			recs := make([]wal.Record, len(p.idx))
 			for n, i := range p.idx {
 				m := msgs[i]
-				payload := AppendMessage(nil, m)
+				payload := message.AppendRecord(nil, m, recordEnvelope(m))
 				bytesIn += len(payload)
 				recs[n] = wal.Record{Timestamp: m.Timestamp.UnixNano(), MessageID: m.Headers.MessageID,
 					CorrelationID: m.Headers.CorrelationID, Payload: payload, FreshID: fresh[i]}

@@ -2,8 +2,8 @@
 // dependency on the engine: Message and Headers (every ONEX header, their
 // defaults and validation), Category and the topic grammar and parser,
 // subscription patterns, Kafka's murmur2 partitioner, the mapping of
-// Headers to and from Kafka record headers, and the msgpack frame the log
-// stores.
+// Headers to and from Kafka record headers, and the stored form of a
+// message.
 //
 // It imports nothing of onexbus, so the Kafka broker, the HTTP API, tools
 // and fuzz targets can use it without linking the engine. Package core
@@ -28,7 +28,14 @@
 //
 // # Encoding
 //
-// AppendMessage writes a message as one msgpack array (the frame the wal
-// stores, under its own CRC); DecodeMessage reads it back and wraps
-// ErrCorruptMessage for bytes that do not decode; it never panics.
+// The stored form is versioned by its first byte. Version 2 is written: a
+// field bitmap and only the fields that differ from their defaults.
+// AppendRecord writes the body of a log record, leaving out what the
+// log's frame already holds (timestamp, message_id, correlation_id, the
+// topic as event_type) and the CRC the frame's covers; DecodeRecord reads
+// it back given that Envelope. AppendMessage writes a standalone form with
+// everything and its own CRC-32C, for DecodeMessage. Version 1, the
+// msgpack array written until 325778d, is still read by every decoder, so
+// logs written then read unchanged. Decoders wrap ErrCorruptMessage for
+// bytes that do not decode; they never panic.
 package message

@@ -22,7 +22,8 @@ var (
 	// ErrInvalidHeaders is wrapped by Headers.Validate when headers fail
 	// validation after defaults (for example an empty event_type).
 	ErrInvalidHeaders = errors.New("onexbus: invalid headers")
-	// ErrCorruptMessage is wrapped by DecodeMessage when stored bytes do
-	// not decode as a message.
+	// ErrCorruptMessage is wrapped by the decoders (DecodeMessage,
+	// DecodeRecord and the others) when stored bytes do not decode as a
+	// message, and when a framed record is decoded without its frame.
 	ErrCorruptMessage = errors.New("onexbus: corrupt message")
 )
