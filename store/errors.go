@@ -8,6 +8,13 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrCorrupt is wrapped by every error that reports damaged data.
 	ErrCorrupt = errors.New("store: data is corrupt")
+	// ErrCommitFailed is wrapped by every Update after a commit that
+	// failed in the store itself (a write or fsync error, not fn's): what
+	// reached the disk is then unknown, so writes stop until the store is
+	// reopened and recovers from the file. A full disk is not such a
+	// failure: it leaves the file as it was and writes go on once there is
+	// room.
+	ErrCommitFailed = errors.New("store: a commit failed; writes stop until the store is reopened")
 )
 
 // Errors of transactions.

@@ -35,6 +35,16 @@ func (d *Daemon) readiness() []check {
 		{Name: "listeners up", OK: st >= stateReady},
 		{Name: "not draining", OK: st != stateDraining},
 	}
+	if st := d.storeRef.Load(); st != nil {
+		// A failed commit stops every write until a restart reopens the
+		// file (store.ErrCommitFailed): not ready, so an orchestrator
+		// restarts the daemon.
+		c := check{Name: "store writable", OK: true}
+		if err := st.Failed(); err != nil {
+			c.OK, c.Info = false, err.Error()
+		}
+		checks = append(checks, c)
+	}
 	if in := d.ingestRef.Load(); in != nil {
 		err := in.Err()
 		c := check{Name: "ingest running", OK: err == nil}

@@ -82,6 +82,9 @@ type Daemon struct {
 
 	forwarderRef atomic.Pointer[kafka.Forwarder]
 	ingestRef    atomic.Pointer[kafka.Ingest]
+	// storeRef is the bbolt store under the bus (set in openBus), for the
+	// "store writable" readiness check.
+	storeRef atomic.Pointer[bolt.Store]
 }
 
 // New validates cfg (every problem at once, wrapping ErrInvalidConfig)
@@ -344,6 +347,7 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 	if err != nil {
 		return nil, dataError(path, err)
 	}
+	d.storeRef.Store(st)
 	enf, _ := core.ParseEnforcement(cfg.Enforcement) // validated
 	format := core.FormatKafka
 	if cfg.TopicFormat == "frames" {

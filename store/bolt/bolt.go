@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -38,7 +39,8 @@ type Store struct {
 	dead error
 
 	// broken is set when bbolt panicked while committing or rolling back
-	// an Update (not inside fn): its in-memory state is then suspect, so
+	// an Update (not inside fn), or when a commit failed with an I/O
+	// error (see commitFailed): its in-memory state is then suspect, so
 	// every later Update returns this error. Views go on.
 	broken atomic.Pointer[error]
 }
@@ -170,6 +172,17 @@ func (s *Store) openDB(path string, noSync bool) (db *bbolt.DB, err error) {
 	return db, nil
 }
 
+// Failed returns the error that stopped the store's writes (a commit
+// that failed with an I/O error, or a bbolt panic while committing; see
+// the package doc), or nil while Updates are possible. Only reopening
+// the store clears it.
+func (s *Store) Failed() error {
+	if b := s.broken.Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
 // Path returns the path of the bbolt file.
 func (s *Store) Path() string { return s.path }
 
@@ -235,7 +248,34 @@ func (s *Store) run(writable bool, fn func(store.Tx) error) (err error) {
 	if err == nil || err == fnErr {
 		return err
 	}
+	if writable && commitFailed(err) {
+		err = fmt.Errorf("bolt: %s %s: %w: %w", op, s.path, store.ErrCommitFailed, err)
+		s.broken.CompareAndSwap(nil, &err)
+		return err
+	}
 	return fmt.Errorf("bolt: %s %s: %w", op, s.path, err)
+}
+
+// commitFailed reports whether err, returned by bbolt's Update but not by
+// fn, leaves the file in an unknown state. bbolt writes the pages, syncs,
+// writes the meta page and syncs again; on an error it rolls back in
+// memory, reloading the freelist through the meta page it reads from its
+// memory mapping - which, when the meta page was written but its fsync
+// failed, is the meta page of the transaction that failed. And Linux may
+// drop the dirty pages of a failed fsync, so a later fsync that succeeds
+// proves nothing about them. Only a reopen, which reads the file, knows
+// what is durable: so every commit error is one, except a full disk or
+// quota (the write was refused before anything changed, and the disk-full
+// test shows the bus going on once there is room) and bbolt refusing to
+// start a write transaction at all.
+func commitFailed(err error) bool {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return false
+	case errors.Is(err, berrors.ErrDatabaseNotOpen), errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxClosed):
+		return false
+	}
+	return true
 }
 
 // Sync flushes every committed transaction to stable storage (fdatasync).

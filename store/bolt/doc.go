@@ -36,7 +36,14 @@
 // also recover any bbolt panic (with debug.SetPanicOnFault, so that a
 // wild page id is a panic, not a SIGSEGV) and return it wrapped in
 // store.ErrCorrupt; after a panic while committing, every later Update
-// fails with that error until the store is reopened. Values are not
+// fails with that error until the store is reopened.
+//
+// Failed commits: a commit that fails with an I/O error (a write or an
+// fdatasync, not fn's error and not a full disk) leaves the file in a
+// state only a reopen can read back, so that Update and every later one
+// return an error wrapping store.ErrCommitFailed until the store is
+// closed and opened again; Views go on. A full disk (ENOSPC, EDQUOT)
+// changes nothing on disk and later Updates are tried as usual. Values are not
 // checksummed: a flipped bit inside a value is invisible here, which is
 // why package wal keeps a CRC per record.
 //
