@@ -140,7 +140,7 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 	need := 0
 	for i, t := range raw.texts {
 		if raw.isFixed[i] {
-			consts[i] = raw.fixed[i]
+			consts[i] = raw.fixedText(i)
 		} else if c, ok := intern(t, topic, source); ok {
 			consts[i] = c
 		} else {
@@ -242,16 +242,31 @@ type rawMessage struct {
 	ids         [2][16]byte
 	texts       [codecTexts][]byte
 	ints        [4]int64 // priority, retry_count, max_retries, ttl_seconds
-	// isFixed marks the texts not taken from the input but set to
-	// fixed's string (a version 2 text left out: a default or the topic).
+	// isFixed marks the texts not taken from the input (a version 2
+	// text left out): fixedText's, a default or topic.
 	isFixed [codecTexts]bool
-	fixed   [codecTexts]string
+	topic   string
 	// lists are the encoded extra and unparsed lists, count included;
 	// listLen counts their headers.
 	lists     [2][]byte
 	listLen   [2]int
 	listBytes [2]int // bytes of the lists' strings
 	v2        bool   // lists are in version 2's form
+}
+
+// fixedText is the value of text i when version 2 left it out: the
+// topic for event_type (framed; "" standalone), the default content type
+// and schema version, "" for the others.
+func (raw *rawMessage) fixedText(i int) string {
+	switch i {
+	case 1:
+		return raw.topic
+	case 2:
+		return DefaultContentType
+	case 3:
+		return DefaultSchemaVersion
+	}
+	return ""
 }
 
 // strings calls fn with each string of an encoded header list region.

@@ -118,6 +118,15 @@ func sameTime(a, b time.Time) bool {
 	return a.Unix() == b.Unix() && a.Nanosecond() == b.Nanosecond()
 }
 
+// frameTime reports whether t is the frame time ns (Unix nanoseconds):
+// t must be within int64 nanoseconds of the epoch, where UnixNano is
+// exact, for the comparison to mean anything.
+func frameTime(t time.Time, ns int64) bool {
+	const maxSec = math.MaxInt64/int64(time.Second) - 1
+	sec := t.Unix()
+	return sec > -maxSec && sec < maxSec && t.UnixNano() == ns
+}
+
 // v2Fields returns the field bits of m's encoding, framed in env when env
 // is not nil.
 func v2Fields(m *Message, env *Envelope) uint64 {
@@ -133,7 +142,7 @@ func v2Fields(m *Message, env *Envelope) uint64 {
 	if env != nil {
 		bits |= v2Framed
 		eventType = env.Topic
-		if !sameTime(m.Timestamp, time.Unix(0, env.Timestamp)) {
+		if !frameTime(m.Timestamp, env.Timestamp) {
 			bits |= v2Timestamp
 		}
 		if h.CorrelationID != env.CorrelationID {
@@ -156,21 +165,13 @@ func v2Fields(m *Message, env *Envelope) uint64 {
 	if !sameTime(h.Timestamp, m.Timestamp) {
 		bits |= v2HeadersTime
 	}
-	ts := texts(h)
-	for i, s := range ts {
-		var absent string
-		switch i {
-		case 1:
-			absent = eventType
-		case 2:
-			absent = DefaultContentType
-		case 3:
-			absent = DefaultSchemaVersion
-		}
-		if s != absent {
-			bits |= textBitsV2[i]
-		}
-	}
+	bits |= textBit(h.Source != "", v2Source) | textBit(h.EventType != eventType, v2EventType) |
+		textBit(h.ContentType != DefaultContentType, v2ContentType) |
+		textBit(h.SchemaVersion != DefaultSchemaVersion, v2SchemaVersion) |
+		textBit(h.Destination != "", v2Destination) | textBit(h.TraceID != "", v2TraceID) |
+		textBit(h.SpanID != "", v2SpanID) | textBit(h.ParentSpanID != "", v2ParentSpanID) |
+		textBit(h.OperationName != "", v2OperationName) | textBit(h.RoutingKey != "", v2RoutingKey) |
+		textBit(h.PartitionKey != "", v2PartitionKey) | textBit(h.TraceParent != "", v2TraceParent)
 	if h.Priority != PriorityNormal {
 		bits |= v2Priority
 	}
@@ -192,6 +193,13 @@ func v2Fields(m *Message, env *Envelope) uint64 {
 	return bits
 }
 
+func textBit(set bool, bit uint64) uint64 {
+	if set {
+		return bit
+	}
+	return 0
+}
+
 // appendV2 appends m's version 2 encoding, framed in env when env is not
 // nil.
 func appendV2(dst []byte, m *Message, env *Envelope) []byte {
@@ -205,11 +213,11 @@ func appendV2(dst []byte, m *Message, env *Envelope) []byte {
 	if bits&v2Value != 0 {
 		dst = appendBytesV2(dst, m.Value)
 	}
-	ts := texts(h)
-	for i := range 4 {
-		if bits&textBitsV2[i] != 0 {
-			dst = appendStrV2(dst, ts[i])
-		}
+	if bits&(v2Source|v2EventType|v2ContentType|v2SchemaVersion) != 0 {
+		dst = appendTextV2(dst, bits, v2Source, h.Source)
+		dst = appendTextV2(dst, bits, v2EventType, h.EventType)
+		dst = appendTextV2(dst, bits, v2ContentType, h.ContentType)
+		dst = appendTextV2(dst, bits, v2SchemaVersion, h.SchemaVersion)
 	}
 	if bits&v2Timestamp != 0 {
 		dst = appendTimeV2(dst, m.Timestamp)
@@ -235,10 +243,15 @@ func appendV2(dst []byte, m *Message, env *Envelope) []byte {
 	if bits&v2TTL != 0 {
 		dst = binary.AppendVarint(dst, int64(h.TTLSeconds))
 	}
-	for i := 4; i < codecTexts; i++ {
-		if bits&textBitsV2[i] != 0 {
-			dst = appendStrV2(dst, ts[i])
-		}
+	if bits&(v2Destination|v2TraceID|v2SpanID|v2ParentSpanID|v2OperationName|v2RoutingKey|v2PartitionKey|v2TraceParent) != 0 {
+		dst = appendTextV2(dst, bits, v2Destination, h.Destination)
+		dst = appendTextV2(dst, bits, v2TraceID, h.TraceID)
+		dst = appendTextV2(dst, bits, v2SpanID, h.SpanID)
+		dst = appendTextV2(dst, bits, v2ParentSpanID, h.ParentSpanID)
+		dst = appendTextV2(dst, bits, v2OperationName, h.OperationName)
+		dst = appendTextV2(dst, bits, v2RoutingKey, h.RoutingKey)
+		dst = appendTextV2(dst, bits, v2PartitionKey, h.PartitionKey)
+		dst = appendTextV2(dst, bits, v2TraceParent, h.TraceParent)
 	}
 	if bits&v2Extra != 0 {
 		dst = appendListV2(dst, h.Extra)
@@ -309,6 +322,14 @@ func lenV2(m *Message, env *Envelope) int {
 
 func appendBytesV2(dst, b []byte) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(b))), b...)
+}
+
+// appendTextV2 appends s when bits has bit.
+func appendTextV2(dst []byte, bits, bit uint64, s string) []byte {
+	if bits&bit == 0 {
+		return dst
+	}
+	return appendStrV2(dst, s)
 }
 
 func appendStrV2(dst []byte, s string) []byte {
@@ -385,9 +406,8 @@ func (raw *rawMessage) parseV2(b []byte, env *Envelope, checkCRC bool) error {
 	}
 	// A text not stored is a constant (or the topic), shared as it is.
 	if framed {
-		raw.fixed[1] = env.Topic
+		raw.topic = env.Topic
 	}
-	raw.fixed[2], raw.fixed[3] = DefaultContentType, DefaultSchemaVersion
 	raw.textsV2(&r, bits, 0, 4)
 	switch {
 	case bits&v2Timestamp != 0:
@@ -463,7 +483,7 @@ func (raw *rawMessage) parseV2(b []byte, env *Envelope, checkCRC bool) error {
 }
 
 // textsV2 reads the texts from..to-1 that bits says are stored; the others
-// are raw.fixed's.
+// are fixedText's.
 func (raw *rawMessage) textsV2(r *vreader, bits uint64, from, to int) {
 	for i := from; i < to; i++ {
 		if bits&textBitsV2[i] != 0 {
