@@ -164,3 +164,76 @@ func headersAlike(a, b Headers) bool {
 	}
 	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
 }
+
+// TestStoredBytesPerMessage measures what the log stores for a published
+// message with a 256-byte value and default headers (the bus's source
+// "onexbus", a 23-byte topic): chunk bytes over messages, chunk headers
+// included, in a bbolt log after Sync. Version 2 records (the frame's 48
+// bytes and a 268-byte body) against the same messages stored with
+// version 1 bodies (441 bytes a record); FormatKafka topics are logged
+// for comparison (one batch of 61 bytes per PublishAsync plus nine text
+// headers, which a Kafka consumer reads, so they are not ours to
+// shorten).
+func TestStoredBytesPerMessage(t *testing.T) {
+	ctx := testutil.Context(t)
+	b, err := New(WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	const n = 1000
+	value := make([]byte, 256)
+	perMessage := func(topic string) float64 {
+		t.Helper()
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := b.log.BytesFrom(topic, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(stored) / n
+	}
+	// Topics of one length: version 1 stored the topic again as
+	// event_type.
+	const v1Topic, v2Topic, kafkaTopic = "onex.evt.codec.size1.v1", "onex.evt.codec.size2.v1", "onex.evt.codec.sizek.v1"
+	for topic, f := range map[string]Format{v1Topic: FormatFrames, v2Topic: FormatFrames, kafkaTopic: FormatKafka} {
+		if _, err := b.CreateTopic(ctx, topic, TopicConfig{Partitions: 1, Format: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, topic := range []string{v2Topic, kafkaTopic} {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			if err := b.PublishAsync(ctx, &Message{Topic: topic, Value: value}, func(_ *Message, err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				wg.Done()
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+	}
+	now := time.Now()
+	var recs []wal.Record
+	for range n {
+		m := &Message{Topic: v1Topic, Value: value}
+		fresh, err := b.prepare(m, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, wal.Record{Timestamp: m.Timestamp.UnixNano(), MessageID: m.Headers.MessageID,
+			CorrelationID: m.Headers.CorrelationID, Payload: codecv1.AppendMessage(nil, m), FreshID: fresh})
+	}
+	if err := b.log.Append(ctx, v1Topic, 0, recs); err != nil {
+		t.Fatal(err)
+	}
+	v1, v2, kafka := perMessage(v1Topic), perMessage(v2Topic), perMessage(kafkaTopic)
+	t.Logf("stored bytes per 256-byte message: frames version 1 %.1f, version 2 %.1f (%.2fx); kafka %.1f", v1, v2, v2/v1, kafka)
+	if v2 > 320 || v1 < 430 {
+		t.Errorf("stored bytes per message: version 2 %.1f (want <= 320), version 1 %.1f (want >= 430)", v2, v1)
+	}
+}
