@@ -95,7 +95,7 @@ func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message
 	if _, err := kbatch.ReadRecordRaw(e.Payload, &rec); err != nil {
 		return false, kafkaRecordError(topic, part, e.Offset, err)
 	}
-	decodeKafkaRecord(topic, b.topicID(topic), part, e.Offset, &e.Batch, &rec, m, b.cfg.logger)
+	decodeKafkaRecord(topic, b.topicID(topic), part, e.Offset, &e.Batch, &rec, m, b.cfg.logger, false)
 	return true, nil
 }
 
@@ -212,14 +212,18 @@ func appendUUIDText(dst []byte, u uuid.UUID) []byte {
 
 // decodeKafkaRecord decodes one Kafka record of the batch bh, stored at
 // offset off of topic/part, into m; rec is read by kbatch.ReadRecordRaw
-// (its headers still encoded). Key and Value are copied; the headers
+// (its headers still encoded). Key and Value are copied (unless alias); the headers
 // are mapped as HeadersFromRecord maps them (bad values fall back with a
 // warning on log and are kept in Unparsed). A record without a usable
 // message_id gets derivedMessageID(topicID, part, off), so that every read
 // of it (redelivery, the DLQ, replay) sees one id.
-func decodeKafkaRecord(topic string, topicID [16]byte, part int32, off int64, bh *kbatch.Header, rec *kbatch.Record, m *Message, log hclog.Logger) {
+//
+// With alias, m's Key and Value are rec's (the caller's bytes), not a copy.
+func decodeKafkaRecord(topic string, topicID [16]byte, part int32, off int64, bh *kbatch.Header, rec *kbatch.Record, m *Message, log hclog.Logger, alias bool) {
 	*m = Message{Topic: topic, Partition: part, Offset: off}
-	if rec.Key != nil || rec.Value != nil {
+	if alias {
+		m.Key, m.Value = rec.Key, rec.Value
+	} else if rec.Key != nil || rec.Value != nil {
 		kv := make([]byte, len(rec.Key)+len(rec.Value))
 		nk := copy(kv, rec.Key)
 		copy(kv[nk:], rec.Value)

@@ -115,7 +115,7 @@ func TestKafkaRecordRoundTrip(t *testing.T) {
 		}
 		bh, _, rec := oneRecord(t, m)
 		var got Message
-		decodeKafkaRecord("topic", [16]byte{1}, 2, 7, &bh, rec, &got, nil)
+		decodeKafkaRecord("topic", [16]byte{1}, 2, 7, &bh, rec, &got, nil, false)
 		want := HeadersFromRecord(m.Headers.AppendRecordHeaders(nil), nil)
 		if want.MessageID == uuid.Nil {
 			want.MessageID = derivedMessageID([16]byte{1}, 2, 7)
@@ -163,7 +163,7 @@ func BenchmarkMessageCodec(b *testing.B) {
 			}
 			bh, _ := kbatch.ParseHeader(buf)
 			var out Message
-			decodeKafkaRecord("bench", [16]byte{}, 0, 0, &bh, &rec, &out, nil)
+			decodeKafkaRecord("bench", [16]byte{}, 0, 0, &bh, &rec, &out, nil, false)
 		}
 		b.ReportMetric(float64(len(buf)-kbatch.HeaderSize), "bytes/msg")
 	})

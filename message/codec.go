@@ -53,7 +53,18 @@ func RecordLen(m *Message, env Envelope) int { return lenV2(m, &env) }
 // (the frame's covers it); everything else is, so bad bytes give an
 // error wrapping ErrCorruptMessage, never a panic.
 func DecodeRecord(b []byte, env Envelope, source string, m *Message) error {
-	return decodeMessage(b, &env, env.Topic, source, m, false)
+	return decodeMessage(b, &env, env.Topic, source, m, false, false)
+}
+
+// DecodeRecordView is DecodeRecord without copying the Key and Value:
+// they alias b (nil when stored as nil), so they are valid only as long
+// as b is, and a reader that keeps them copies them. Header texts are as
+// DecodeRecord makes them (constants, or one new string). It suits a
+// reader that copies each message somewhere else at once (the Kafka
+// forwarder, into its record batch) and would otherwise copy the value
+// twice.
+func DecodeRecordView(b []byte, env Envelope, source string, m *Message) error {
+	return decodeMessage(b, &env, env.Topic, source, m, false, true)
 }
 
 // DecodeMessage decodes a standalone stored form (AppendMessage's, of
@@ -75,7 +86,7 @@ func DecodeMessage(b []byte, m *Message) error {
 // string instead of allocating its own, as application/json and 1.0.0
 // always do.
 func DecodeMessageTopic(b []byte, topic string, m *Message) error {
-	return decodeMessage(b, nil, topic, "", m, true)
+	return decodeMessage(b, nil, topic, "", m, true, false)
 }
 
 // DecodeVerifiedMessage is DecodeMessageTopic for bytes whose container
@@ -89,10 +100,10 @@ func DecodeMessageTopic(b []byte, topic string, m *Message) error {
 // default content type and schema version always do, so a message whose
 // headers are all such texts costs no string allocation.
 func DecodeVerifiedMessage(b []byte, topic, source string, m *Message) error {
-	return decodeMessage(b, nil, topic, source, m, false)
+	return decodeMessage(b, nil, topic, source, m, false, false)
 }
 
-func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, checkCRC bool) error {
+func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, checkCRC, alias bool) error {
 	var raw rawMessage
 	switch {
 	case len(b) == 0:
@@ -118,8 +129,12 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 		return corrupt("unknown version %d", b[0])
 	}
 
-	// Allocate once for Key and Value, once for the strings.
-	if raw.key != nil || raw.value != nil {
+	// Allocate once for Key and Value (unless they alias b), once for the
+	// strings.
+	switch {
+	case alias:
+		m.Key, m.Value = raw.key, raw.value
+	case raw.key != nil || raw.value != nil:
 		kv := make([]byte, len(raw.key)+len(raw.value))
 		nk := copy(kv, raw.key)
 		copy(kv[nk:], raw.value)
@@ -130,7 +145,7 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 		if raw.value != nil {
 			m.Value = kv[nk:]
 		}
-	} else {
+	default:
 		m.Key, m.Value = nil, nil
 	}
 	// One pass decides which texts are constants (interned) and how many

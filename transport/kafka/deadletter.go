@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/dlq"
 )
 
@@ -41,10 +40,20 @@ func (r *rejection) failed(off int64) int {
 	return r.count
 }
 
-// deadLetter stores m, which Kafka rejected r.count times with cause, in
-// the bus's dead-letter queue under the forwarder's group, with its place
-// in the local log. It returns once the letter is durable.
-func (f *Forwarder) deadLetter(k tpKey, m *core.Message, r rejection, cause error) error {
+// deadLetter stores the message at off of partition k, which Kafka
+// rejected r.count times with cause, in the bus's dead-letter queue under
+// the forwarder's group, with its place in the local log. It returns once
+// the letter is durable.
+func (f *Forwarder) deadLetter(k tpKey, off int64, r rejection, cause error) error {
+	// The batch held the record, not the message: read it again.
+	msgs, err := f.bus.Fetch(f.ctx, k.topic, k.part, off, 1)
+	switch {
+	case err != nil:
+		return fmt.Errorf("kafka: dead-letter %s/%d@%d: read it: %w", k.topic, k.part, off, err)
+	case len(msgs) != 1 || msgs[0].Offset != off:
+		return fmt.Errorf("kafka: dead-letter %s/%d@%d: %w", k.topic, k.part, off, errGoneFromLog)
+	}
+	m := msgs[0]
 	hdrs := m.Headers.AppendRecordHeaders(nil)
 	l := &dlq.Letter{
 		Topic: k.topic, Partition: k.part, Offset: m.Offset,

@@ -444,19 +444,6 @@ func (f *Forwarder) ensureUpstream(ctx context.Context, topic string, parts int3
 	return err
 }
 
-// fwdBatch is a run of messages of one partition produced together.
-type fwdBatch struct {
-	first, end int64 // offsets [first, end)
-	msgs       []*core.Message
-	ok         []bool
-	errs       []error // each record's error, where it failed
-	wg         sync.WaitGroup
-	done       chan struct{}
-	errOnce    sync.Once
-	err        error
-	pass       breaker.Pass // the breaker's leave to produce it; settle gives it back
-}
-
 // settle gives b's breaker pass back with its outcome: cause nil, or an
 // answer of Kafka's about the records or the topic (rejected,
 // topicRefused), is no outage; anything else is a failure.
@@ -518,6 +505,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 				f.brk.Release(b.pass, true, nil)
 				fails = 0
 				f.advance(k, ps, b.end, true)
+				b.release()
 				continue
 			}
 			// Let every batch in flight finish, record the acknowledged
@@ -529,18 +517,15 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 				last = max(last, later.end)
 			}
 			inflight = nil
-			i := 0
-			for i < len(b.ok) && b.ok[i] {
-				i++
-			}
-			acked := b.first + int64(i)
+			acked, cause := b.acked()
 			f.advance(k, ps, acked, true)
 			next = acked
-			cause := b.err
-			if i < len(b.errs) && b.errs[i] != nil {
-				cause = b.errs[i]
+			if cause == nil {
+				cause = b.err
 			}
 			f.settle(b, cause)
+			single := len(b.recs) == 1 && b.first == acked
+			b.release()
 			if topicRefused(cause) {
 				// Kafka answered for the whole topic: stop asking.
 				f.refuse(k.topic, cause)
@@ -549,12 +534,12 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			if rejected(cause) {
 				// Kafka answered: this is no outage.
 				careful = max(careful, last)
-				if len(b.msgs) != 1 || b.msgs[0].Offset != acked {
+				if !single {
 					continue // isolate it first
 				}
 				n := rej.failed(acked)
 				if n >= f.cfg.v.MaxRetryAttempts {
-					err := f.deadLetter(k, b.msgs[0], rej, cause)
+					err := f.deadLetter(k, acked, rej, cause)
 					if err == nil {
 						f.advance(k, ps, acked+1, true)
 						next, rej = acked+1, rejection{}
@@ -600,7 +585,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 		if single {
 			limit = 1
 		}
-		msgs, err := f.bus.Fetch(f.ctx, k.topic, k.part, next, limit)
+		b, err := f.readBatch(k, next, limit)
 		if err != nil {
 			if f.ctx.Err() != nil || errors.Is(err, core.ErrClosed) {
 				continue
@@ -609,7 +594,7 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			sleepCtx(f.ctx, f.cfg.v.RetryBackoffBase)
 			continue
 		}
-		if len(msgs) == 0 {
+		if b == nil {
 			if len(inflight) > 0 {
 				f.waitBatch(inflight[0])
 				continue
@@ -622,15 +607,16 @@ func (f *Forwarder) runPartition(k tpKey, ps *partState) {
 			}
 			continue
 		}
-		if msgs[0].Offset > next {
-			f.log.Warn("retention removed messages before they were forwarded", "topic", k.topic, "partition", k.part, "from", next, "to", msgs[0].Offset)
+		if b.first > next {
+			f.log.Warn("retention removed messages before they were forwarded", "topic", k.topic, "partition", k.part, "from", next, "to", b.first)
 		}
 		pass, err := f.brk.Wait(f.ctx)
 		if err != nil {
+			b.release()
 			continue
 		}
-		b := f.produce(k, msgs)
 		b.pass = pass
+		f.produce(b)
 		if pass.Probe() || single {
 			// The probe decides for everyone; a record on its own must
 			// have its outcome before the next is produced.
@@ -665,46 +651,6 @@ func (f *Forwarder) waitBatch(b *fwdBatch) {
 		f.brk.Trip(fmt.Errorf("%w: no ack within KAFKA_TIMEOUT_SECONDS (%v)", errStalled, f.cfg.v.Timeout))
 	}
 	<-b.done
-}
-
-// produce hands msgs to kgo and returns their batch, whose done channel
-// closes once every record has its outcome.
-func (f *Forwarder) produce(k tpKey, msgs []*core.Message) *fwdBatch {
-	b := &fwdBatch{first: msgs[0].Offset, end: msgs[len(msgs)-1].Offset + 1, msgs: msgs,
-		ok: make([]bool, len(msgs)), errs: make([]error, len(msgs)), done: make(chan struct{})}
-	b.wg.Add(len(msgs))
-	// One slab of records and one encoder (slabs of headers and their
-	// bytes) for the batch: kgo holds the records until Kafka answers.
-	recs := make([]kgo.Record, len(msgs))
-	enc := newHeaderEncoder(msgs, f.fc.headers, k.topic)
-	for i, m := range msgs {
-		rec := &recs[i]
-		*rec = kgo.Record{Topic: k.topic, Value: m.Value, Timestamp: m.Timestamp, Headers: enc.encode(&m.Headers)}
-		switch {
-		case len(m.Key) > 0:
-			rec.Key = m.Key
-		case m.Headers.PartitionKey != "":
-			rec.Key = []byte(m.Headers.PartitionKey)
-		}
-		// Messages retried from a gap (retention) keep their own offsets.
-		idx := int(m.Offset - b.first)
-		if idx < 0 || idx >= len(b.ok) {
-			idx = i
-		}
-		// Produce's context is not f.ctx: an idempotent record cannot be
-		// withdrawn once buffered, so Close lets it finish instead.
-		f.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				b.errs[idx] = err
-				b.errOnce.Do(func() { b.err = err })
-			} else {
-				b.ok[idx] = true
-			}
-			b.wg.Done()
-		})
-	}
-	go func() { b.wg.Wait(); close(b.done) }()
-	return b
 }
 
 // advance records pos as partition k's forwarded position and, if
@@ -837,6 +783,11 @@ const (
 
 // errStalled is the cause of a breaker opened by a batch without acks.
 var errStalled = errors.New("kafka: upstream stalled")
+
+// errGoneFromLog is why a rejected record could not be dead-lettered: it
+// was deleted from the local log (DeleteRecords) meanwhile, so the
+// partition goes on from what follows it.
+var errGoneFromLog = errors.New("the record is no longer in the local log")
 
 // logBreaker logs a change of the upstream breaker. One breaker serves
 // every partition: Kafka being down is a property of the cluster.

@@ -62,7 +62,8 @@ func WithHeaderEncoding(e HeaderEncoding) ForwarderOption {
 // HeadersCompact).
 //
 // The slabs belong to the records made from them, which kgo holds until
-// Kafka answers: an encoder is used for one run (encode), then dropped.
+// Kafka answers: an encoder is reset for the next run only once every
+// record of its run has its outcome (fwdBatch reuses it so).
 type headerEncoder struct {
 	compact bool
 	topic   string // the record's topic, for compact's event_type
@@ -99,51 +100,16 @@ const (
 	numNamed
 )
 
-// newHeaderEncoder sizes the slabs for msgs: every header and value byte
-// AppendRecordHeaders would write for them, so that neither slab grows in
-// the usual case. (Growing is safe: values and header runs already handed
-// out keep the old array, and nothing is written into it again.)
-func newHeaderEncoder(msgs []*core.Message, enc HeaderEncoding, topic string) *headerEncoder {
-	n, size := 0, 0
-	for _, m := range msgs {
-		hn, hs := headerSize(&m.Headers)
-		n += hn
-		size += hs
-	}
-	return &headerEncoder{compact: enc == HeadersCompact, topic: topic,
-		hdrs: make([]kgo.RecordHeader, 0, n), buf: make([]byte, 0, size), sec: -1 << 63}
-}
-
-// headerSize returns how many headers encode writes for h and a bound on
-// their value bytes (a repeated value is counted in full).
-func headerSize(h *core.Headers) (n, size int) {
-	if h.CorrelationID != uuid.Nil {
-		n, size = n+1, size+36
-	}
-	if h.MessageID != uuid.Nil {
-		n, size = n+1, size+36
-	}
-	if !h.Timestamp.IsZero() {
-		n, size = n+1, size+len("-2006-01-02T15:04:05.999999999Z")+8 // years up to 12 digits
-	}
-	for _, v := range [...]string{h.Source, h.EventType, h.ContentType, h.SchemaVersion, h.Destination, h.TraceID,
-		h.SpanID, h.ParentSpanID, h.OperationName, h.RoutingKey, h.PartitionKey, h.TraceParent} {
-		if v != "" {
-			n, size = n+1, size+len(v)
-		}
-	}
-	if h.Priority != core.PriorityUnset {
-		n, size = n+1, size+len(h.Priority.String())
-	}
-	for _, v := range [...]int{h.RetryCount, h.MaxRetries, h.TTLSeconds} {
-		if v != 0 {
-			n, size = n+1, size+20
-		}
-	}
-	for _, x := range h.Extra {
-		n, size = n+1, size+len(x.Value)
-	}
-	return n, size
+// reset empties e for a new run written with enc to topic, keeping its
+// slabs' arrays. Only once no record made from the previous run is held
+// (kgo gave each its outcome) may their bytes be written again. Growing
+// within a run is safe: values and header runs already handed out keep
+// the old array, and nothing is written into it again.
+func (e *headerEncoder) reset(enc HeaderEncoding, topic string) {
+	e.compact, e.topic = enc == HeadersCompact, topic
+	e.hdrs, e.buf = e.hdrs[:0], e.buf[:0]
+	e.last = [numNamed]lastValue{}
+	e.sec, e.secText = -1<<63, e.secText[:0]
 }
 
 // encode returns the headers of h, a sub-slice of the encoder's slab.
@@ -213,6 +179,17 @@ func (e *headerEncoder) add(key string, v []byte) {
 
 // copyText appends v to buf and returns its bytes there.
 func (e *headerEncoder) copyText(v string) []byte {
+	s := len(e.buf)
+	e.buf = append(e.buf, v...)
+	return e.buf[s:len(e.buf):len(e.buf)]
+}
+
+// copyBytes appends v to buf and returns its bytes there; nil stays nil
+// (a Kafka record tells a null key or value from an empty one).
+func (e *headerEncoder) copyBytes(v []byte) []byte {
+	if v == nil {
+		return nil
+	}
 	s := len(e.buf)
 	e.buf = append(e.buf, v...)
 	return e.buf[s:len(e.buf):len(e.buf)]

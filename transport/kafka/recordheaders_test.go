@@ -86,7 +86,7 @@ func TestHeaderEncoderMatchesAppendRecordHeaders(t *testing.T) {
 	for i := range cases {
 		msgs[i] = &core.Message{Headers: cases[i]}
 	}
-	enc := newHeaderEncoder(msgs, HeadersText, topic)
+	enc := newHeaderEncoder(HeadersText, topic)
 	got := make([][]kgo.RecordHeader, len(msgs))
 	for i, m := range msgs {
 		got[i] = enc.encode(&m.Headers)
@@ -111,7 +111,7 @@ func TestHeaderEncoderMatchesAppendRecordHeaders(t *testing.T) {
 func TestHeaderEncoderDefaultsAreNineHeaders(t *testing.T) {
 	var h core.Headers
 	h.ApplyDefaults(topic, "svc", time.Now())
-	enc := newHeaderEncoder([]*core.Message{{Headers: h}}, HeadersText, topic)
+	enc := newHeaderEncoder(HeadersText, topic)
 	var keys []string
 	for _, x := range enc.encode(&h) {
 		keys = append(keys, x.Key)
@@ -221,10 +221,10 @@ func BenchmarkRecordHeaders(b *testing.B) {
 		b.ReportAllocs()
 		cpu := cpuTime()
 		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
-		var enc *headerEncoder
+		enc := newHeaderEncoder(HeadersText, topic)
 		for i := 0; b.Loop(); i++ {
 			if i%len(msgs) == 0 {
-				enc = newHeaderEncoder(msgs, HeadersText, topic)
+				enc.reset(HeadersText, topic)
 			}
 			sinkHeaders = enc.encode(&msgs[i%len(msgs)].Headers)
 		}
@@ -232,6 +232,13 @@ func BenchmarkRecordHeaders(b *testing.B) {
 }
 
 var sinkHeaders []kgo.RecordHeader
+
+// newHeaderEncoder is an encoder reset for a run with enc to topic.
+func newHeaderEncoder(enc HeaderEncoding, topic string) *headerEncoder {
+	e := new(headerEncoder)
+	e.reset(enc, topic)
+	return e
+}
 
 // cpuTime is the process's user and system CPU time in nanoseconds: per
 // op it stays meaningful on a loaded machine, where ns/op does not.
@@ -250,7 +257,7 @@ func TestHeaderEncoderCompact(t *testing.T) {
 	h.ApplyDefaults(topic, "svc", time.Now())
 	full := fullHeaders(1) // no field at its default
 	msgs := []*core.Message{{Headers: h}, {Headers: full}}
-	enc := newHeaderEncoder(msgs, HeadersCompact, topic)
+	enc := newHeaderEncoder(HeadersCompact, topic)
 	var keys []string
 	for _, x := range enc.encode(&msgs[0].Headers) {
 		keys = append(keys, x.Key)
