@@ -74,9 +74,10 @@ type loadResult struct {
 // i/rate into a queue that never blocks it; pubs goroutines take from the
 // queue and publish, each message stamped with its scheduled time.
 //
-// The scheduler sleeps until the next send time (newSleeper: a kernel
-// sleep on its own thread, not a spin) and then releases every message
-// that is due, so it takes no core from the system under test; its
+// The scheduler sleeps until the next send time, or schedQuantum if that
+// is sooner (newSleeper: a kernel sleep on its own thread, not a spin),
+// and then releases every message that is due, so it takes almost no
+// core from the system under test; its
 // lateness (timer slack, descheduling) counts in the latency and is
 // reported on its own (SchedP99). The bare channel's rows (sys=chan)
 // show the floor this scheduler gives.
@@ -115,7 +116,7 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 		for i := int64(0); i < total; {
 			now := nowNanos()
 			if wait := schedOf(i) - now; wait > 0 {
-				sleep(time.Duration(wait))
+				sleep(max(time.Duration(wait), schedQuantum))
 				continue
 			}
 			for ; i < total && schedOf(i) <= now; i++ {
@@ -149,6 +150,16 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 		SchedP99: us(late.quantile(0.99)),
 	}, nil
 }
+
+// schedQuantum is the scheduler's shortest sleep. Each sleep is a
+// syscall and a timer wake-up, about 2.5 us of CPU on this project's
+// 2-core VM (measured: 0.53 s of CPU for 200,000 sleeps at 100,000
+// msgs/s): sleeping until every single send time took half a core at
+// 250,000 msgs/s from the system under test. With the quantum the
+// scheduler wakes at most 20,000 times a second and releases what is due
+// in a burst; the up to 50 us it adds to a message's wait counts in its
+// latency (and in SchedP99), like any other lateness.
+const schedQuantum = 50 * time.Microsecond
 
 // A flusher is an instance whose publish may return before the message
 // is accepted (an asynchronous producer): flush waits until every
