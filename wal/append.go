@@ -223,9 +223,11 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 		p.mu.Unlock()
 		return nil, nil, 0, false, fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
 	}
-	end, queued, pending, ready := l.queueFramesLocked(t, p, part, recs, now)
+	end, queued, pending, ready, notify := l.queueFramesLocked(t, p, part, recs, now)
 	p.mu.Unlock()
+	wake(notify)
 	fireAll(ready)
+	p.fillTailSpare()
 
 	over := pending > l.cfg.maxPendingBytes
 	if l.shouldKick(over, queued, pending) {
@@ -237,9 +239,10 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 // queueFramesLocked is the part of queue under p.mu, shared with
 // AppendAtomic (atomic.go): dedup, offsets, the tail, retention by count.
 // It returns the end of what p holds, how many records and bytes its tail
-// queues, and the readers to wake (after p.mu is released) under a
-// policy that shows queued records.
-func (l *Log) queueFramesLocked(t *topicLog, p *partition, part int32, recs []Record, now int64) (end, queued int64, pending int, ready []*watcher) {
+// queues, and the readers to wake (after p.mu is released: the watchers
+// with fireAll, the Notify channel with wake) under a policy that shows
+// queued records.
+func (l *Log) queueFramesLocked(t *topicLog, p *partition, part int32, recs []Record, now int64) (end, queued int64, pending int, ready []*watcher, notify chan struct{}) {
 	for i := range recs {
 		r := &recs[i]
 		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
@@ -260,10 +263,10 @@ func (l *Log) queueFramesLocked(t *topicLog, p *partition, part int32, recs []Re
 	queued = p.next - p.stored
 	pending = p.tail.bytes
 	if l.cfg.policy != PolicySync {
-		p.wakeLocked()
+		notify = p.takeNotifyLocked()
 		ready = p.takeWatchersLocked(end, false)
 	}
-	return end, queued, pending, ready
+	return end, queued, pending, ready, notify
 }
 
 // shouldKick says whether an append that left queued records and pending

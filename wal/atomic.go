@@ -165,6 +165,7 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 		w, tg := &writes[i], &targets[i]
 		p := tg.p
 		var ready []*watcher
+		var notify chan struct{}
 		var end, queued int64
 		var pending int
 		p.mu.Lock()
@@ -176,9 +177,10 @@ func (l *Log) AppendAtomic(ctx context.Context, writes []AtomicWrite, cursors []
 		case w.Batch != nil:
 			end, queued, pending, ready = l.queueAtomicBatchLocked(w, tg.t, p, &tg.h)
 		default:
-			end, queued, pending, ready = l.queueFramesLocked(tg.t, p, w.Part, w.Records, now)
+			end, queued, pending, ready, notify = l.queueFramesLocked(tg.t, p, w.Part, w.Records, now)
 		}
 		p.mu.Unlock()
+		wake(notify)
 		fireAll(ready)
 		ends[p] = max(ends[p], end)
 		kick = kick || l.shouldKick(pending > l.cfg.maxPendingBytes, queued, pending)

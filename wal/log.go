@@ -337,6 +337,24 @@ func (p *partition) wakeLocked() {
 	}
 }
 
+// takeNotifyLocked is wakeLocked for a caller that closes the channel
+// itself (wake) once p.mu is released: closing it wakes the waiting
+// reader, which on an idle core means a syscall to start a thread, too
+// long to hold the lock every appender and the reader take. A reader
+// that asks for a channel in between sees the new end and does not wait.
+func (p *partition) takeNotifyLocked() chan struct{} {
+	ch := p.notify
+	p.notify = nil
+	return ch
+}
+
+// wake closes a channel takeNotifyLocked returned; nil is none.
+func wake(ch chan struct{}) {
+	if ch != nil {
+		close(ch)
+	}
+}
+
 // Close commits what is queued, stops the committer and wakes every
 // waiter. It does not close the store. It is idempotent and safe to call
 // concurrently; every call returns the first call's result.

@@ -3,6 +3,7 @@ package wal
 import (
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
 )
@@ -25,6 +26,17 @@ type tail struct {
 	sealed bool   // the last chunk takes no more records (the committer took it)
 	grow   int    // size of the next backing array
 	used   bool   // appended to since the last releaseIdle
+	// spare is an empty backing array for the next one open needs, or
+	// nil. A busy partition's arrays are large (4 chunks' worth), and
+	// allocating one (zeroing it, faulting its pages in, perhaps a GC
+	// assist) took tens of microseconds under the partition lock, which
+	// every appender and the reader wait for; so open asks for the next
+	// one (wantSpare) when it starts a large array, and the appender
+	// allocates it after releasing the lock (partition.fillTailSpare).
+	spare []byte
+	// wantSpare is the size of the spare to allocate, 0 for none. Read
+	// and cleared without the lock; set under it.
+	wantSpare atomic.Int64
 }
 
 // tailChunk is one chunk of the tail.
@@ -61,11 +73,21 @@ func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 	}
 	if cap(t.buf)-len(t.buf) < hdr+n {
 		size := max(min(t.grow, 4*lim.bytes), minTailBuffer, hdr+n)
-		t.buf = make([]byte, 0, size)
+		if cap(t.spare) >= size {
+			t.buf, t.spare = t.spare[:0], nil
+		} else {
+			t.buf = make([]byte, 0, size)
+		}
 		// The next array doubles, up to a few chunks' worth: a busy
 		// partition soon cuts whole chunks from one array, an idle one
 		// costs a few KiB.
 		t.grow = min(2*size, 4*lim.bytes)
+		if size >= 4*lim.bytes && t.spare == nil {
+			// Only a partition busy enough to reach the largest arrays
+			// keeps a spare: one more array of memory while it stays busy
+			// (releaseIdle drops it), none for the many small ones.
+			t.wantSpare.Store(int64(t.grow))
+		}
 	}
 	t.start = len(t.buf)
 	t.buf = appendChunkHeader(t.buf, lim.format, off)
@@ -73,6 +95,24 @@ func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 	t.bytes += hdr
 	t.sealed = false
 	return &t.chunks[len(t.chunks)-1]
+}
+
+// fillTailSpare allocates the spare backing array p's tail asked for, if
+// any, and hands it over. The caller must not hold p.mu: the point is to
+// allocate without it. Two appenders never both allocate (the request is
+// taken once); a spare that arrives after the tail found another is
+// dropped.
+func (p *partition) fillTailSpare() {
+	n := p.tail.wantSpare.Load()
+	if n == 0 || !p.tail.wantSpare.CompareAndSwap(n, 0) {
+		return
+	}
+	b := make([]byte, 0, n)
+	p.mu.Lock()
+	if p.tail.spare == nil {
+		p.tail.spare = b
+	}
+	p.mu.Unlock()
 }
 
 // appendFrame adds rec's frame at offset off.
@@ -139,7 +179,8 @@ func (t *tail) dropPrefix(snap []tailChunk) {
 // no buffer; the next append starts small again.
 func (t *tail) releaseIdle() {
 	if len(t.chunks) == 0 && !t.used && t.buf != nil {
-		t.buf, t.start, t.grow = nil, 0, 0
+		t.buf, t.start, t.grow, t.spare = nil, 0, 0, nil
+		t.wantSpare.Store(0)
 	}
 	t.used = false
 }

@@ -37,3 +37,50 @@ func TestTailBufferKeptWhileBusyReleasedWhenIdle(t *testing.T) {
 		t.Fatal("an idle empty tail kept its array")
 	}
 }
+
+// A partition busy enough to reach the largest backing arrays asks for a
+// spare, which an appender allocates without the lock and the next array
+// is; a small partition never asks; an idle one drops its spare.
+func TestTailSpareArray(t *testing.T) {
+	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10}
+	rec := &Record{Timestamp: 1, Payload: make([]byte, 1000)}
+	p := &partition{}
+	p.tail.appendFrame(lim, rec, 0)
+	if n := p.tail.wantSpare.Load(); n != 0 {
+		t.Fatalf("a first small array asks for a spare of %d bytes", n)
+	}
+	// Fill arrays until one of the largest size is in use.
+	off := int64(1)
+	for cap(p.tail.buf) < 4*lim.bytes {
+		p.tail.appendFrame(lim, rec, off)
+		off++
+	}
+	want := p.tail.wantSpare.Load()
+	if want < int64(4*lim.bytes) {
+		t.Fatalf("the largest array asks for a spare of %d bytes, want %d", want, 4*lim.bytes)
+	}
+	p.fillTailSpare()
+	if p.tail.wantSpare.Load() != 0 || cap(p.tail.spare) != int(want) {
+		t.Fatalf("after fillTailSpare: want %d, spare of %d", p.tail.wantSpare.Load(), cap(p.tail.spare))
+	}
+	p.fillTailSpare() // nothing asked: nothing allocated
+	spare := p.tail.spare[:1]
+	full := cap(p.tail.buf)
+	for cap(p.tail.buf) == full && &p.tail.buf[:1][0] != &spare[0] {
+		p.tail.appendFrame(lim, rec, off)
+		off++
+	}
+	if &p.tail.buf[:1][0] != &spare[0] || p.tail.spare != nil {
+		t.Fatal("the next array is not the spare")
+	}
+	if p.tail.wantSpare.Load() == 0 {
+		t.Fatal("the spare taken, no new one asked for")
+	}
+	p.fillTailSpare()
+	p.tail.dropPrefix(p.tail.take())
+	p.tail.releaseIdle()
+	p.tail.releaseIdle()
+	if p.tail.buf != nil || p.tail.spare != nil || p.tail.wantSpare.Load() != 0 {
+		t.Fatal("an idle tail kept its arrays")
+	}
+}
