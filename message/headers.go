@@ -188,28 +188,33 @@ func parsePriority(s string) (Priority, bool) {
 // uuidPool hands out version 4 UUIDs from random bytes read ahead from
 // crypto/rand, so that making one does not allocate (uuid.New without
 // uuid.EnableRandPool allocates, and EnableRandPool is a process-wide
-// switch that is not ours to flip).
-var uuidPool struct {
-	mu  sync.Mutex // protects buf and pos
+// switch that is not ours to flip). It is a sync.Pool of buffers, not one
+// buffer under a mutex: publishers on several cores each take a buffer
+// of their own, where one mutex, held while crypto/rand refilled it, made
+// them wait for each other. A buffer is taken by one caller at a time, so
+// no byte is handed out twice; a buffer the GC drops loses only unused
+// random bytes.
+var uuidPool = sync.Pool{New: func() any { return &uuidBuf{pos: len(uuidBuf{}.buf)} }}
+
+// uuidBuf is random bytes read ahead, of which buf[pos:] are unused.
+type uuidBuf struct {
 	buf [16 * 256]byte
 	pos int
 }
 
-func init() { uuidPool.pos = len(uuidPool.buf) }
-
 // newUUID returns a fresh random (version 4, RFC 9562 variant) UUID.
 func newUUID() uuid.UUID {
 	var u uuid.UUID
-	uuidPool.mu.Lock()
-	if uuidPool.pos == len(uuidPool.buf) {
+	r := uuidPool.Get().(*uuidBuf)
+	if r.pos == len(r.buf) {
 		// crypto/rand.Read never fails (since Go 1.24 it crashes the
 		// program rather than return weak randomness).
-		_, _ = rand.Read(uuidPool.buf[:])
-		uuidPool.pos = 0
+		_, _ = rand.Read(r.buf[:])
+		r.pos = 0
 	}
-	copy(u[:], uuidPool.buf[uuidPool.pos:])
-	uuidPool.pos += 16
-	uuidPool.mu.Unlock()
+	copy(u[:], r.buf[r.pos:])
+	r.pos += 16
+	uuidPool.Put(r)
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return u

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,12 +110,40 @@ func TestApplyDefaultsAllocs(t *testing.T) {
 
 func TestNewUUIDUnique(t *testing.T) {
 	seen := make(map[uuid.UUID]bool)
-	for range 3 * len(uuidPool.buf) / 16 { // crosses refills
+	for range 3 * len(uuidBuf{}.buf) / 16 { // crosses refills
 		u := newUUID()
 		if seen[u] {
 			t.Fatalf("duplicate UUID %v", u)
 		}
 		seen[u] = true
+	}
+}
+
+// Goroutines generating at once never get the same UUID: each takes a
+// buffer of its own from the pool.
+func TestNewUUIDUniqueConcurrent(t *testing.T) {
+	const goroutines, each = 8, 2 * len(uuidBuf{}.buf) / 16
+	out := make([][]uuid.UUID, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for range each {
+				out[g] = append(out[g], newUUID())
+			}
+		})
+	}
+	wg.Wait()
+	seen := make(map[uuid.UUID]bool, goroutines*each)
+	for _, us := range out {
+		for _, u := range us {
+			if seen[u] {
+				t.Fatalf("duplicate UUID %v", u)
+			}
+			if u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+				t.Fatalf("UUID %v: version %d, variant %v", u, u.Version(), u.Variant())
+			}
+			seen[u] = true
+		}
 	}
 }
 
