@@ -89,10 +89,14 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 	// Fresh message ids (generated below) skip the dedup lookup; a batch
 	// of up to 64 is tracked without allocating.
 	var freshBits uint64
+	var first *topicState
 	for i, m := range msgs {
-		fresh, err := b.prepare(m, now)
+		t, fresh, err := b.prepareTopic(m, now)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			first = t
 		}
 		if i < 64 && fresh {
 			freshBits |= 1 << i
@@ -111,7 +115,15 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 		if i < 64 {
 			fresh = freshBits >> i
 		}
-		if err := b.appendRun(ctx, buf, msgs[i:j], fresh, now); err != nil {
+		// The first run's format is known from prepare: a single
+		// message (the common case) looks its topic up once.
+		var format Format
+		if i == 0 {
+			format = first.format
+		} else {
+			format = b.topicFormat(msgs[i].Topic)
+		}
+		if err := b.appendRun(ctx, buf, msgs[i:j], fresh, now, format); err != nil {
 			return err
 		}
 		i = j
@@ -119,8 +131,8 @@ func (b *Bus) publish(ctx context.Context, msgs []*Message) error {
 	return nil
 }
 
-func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64, now time.Time) error {
-	if b.topicFormat(run[0].Topic) == FormatKafka {
+func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fresh uint64, now time.Time, format Format) error {
+	if format == FormatKafka {
 		return b.appendKafkaRun(ctx, buf, run, fresh)
 	}
 	buf.b = buf.b[:0]
@@ -166,13 +178,20 @@ func (b *Bus) appendRun(ctx context.Context, buf *encodeBuf, run []*Message, fre
 // prepare checks m and fills in what Publish sets: timestamp, header
 // defaults, partition. It reports whether the message id was generated.
 func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
+	_, fresh, err = b.prepareTopic(m, now)
+	return fresh, err
+}
+
+// prepareTopic is prepare that also returns the topic's state, which it
+// looks up anyway.
+func (b *Bus) prepareTopic(m *Message, now time.Time) (t *topicState, fresh bool, err error) {
 	if m == nil {
-		return false, fmt.Errorf("%w: nil message", ErrInvalidHeaders)
+		return nil, false, fmt.Errorf("%w: nil message", ErrInvalidHeaders)
 	}
 	fresh = m.Headers.MessageID == uuid.Nil
-	t, err := b.topic(m.Topic)
+	t, err = b.topic(m.Topic)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	if m.Timestamp.IsZero() {
 		m.Timestamp = now
@@ -180,20 +199,20 @@ func (b *Bus) prepare(m *Message, now time.Time) (fresh bool, err error) {
 	if _, err := wal.UnixNano(m.Timestamp); err != nil {
 		// The log keeps nanoseconds: a time it cannot hold would be stored
 		// overflowed and found at the wrong place by time queries.
-		return false, fmt.Errorf("onexbus: publish to %s: %w: message timestamp: %w", m.Topic, ErrInvalidHeaders, err)
+		return nil, false, fmt.Errorf("onexbus: publish to %s: %w: message timestamp: %w", m.Topic, ErrInvalidHeaders, err)
 	}
 	m.Headers.ApplyDefaults(m.Topic, b.cfg.source, m.Timestamp)
 	if err := b.checkMessage(m); err != nil {
-		return false, fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)
+		return nil, false, fmt.Errorf("onexbus: publish to %s: %w", m.Topic, err)
 	}
 	if m.ExplicitPartition {
 		if m.Partition < 0 || m.Partition >= t.partitions {
-			return false, fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, m.Topic, m.Partition, t.partitions)
+			return nil, false, fmt.Errorf("%w: %s/%d (topic has %d)", ErrInvalidPartition, m.Topic, m.Partition, t.partitions)
 		}
 	} else {
 		m.Partition = t.partitionFor(m)
 	}
-	return fresh, nil
+	return t, fresh, nil
 }
 
 // PublishAsync appends msg as Publish does but returns once it is queued;
@@ -224,13 +243,13 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 		b.publishContext(ctx, []*Message{msg})
 	}
 	now := b.cfg.now()
-	fresh, err := b.prepare(msg, now)
+	t, fresh, err := b.prepareTopic(msg, now)
 	if err != nil {
 		return err
 	}
 	buf := encodePool.Get().(*encodeBuf)
 	defer putEncodeBuf(buf)
-	if b.topicFormat(msg.Topic) == FormatKafka {
+	if t.format == FormatKafka {
 		return b.publishKafkaAsync(ctx, buf, msg, fresh, done)
 	}
 	buf.b = message.AppendRecord(buf.b[:0], msg, recordEnvelope(msg))
