@@ -227,7 +227,7 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 	p.mu.Unlock()
 	wake(notify)
 	fireAll(ready)
-	p.fillTailSpare()
+	p.fillTailSpare(true)
 
 	over := pending > l.cfg.maxPendingBytes
 	if l.shouldKick(over, queued, pending) {

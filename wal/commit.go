@@ -225,6 +225,9 @@ func (l *Log) commit() error {
 			w.done(nil)
 		}
 		fireAll(watchers)
+		// The tail's next backing array, allocated here rather than by
+		// an appender (tail.spare).
+		p.fillTailSpare(false)
 	}
 	l.answerLate()
 	return nil

@@ -67,12 +67,15 @@ func (l *Log) Read(ctx context.Context, topic string, part int32, from int64, ma
 		return from, err
 	}
 	read := 0
+	// A reader that keeps up reads the tail, most often its last chunk or
+	// two: copied here, the chunk list costs no allocation per read.
+	var room [4]tailChunk
 	for read < max {
 		p.mu.Lock()
 		start, stored, visible := p.start, p.stored, l.visibleLocked(p)
 		var chunks []tailChunk
 		if from >= stored {
-			chunks = p.tail.view()
+			chunks = p.tail.viewInto(room[:0], from)
 		}
 		p.mu.Unlock()
 		from = maxInt64(from, start)

@@ -31,12 +31,16 @@ type tail struct {
 	// allocating one (zeroing it, faulting its pages in, perhaps a GC
 	// assist) took tens of microseconds under the partition lock, which
 	// every appender and the reader wait for; so open asks for the next
-	// one (wantSpare) when it starts a large array, and the appender
-	// allocates it after releasing the lock (partition.fillTailSpare).
+	// one (wantSpare) when it starts a large array, and the committer
+	// allocates it after its round, off the appenders' goroutines, or an
+	// appender does after releasing the lock once the array is nearly
+	// full and the committer has not (partition.fillTailSpare).
 	spare []byte
-	// wantSpare is the size of the spare to allocate, 0 for none. Read
-	// and cleared without the lock; set under it.
-	wantSpare atomic.Int64
+	// wantSpare is the size of the spare to allocate, 0 for none;
+	// spareUrgent says the array in use is nearly full. Read and cleared
+	// without the lock; set under it.
+	wantSpare   atomic.Int64
+	spareUrgent atomic.Bool
 }
 
 // tailChunk is one chunk of the tail.
@@ -98,15 +102,16 @@ func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 }
 
 // fillTailSpare allocates the spare backing array p's tail asked for, if
-// any, and hands it over. The caller must not hold p.mu: the point is to
-// allocate without it. Two appenders never both allocate (the request is
-// taken once); a spare that arrives after the tail found another is
-// dropped.
-func (p *partition) fillTailSpare() {
+// any (with urgent, only once the array in use is nearly full), and hands
+// it over. The caller must not hold p.mu: the point is to allocate
+// without it. Two callers never both allocate (the request is taken
+// once); a spare that arrives after the tail found another is dropped.
+func (p *partition) fillTailSpare(urgent bool) {
 	n := p.tail.wantSpare.Load()
-	if n == 0 || !p.tail.wantSpare.CompareAndSwap(n, 0) {
+	if n == 0 || urgent && !p.tail.spareUrgent.Load() || !p.tail.wantSpare.CompareAndSwap(n, 0) {
 		return
 	}
+	p.tail.spareUrgent.Store(false)
 	b := make([]byte, 0, n)
 	p.mu.Lock()
 	if p.tail.spare == nil {
@@ -125,6 +130,9 @@ func (t *tail) appendFrame(lim limits, rec *Record, off int64) {
 	c.n++
 	t.bytes += n
 	t.used = true
+	if room := cap(t.buf) - len(t.buf); room < cap(t.buf)/4 && t.wantSpare.Load() != 0 {
+		t.spareUrgent.Store(true)
+	}
 }
 
 // appendBatch copies batch in at base offset base, writing base and leader
@@ -148,6 +156,17 @@ func (t *tail) view() []tailChunk {
 		return nil
 	}
 	return slices.Clone(t.chunks)
+}
+
+// viewInto is view for a reader from offset from: it appends to dst the
+// chunks that hold offsets from there on (the ones before cannot be
+// read), so that a reader with room for a few needs no allocation.
+func (t *tail) viewInto(dst []tailChunk, from int64) []tailChunk {
+	i := len(t.chunks)
+	for i > 0 && t.chunks[i-1].first+t.chunks[i-1].count > from {
+		i--
+	}
+	return append(dst, t.chunks[i:]...)
 }
 
 // take returns the chunks as they are now and seals the last one, so that
@@ -181,6 +200,7 @@ func (t *tail) releaseIdle() {
 	if len(t.chunks) == 0 && !t.used && t.buf != nil {
 		t.buf, t.start, t.grow, t.spare = nil, 0, 0, nil
 		t.wantSpare.Store(0)
+		t.spareUrgent.Store(false)
 	}
 	t.used = false
 }

@@ -1,6 +1,9 @@
 package wal
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // A tail keeps its backing array across commits while appends go on, and
 // lets it go after an idle interval; chunks never share bytes they did
@@ -59,11 +62,11 @@ func TestTailSpareArray(t *testing.T) {
 	if want < int64(4*lim.bytes) {
 		t.Fatalf("the largest array asks for a spare of %d bytes, want %d", want, 4*lim.bytes)
 	}
-	p.fillTailSpare()
+	p.fillTailSpare(false)
 	if p.tail.wantSpare.Load() != 0 || cap(p.tail.spare) != int(want) {
 		t.Fatalf("after fillTailSpare: want %d, spare of %d", p.tail.wantSpare.Load(), cap(p.tail.spare))
 	}
-	p.fillTailSpare() // nothing asked: nothing allocated
+	p.fillTailSpare(false) // nothing asked: nothing allocated
 	spare := p.tail.spare[:1]
 	full := cap(p.tail.buf)
 	for cap(p.tail.buf) == full && &p.tail.buf[:1][0] != &spare[0] {
@@ -76,11 +79,61 @@ func TestTailSpareArray(t *testing.T) {
 	if p.tail.wantSpare.Load() == 0 {
 		t.Fatal("the spare taken, no new one asked for")
 	}
-	p.fillTailSpare()
+	p.fillTailSpare(false)
 	p.tail.dropPrefix(p.tail.take())
 	p.tail.releaseIdle()
 	p.tail.releaseIdle()
 	if p.tail.buf != nil || p.tail.spare != nil || p.tail.wantSpare.Load() != 0 {
 		t.Fatal("an idle tail kept its arrays")
+	}
+}
+
+// viewInto passes on the chunks that hold offsets from its from on, and
+// all of them from a from at or before the first.
+func TestTailViewIntoSkipsChunksBeforeFrom(t *testing.T) {
+	var tl tail
+	lim := limits{format: FormatFrames, records: 2, bytes: 64 << 10}
+	rec := &Record{Timestamp: 1, Payload: []byte("x")}
+	for off := int64(10); off < 15; off++ { // chunks [10,12) [12,14) [14,15)
+		tl.appendFrame(lim, rec, off)
+	}
+	for _, tc := range []struct {
+		from  int64
+		first []int64
+	}{{0, []int64{10, 12, 14}}, {11, []int64{10, 12, 14}}, {12, []int64{12, 14}}, {14, []int64{14}}, {15, nil}} {
+		var room [1]tailChunk
+		got := tl.viewInto(room[:0], tc.from)
+		var firsts []int64
+		for _, c := range got {
+			firsts = append(firsts, c.first)
+		}
+		if !slices.Equal(firsts, tc.first) {
+			t.Errorf("viewInto from %d: chunks at %v, want %v", tc.from, firsts, tc.first)
+		}
+	}
+}
+
+// An appender (urgent) allocates the spare only once the array in use is
+// nearly full; until then it is left to the committer.
+func TestTailSpareUrgentOnlyWhenNearlyFull(t *testing.T) {
+	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10}
+	rec := &Record{Timestamp: 1, Payload: make([]byte, 100)}
+	p := &partition{}
+	off := int64(0)
+	for cap(p.tail.buf) < 4*lim.bytes {
+		p.tail.appendFrame(lim, rec, off)
+		off++
+	}
+	p.fillTailSpare(true)
+	if p.tail.spare != nil || p.tail.wantSpare.Load() == 0 {
+		t.Fatal("an appender allocated the spare of an array with room")
+	}
+	for cap(p.tail.buf)-len(p.tail.buf) >= cap(p.tail.buf)/4 {
+		p.tail.appendFrame(lim, rec, off)
+		off++
+	}
+	p.fillTailSpare(true)
+	if p.tail.spare == nil || p.tail.wantSpare.Load() != 0 || p.tail.spareUrgent.Load() {
+		t.Fatal("a nearly full array got no spare from the appender")
 	}
 }
