@@ -10,7 +10,9 @@ import (
 // Operation is what a principal does to a resource.
 type Operation uint8
 
-// The operations, as Kafka's ACLs name them.
+// The operations, as Kafka's ACLs name them. OpIdempotentWrite
+// (Kafka's IDEMPOTENT_WRITE) exists on the cluster only: an idempotent
+// producer's InitProducerId needs it, or write on some topic.
 const (
 	OpRead Operation = iota + 1
 	OpWrite
@@ -19,11 +21,12 @@ const (
 	OpAlter
 	OpDescribe
 	OpAdmin
+	OpIdempotentWrite
 )
 
 var opNames = map[Operation]string{
 	OpRead: "read", OpWrite: "write", OpCreate: "create", OpDelete: "delete",
-	OpAlter: "alter", OpDescribe: "describe", OpAdmin: "admin",
+	OpAlter: "alter", OpDescribe: "describe", OpAdmin: "admin", OpIdempotentWrite: "idempotent-write",
 }
 
 // String returns the operation's lower-case name.
@@ -42,20 +45,44 @@ func ParseOperation(s string) (Operation, error) {
 			return o, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: operation %q (want read, write, create, delete, alter, describe or admin)", ErrInvalid, s)
+	return 0, fmt.Errorf("%w: operation %q (want read, write, create, delete, alter, describe, admin or idempotent-write)", ErrInvalid, s)
 }
 
 // Resource is the type of thing a rule covers.
 type Resource uint8
 
-// The resource types.
+// The resource types. ResourceTransactionalID is Kafka's TRANSACTIONAL_ID:
+// the transactional.id of a transactional producer, named by any string
+// (a pattern's literal segments are in the topic grammar, so an id with
+// other characters is matched by wildcards only); its operations are
+// write (use the id: InitProducerId, the transaction requests, produce
+// in the transaction) and describe (find its coordinator, describe and
+// list its transactions).
 const (
 	ResourceTopic Resource = iota + 1
 	ResourceGroup
 	ResourceCluster
+	ResourceTransactionalID
 )
 
-var resourceNames = map[Resource]string{ResourceTopic: "topic", ResourceGroup: "group", ResourceCluster: "cluster"}
+var resourceNames = map[Resource]string{
+	ResourceTopic: "topic", ResourceGroup: "group", ResourceCluster: "cluster",
+	ResourceTransactionalID: "transactional-id",
+}
+
+// resourceOps are the operations a rule may name per resource type, when
+// not all: as Kafka, a transactional id knows write and describe, and
+// idempotent-write exists on the cluster only.
+var resourceOps = map[Resource]uint16{
+	ResourceTopic:           allOps &^ (1 << OpIdempotentWrite),
+	ResourceGroup:           allOps &^ (1 << OpIdempotentWrite),
+	ResourceTransactionalID: 1<<OpWrite | 1<<OpDescribe | 1<<OpAdmin,
+	ResourceCluster:         allOps,
+}
+
+// allOps has the bit of every operation.
+const allOps uint16 = 1<<OpRead | 1<<OpWrite | 1<<OpCreate | 1<<OpDelete | 1<<OpAlter |
+	1<<OpDescribe | 1<<OpAdmin | 1<<OpIdempotentWrite
 
 // String returns the resource type's lower-case name.
 func (r Resource) String() string {
@@ -73,7 +100,7 @@ func ParseResource(s string) (Resource, error) {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: resource type %q (want topic, group or cluster)", ErrInvalid, s)
+	return 0, fmt.Errorf("%w: resource type %q (want topic, group, cluster or transactional-id)", ErrInvalid, s)
 }
 
 // Rule allows Principal ("*": any authenticated principal) the
@@ -96,6 +123,15 @@ func (r Rule) String() string {
 		return fmt.Sprintf("allow %s %s on cluster", r.Principal, strings.Join(ops, ","))
 	}
 	return fmt.Sprintf("allow %s %s on %s %s", r.Principal, strings.Join(ops, ","), r.Resource, r.Pattern)
+}
+
+// Validate reports, as ErrInvalid with the reason, what SetRules and
+// AddRules would refuse in r: an empty principal, an unknown resource
+// type, a bad pattern, no operations, or an operation the resource type
+// lacks.
+func (r Rule) Validate() error {
+	_, err := compileRule(r)
+	return err
 }
 
 // rule is a compiled Rule.
@@ -130,6 +166,9 @@ func compileRule(r Rule) (rule, error) {
 	for _, o := range r.Operations {
 		if _, ok := opNames[o]; !ok {
 			return rule{}, fmt.Errorf("%w: rule %s: unknown operation", ErrInvalid, r)
+		}
+		if resourceOps[r.Resource]&(1<<o) == 0 {
+			return rule{}, fmt.Errorf("%w: rule %s: a %s has no %s operation", ErrInvalid, r, r.Resource, o)
 		}
 		c.ops |= 1 << o
 	}

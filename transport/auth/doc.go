@@ -21,11 +21,16 @@
 // Rules only allow. With no rule at all every authenticated principal may
 // do everything (authentication alone); once any rule exists, whatever no
 // rule allows is denied. A rule names a principal ("*" for any), a
-// resource type (topic, group, cluster), a pattern in the bus's one
-// grammar (core.CompilePattern: "*" one segment, "**" any number; the
-// cluster's pattern is ignored) and operations. As in Kafka, read, write,
-// create, delete and alter each imply describe; admin implies every
-// operation on the resources the rule matches.
+// resource type (topic, group, cluster, transactional-id), a pattern in
+// the bus's one grammar (core.CompilePattern: "*" one segment, "**" any
+// number; the cluster's pattern is ignored) and operations. As in Kafka,
+// read, write, create, delete and alter each imply describe; admin
+// implies every operation on the resources the rule matches. A
+// transactional id (a Kafka producer's transactional.id) takes write and
+// describe only, and idempotent-write exists on the cluster only; a rule
+// naming another operation is ErrInvalid. AuthorizeAny asks whether some
+// rule grants an operation on any resource of a type (Kafka's "write on
+// any topic" for idempotent producers).
 //
 // Rules are edited whole by SetRules (configuration), or one change at a
 // time by AddRules, DeleteRules and EditRules (the Kafka ACL requests),

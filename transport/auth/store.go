@@ -365,6 +365,25 @@ func (s *Store) Authorize(principal string, res Resource, name string, op Operat
 	return fmt.Errorf("auth: %q may not %s %s %q: %w", principal, op, res, name, ErrForbidden)
 }
 
+// AuthorizeAny reports, as Kafka's authorizeByResourceType, whether some
+// rule allows principal op on some resource of type res, whatever its
+// name (with no rules at all, everything is allowed): an idempotent
+// producer needs idempotent-write on the cluster or write on any topic.
+// nil or ErrForbidden.
+func (s *Store) AuthorizeAny(principal string, res Resource, op Operation) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.rules) == 0 {
+		return nil
+	}
+	for _, r := range s.rules {
+		if r.grants(principal, res, op) {
+			return nil
+		}
+	}
+	return fmt.Errorf("auth: %q may not %s any %s: %w", principal, op, res, ErrForbidden)
+}
+
 // HasRules reports whether any rule is set (so deny-by-default applies).
 func (s *Store) HasRules() bool {
 	s.mu.RLock()

@@ -12,9 +12,9 @@ import (
 // ACLRule is one allow rule of the principal store.
 type ACLRule struct {
 	Principal  string   `json:"principal" doc:"The principal the rule allows; * for any authenticated principal."`
-	Resource   string   `json:"resource" enum:"topic,group,cluster" doc:"The resource type."`
+	Resource   string   `json:"resource" enum:"topic,group,cluster,transactional-id" doc:"The resource type."`
 	Pattern    string   `json:"pattern,omitempty" doc:"Names the rule covers (* one segment, ** any); empty for the cluster."`
-	Operations []string `json:"operations" doc:"read, write, create, delete, alter, describe or admin (admin implies all, every other implies describe)."`
+	Operations []string `json:"operations" doc:"read, write, create, delete, alter, describe, admin or idempotent-write (admin implies all, every other implies describe; a transactional-id takes write and describe, idempotent-write is the cluster's)."`
 }
 
 // ACLList is the rule set.

@@ -97,7 +97,11 @@ func handleProduce(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Resp
 			if h.Transactional() || req.TransactionID != nil {
 				// Held until the batch is queued: its transaction cannot
 				// end (and write its marker) in between.
-				var code *kerr.Error
+				code := s.produceTxnDenied(c, req.TransactionID)
+				if code != nil {
+					fail(code, "")
+					continue
+				}
 				if release, code = s.txns.admitProduce(req.TransactionID, &h, rt.Topic, rp.Partition); code != nil {
 					fail(code, "")
 					continue

@@ -7,8 +7,9 @@ import (
 
 // handleFindCoordinator hands group lookups to the group coordinator and
 // answers transaction lookups (key type 1) with this broker, the
-// transaction coordinator of every transactional id. Another key type is
-// INVALID_REQUEST.
+// transaction coordinator of every transactional id (a key the principal
+// may not describe is TRANSACTIONAL_ID_AUTHORIZATION_FAILED). Another key
+// type is INVALID_REQUEST.
 func handleFindCoordinator(c *conn, cc *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	if req.CoordinatorType == 0 && c.s.groups != nil {
@@ -16,7 +17,9 @@ func handleFindCoordinator(c *conn, cc *connInfo, kreq kmsg.Request, reply func(
 		return
 	}
 	if req.CoordinatorType == 1 {
-		reply(c.s.txnFindCoordinator(req))
+		resp := c.s.txnFindCoordinator(req)
+		c.s.txnFindCoordinatorDenied(c, req, resp)
+		reply(resp)
 		return
 	}
 	code, msg := kerr.InvalidRequest.Code, "unknown coordinator key type"

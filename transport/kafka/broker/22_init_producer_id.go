@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleInitProducerId gives an idempotent producer a fresh producer id at
@@ -19,12 +21,24 @@ import (
 // first, with the new epoch. A v3+ request naming the producer id and
 // epoch it had (KIP-360 recovery) must match the current or the previous
 // epoch, else PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
+//
+// ACLs (txn_acl.go): write on the transactional id, or for an idempotent
+// producer idempotent-write on the cluster or write on some topic.
 func handleInitProducerId(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		c.s.initTransactional(c, req, resp)
+		if c.s.txnIDDenied(c, *req.TransactionalID, auth.OpWrite) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		} else {
+			c.s.initTransactional(c, req, resp)
+		}
+		reply(resp)
+		return
+	}
+	if c.s.idempotentDenied(c) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		reply(resp)
 		return
 	}

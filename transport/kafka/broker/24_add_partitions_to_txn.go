@@ -12,7 +12,9 @@ import (
 // producer's transaction, starting it if it is Empty; only partitions
 // added to the current transaction take its batches. All or nothing, as
 // Kafka: an unknown partition is UNKNOWN_TOPIC_OR_PARTITION (a denied
-// topic TOPIC_AUTHORIZATION_FAILED) and the others OPERATION_NOT_ATTEMPTED.
+// topic TOPIC_AUTHORIZATION_FAILED) and the others OPERATION_NOT_ATTEMPTED;
+// a transactional id the principal may not write is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition.
 // An unknown transactional id or producer id is
 // INVALID_PRODUCER_ID_MAPPING, another epoch PRODUCER_FENCED (v2+) or
 // INVALID_PRODUCER_EPOCH.
@@ -22,12 +24,15 @@ func handleAddPartitionsToTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply fun
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	codes := make(map[core.TxnPartition]int16)
 	failed := false
+	idDenied := s.txnIDDenied(c, req.TransactionalID, auth.OpWrite)
 	for _, rt := range req.Topics {
 		tc, known := s.kl.Topic(rt.Topic)
 		denied := s.denied(c, auth.ResourceTopic, rt.Topic, auth.OpWrite)
 		for _, p := range rt.Partitions {
 			tp := core.TxnPartition{Topic: rt.Topic, Part: p}
 			switch {
+			case idDenied:
+				codes[tp], failed = kerr.TransactionalIDAuthorizationFailed.Code, true
 			case denied:
 				codes[tp], failed = kerr.TopicAuthorizationFailed.Code, true
 			case !known || p < 0 || p >= tc.Partitions:

@@ -9,7 +9,8 @@ import (
 
 // handleAddOffsetsToTxn (key 25, v0-3) lets the transaction commit
 // offsets of a consumer group (TxnOffsetCommit), starting it if it is
-// Empty. A group the principal may not read is
+// Empty. A transactional id the principal may not write is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a group it may not read
 // GROUP_AUTHORIZATION_FAILED; producer errors as AddPartitionsToTxn
 // (PRODUCER_FENCED from v2).
 func handleAddOffsetsToTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
@@ -17,6 +18,8 @@ func handleAddOffsetsToTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply func(k
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 	switch {
+	case s.txnIDDenied(c, req.TransactionalID, auth.OpWrite):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 	case s.denied(c, auth.ResourceGroup, req.Group, auth.OpRead):

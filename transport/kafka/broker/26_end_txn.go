@@ -3,6 +3,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/onexbus/onexbus/transport/auth"
 )
 
 // handleEndTxn (key 26, v0-3) commits or aborts the producer's
@@ -13,11 +15,18 @@ import (
 // transaction succeeds; the other outcome, or an end without a
 // transaction, is INVALID_TXN_STATE. Producer errors as
 // AddPartitionsToTxn (PRODUCER_FENCED from v2). A store failure is
-// COORDINATOR_NOT_AVAILABLE (retryable; the markers stay queued).
+// COORDINATOR_NOT_AVAILABLE (retryable; the markers stay queued). A
+// transactional id the principal may not write is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 func handleEndTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	s := c.s
 	req := kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	if s.txnIDDenied(c, req.TransactionalID, auth.OpWrite) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		reply(resp)
+		return
+	}
 	st := s.txns.lock(req.TransactionalID, false)
 	if st == nil {
 		resp.ErrorCode = kerr.InvalidProducerIDMapping.Code

@@ -17,7 +17,10 @@ import (
 // generation are checked as for OffsetCommit. Producer errors as
 // AddPartitionsToTxn (PRODUCER_FENCED from v3). While offsets are
 // pending, an OffsetFetch with RequireStable gets UNSTABLE_OFFSET_COMMIT
-// for their partitions.
+// for their partitions. ACLs: write on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), read on the group
+// (GROUP_AUTHORIZATION_FAILED), read on each topic (its partitions
+// TOPIC_AUTHORIZATION_FAILED, the others stored).
 func handleTxnOffsetCommit(c *conn, cc *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	s := c.s
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
@@ -27,6 +30,9 @@ func handleTxnOffsetCommit(c *conn, cc *connInfo, kreq kmsg.Request, reply func(
 		reply(resp)
 	}
 	switch {
+	case s.txnIDDenied(c, req.TransactionalID, auth.OpWrite):
+		all(kerr.TransactionalIDAuthorizationFailed.Code)
+		return
 	case req.Group == "":
 		all(kerr.InvalidGroupID.Code)
 		return
@@ -41,6 +47,13 @@ func handleTxnOffsetCommit(c *conn, cc *connInfo, kreq kmsg.Request, reply func(
 	store := func() {
 		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 		codes := make(map[core.TxnPartition]int16)
+		for _, rt := range req.Topics {
+			if s.denied(c, auth.ResourceTopic, rt.Topic, auth.OpRead) {
+				for _, rp := range rt.Partitions {
+					codes[core.TxnPartition{Topic: rt.Topic, Part: rp.Partition}] = kerr.TopicAuthorizationFailed.Code
+				}
+			}
+		}
 		if code := s.txnOffsetCommitState(req, codes); code != 0 {
 			all(code)
 			return
@@ -64,7 +77,7 @@ func handleTxnOffsetCommit(c *conn, cc *connInfo, kreq kmsg.Request, reply func(
 
 // txnOffsetCommitState checks the producer and its transaction and, when
 // codes is not nil, records the offsets as pending, with a code per
-// partition in codes. It returns a code for the whole request or 0.
+// partition in codes (a partition holding a code already is skipped). It returns a code for the whole request or 0.
 func (s *Server) txnOffsetCommitState(req *kmsg.TxnOffsetCommitRequest, codes map[core.TxnPartition]int16) int16 {
 	st := s.txns.lock(req.TransactionalID, false)
 	if st == nil {
@@ -85,6 +98,9 @@ func (s *Server) txnOffsetCommitState(req *kmsg.TxnOffsetCommitRequest, codes ma
 		tc, known := s.kl.Topic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			tp := core.TxnPartition{Topic: rt.Topic, Part: rp.Partition}
+			if codes[tp] != 0 {
+				continue // refused by the caller (a topic ACL)
+			}
 			if !known || rp.Partition < 0 || rp.Partition >= tc.Partitions {
 				codes[tp] = kerr.UnknownTopicOrPartition.Code
 				continue

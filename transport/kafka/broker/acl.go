@@ -22,6 +22,10 @@ import (
 //   - groups: the coordinator's keys (8, 9, 11-16, 42, 47) and
 //     FindCoordinator answer GROUP_AUTHORIZATION_FAILED as Kafka does
 //     (groups_acl.go);
+//   - transactional ids and producer ids: InitProducerId, the
+//     transaction keys (24, 25, 26, 28), a transactional Produce and
+//     FindCoordinator key type 1 answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+//     an idempotent InitProducerId CLUSTER_AUTHORIZATION_FAILED (txn_acl.go);
 //   - ACLs: DescribeAcls, CreateAcls and DeleteAcls (keys 29-31) are
 //     served, and advertised, only with WithACL: they read and edit
 //     store's rules (acls.go).

@@ -118,9 +118,17 @@ func TestACLProduceFetchMetadata(t *testing.T) {
 	}
 
 	t.Run("produce to a topic it may only read", func(t *testing.T) {
-		err := tb.as(t, "reader").ProduceSync(ctx, &kgo.Record{Topic: "orders.eu", Value: []byte("r")}).FirstErr()
+		err := tb.as(t, "reader", kgo.DisableIdempotentWrite()).ProduceSync(ctx, &kgo.Record{Topic: "orders.eu", Value: []byte("r")}).FirstErr()
 		if !errors.Is(err, kerr.TopicAuthorizationFailed) {
 			t.Fatalf("err = %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+	})
+	t.Run("idempotent producer without write on any topic", func(t *testing.T) {
+		// As Kafka: InitProducerId needs idempotent-write on the cluster
+		// or write on some topic, so kgo's default producer fails first.
+		err := tb.as(t, "reader").ProduceSync(ctx, &kgo.Record{Topic: "orders.eu", Value: []byte("r")}).FirstErr()
+		if !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("err = %v, want CLUSTER_AUTHORIZATION_FAILED", err)
 		}
 	})
 	t.Run("auto-create without create", func(t *testing.T) {

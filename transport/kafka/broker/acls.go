@@ -18,18 +18,21 @@ import (
 // permission); a store rule is one (principal, resource type, pattern,
 // operations), allow only. The mapping:
 //
-//	resource type  TOPIC, GROUP, CLUSTER ("kafka-cluster")
+//	resource type  TOPIC, GROUP, CLUSTER ("kafka-cluster"), TRANSACTIONAL_ID
 //	LITERAL name   the name as a literal pattern; "*" is the pattern "**"
 //	PREFIXED "p."  the pattern "p.*.**" (one or more segments after p);
 //	               a prefix must end at a '.' and be literal
 //	principal      "User:alice" is alice, "User:*" any principal
 //	host           "*" only
-//	operation      READ WRITE CREATE DELETE ALTER DESCRIBE; ALL is admin
+//	operation      READ WRITE CREATE DELETE ALTER DESCRIBE; ALL is admin;
+//	               IDEMPOTENT_WRITE on the cluster; a TRANSACTIONAL_ID
+//	               takes WRITE, DESCRIBE and ALL only
 //	permission     ALLOW only
 //
 // What cannot be expressed (DENY, a host, a prefix inside a segment, a
-// literal name holding a wildcard, TRANSACTIONAL_ID and the other types,
-// DESCRIBE_CONFIGS and the other operations) answers INVALID_REQUEST with
+// literal name holding a wildcard or a character outside the topic
+// grammar, DELEGATION_TOKEN and USER, DESCRIBE_CONFIGS and the other
+// operations, an operation the resource type lacks) answers INVALID_REQUEST with
 // the reason, per creation or filter. A rule whose pattern Kafka cannot
 // express (like "orders.*") is described as a LITERAL named by the pattern
 // text, so a DeleteAcls of that literal removes it. Each rule operation
@@ -55,7 +58,7 @@ func aclInvalid(format string, args ...any) error {
 var aclOps = map[kmsg.ACLOperation]auth.Operation{
 	kmsg.ACLOperationRead: auth.OpRead, kmsg.ACLOperationWrite: auth.OpWrite, kmsg.ACLOperationCreate: auth.OpCreate,
 	kmsg.ACLOperationDelete: auth.OpDelete, kmsg.ACLOperationAlter: auth.OpAlter, kmsg.ACLOperationDescribe: auth.OpDescribe,
-	kmsg.ACLOperationAll: auth.OpAdmin,
+	kmsg.ACLOperationAll: auth.OpAdmin, kmsg.ACLOperationIdempotentWrite: auth.OpIdempotentWrite,
 }
 
 func kafkaOp(o auth.Operation) kmsg.ACLOperation {
@@ -69,7 +72,7 @@ func kafkaOp(o auth.Operation) kmsg.ACLOperation {
 
 var aclResources = map[kmsg.ACLResourceType]auth.Resource{
 	kmsg.ACLResourceTypeTopic: auth.ResourceTopic, kmsg.ACLResourceTypeGroup: auth.ResourceGroup,
-	kmsg.ACLResourceTypeCluster: auth.ResourceCluster,
+	kmsg.ACLResourceTypeCluster: auth.ResourceCluster, kmsg.ACLResourceTypeTransactionalId: auth.ResourceTransactionalID,
 }
 
 func kafkaResource(r auth.Resource) kmsg.ACLResourceType {
@@ -134,7 +137,7 @@ func aclPrincipal(p string) (string, error) {
 func ruleOf(c kmsg.CreateACLsRequestCreation) (auth.Rule, error) {
 	res, ok := aclResources[c.ResourceType]
 	if !ok {
-		return auth.Rule{}, aclInvalid("resource type %s: only TOPIC, GROUP and CLUSTER", c.ResourceType)
+		return auth.Rule{}, aclInvalid("resource type %s: only TOPIC, GROUP, CLUSTER and TRANSACTIONAL_ID", c.ResourceType)
 	}
 	if c.PermissionType != kmsg.ACLPermissionTypeAllow {
 		return auth.Rule{}, aclInvalid("permission %s: the store holds ALLOW rules only (deny is the default)", c.PermissionType)
@@ -144,7 +147,7 @@ func ruleOf(c kmsg.CreateACLsRequestCreation) (auth.Rule, error) {
 	}
 	op, ok := aclOps[c.Operation]
 	if !ok {
-		return auth.Rule{}, aclInvalid("operation %s: only READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE and ALL", c.Operation)
+		return auth.Rule{}, aclInvalid("operation %s: only READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, ALL and IDEMPOTENT_WRITE", c.Operation)
 	}
 	principal, err := aclPrincipal(c.Principal)
 	if err != nil {
@@ -172,10 +175,8 @@ func ruleOf(c kmsg.CreateACLsRequestCreation) (auth.Rule, error) {
 	default:
 		return auth.Rule{}, aclInvalid("pattern type %s: only LITERAL and PREFIXED are created", c.ResourcePatternType)
 	}
-	if r.Resource != auth.ResourceCluster {
-		if _, err := core.CompilePattern(r.Pattern); err != nil {
-			return auth.Rule{}, aclInvalid("name %q: %v", c.ResourceName, err)
-		}
+	if err := r.Validate(); err != nil {
+		return auth.Rule{}, aclInvalid("%s %q: %v", c.ResourceType, c.ResourceName, err)
 	}
 	return r, nil
 }

@@ -151,9 +151,10 @@ func TestKafkaACLAdminWithKadm(t *testing.T) {
 
 	t.Run("what the store cannot express", func(t *testing.T) {
 		for name, b := range map[string]*kadm.ACLBuilder{
-			"deny":             kadm.NewACLs().Deny("User:alice").Topics("orders.eu").Operations(kadm.OpRead),
-			"host":             kadm.NewACLs().Allow("User:alice").AllowHosts("10.0.0.1").Topics("orders.eu").Operations(kadm.OpRead),
-			"transactional id": kadm.NewACLs().Allow("User:alice").TransactionalIDs("tx").Operations(kadm.OpWrite),
+			"deny":                        kadm.NewACLs().Deny("User:alice").Topics("orders.eu").Operations(kadm.OpRead),
+			"host":                        kadm.NewACLs().Allow("User:alice").AllowHosts("10.0.0.1").Topics("orders.eu").Operations(kadm.OpRead),
+			"read on a transactional id":  kadm.NewACLs().Allow("User:alice").TransactionalIDs("tx").Operations(kadm.OpRead),
+			"idempotent write on a topic": kadm.NewACLs().Allow("User:alice").Topics("orders.eu").Operations(kadm.OpIdempotentWrite),
 			"prefix mid-segment": kadm.NewACLs().Allow("User:alice").Topics("ord").ResourcePatternType(kadm.ACLPatternPrefixed).
 				Operations(kadm.OpRead),
 			"describe configs": kadm.NewACLs().Allow("User:alice").Topics("orders.eu").Operations(kadm.OpDescribeConfigs),

@@ -104,9 +104,7 @@
 // aborted record, a control record, or one past the LSO.
 //
 // Not served: KIP-890 (implicit partition adds, an epoch bump per
-// EndTxn), DescribeTransactions/ListTransactions/DescribeProducers, and
-// ACLs on transactional ids (auth has no such resource type: the topic
-// and group ACLs of each request apply).
+// EndTxn) and DescribeTransactions/ListTransactions/DescribeProducers.
 //
 // # Authentication
 //
@@ -126,9 +124,14 @@
 // # Authorization
 //
 // WithACL enforces the store's allow rules with Kafka's error codes on
-// topics, groups (the coordinator's keys) and the cluster, hides topics
-// from Metadata, and serves DescribeAcls, CreateAcls and DeleteAcls over
-// the rules (acls.go has the mapping of Kafka bindings to rules).
+// topics, groups (the coordinator's keys), transactional ids and the
+// cluster, hides topics from Metadata, and serves DescribeAcls,
+// CreateAcls and DeleteAcls over the rules (acls.go has the mapping of
+// Kafka bindings to rules). As in Kafka, InitProducerId needs write on
+// its transactional id, or for an idempotent producer idempotent-write on
+// the cluster or write on some topic; the transaction requests and a
+// transactional Produce need write on the id, FindCoordinator for it
+// describe (TRANSACTIONAL_ID_AUTHORIZATION_FAILED; txn_acl.go).
 //
 // # Limits
 //

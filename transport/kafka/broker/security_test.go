@@ -323,7 +323,9 @@ func TestTLSClientCertificatePrincipal(t *testing.T) {
 	if err := writer.ProduceSync(ctx, &kgo.Record{Topic: "payments", Value: []byte("w")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("svc-writer writes payments: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
-	reader := tb.client(t, kgo.DialTLSConfig(ca.clientTLS(ca.issue(t, "svc-reader", false))), kgo.RequestRetries(0))
+	// Not idempotent: an idempotent producer without write on any topic
+	// is refused earlier, at InitProducerId (CLUSTER_AUTHORIZATION_FAILED).
+	reader := tb.client(t, kgo.DialTLSConfig(ca.clientTLS(ca.issue(t, "svc-reader", false))), kgo.RequestRetries(0), kgo.DisableIdempotentWrite())
 	if err := reader.ProduceSync(ctx, &kgo.Record{Topic: "orders.eu", Value: []byte("r")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("svc-reader writes orders.eu: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
