@@ -105,13 +105,23 @@ func (h *Headers) Validate() error {
 	if h.TTLSeconds < 0 {
 		return fmt.Errorf("%w: ttl_seconds %d is negative", ErrInvalidHeaders, h.TTLSeconds)
 	}
-	if y := h.Timestamp.Year(); !h.Timestamp.IsZero() && (y < 0 || y > 9999) {
-		return fmt.Errorf("%w: timestamp year %d outside 0-9999", ErrInvalidHeaders, y)
+	// The year is computed only near the ends of the range (a day's
+	// margin covers any zone offset): Year is the costly part of a
+	// publish's validation.
+	if sec := h.Timestamp.Unix(); (sec < minSafeUnix || sec > maxSafeUnix) && !h.Timestamp.IsZero() {
+		if y := h.Timestamp.Year(); y < 0 || y > 9999 {
+			return fmt.Errorf("%w: timestamp year %d outside 0-9999", ErrInvalidHeaders, y)
+		}
 	}
-	for i := range textHeaders {
-		f := &textHeaders[i]
-		if v := *f.field(h); len(v) > MaxHeaderLen {
-			return fmt.Errorf("%w: %s is %d bytes long, more than %d", ErrInvalidHeaders, f.name, len(v), MaxHeaderLen)
+	if len(h.Source) > MaxHeaderLen || len(h.EventType) > MaxHeaderLen || len(h.ContentType) > MaxHeaderLen ||
+		len(h.SchemaVersion) > MaxHeaderLen || len(h.Destination) > MaxHeaderLen || len(h.TraceID) > MaxHeaderLen ||
+		len(h.SpanID) > MaxHeaderLen || len(h.ParentSpanID) > MaxHeaderLen || len(h.OperationName) > MaxHeaderLen ||
+		len(h.RoutingKey) > MaxHeaderLen || len(h.PartitionKey) > MaxHeaderLen || len(h.TraceParent) > MaxHeaderLen {
+		for i := range textHeaders {
+			f := &textHeaders[i]
+			if v := *f.field(h); len(v) > MaxHeaderLen {
+				return fmt.Errorf("%w: %s is %d bytes long, more than %d", ErrInvalidHeaders, f.name, len(v), MaxHeaderLen)
+			}
 		}
 	}
 	for i, x := range h.Extra {
@@ -124,6 +134,13 @@ func (h *Headers) Validate() error {
 	}
 	return nil
 }
+
+// The Unix seconds between which every time, in any zone, is within the
+// years 1-9998: Validate needs no Year for them.
+var (
+	minSafeUnix = time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC).Unix()
+	maxSafeUnix = time.Date(9998, 12, 30, 0, 0, 0, 0, time.UTC).Unix()
+)
 
 // textHeaders lists the named text fields of Headers with their wire
 // names, in wire order.

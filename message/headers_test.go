@@ -156,6 +156,17 @@ func BenchmarkApplyDefaults(b *testing.B) {
 	}
 }
 
+// BenchmarkValidate validates the headers of a published message.
+func BenchmarkValidate(b *testing.B) {
+	var h Headers
+	h.ApplyDefaults("onex.evt.orders.created.v1", "svc", time.Now())
+	for b.Loop() {
+		if err := h.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	long := strings.Repeat("x", MaxHeaderLen+1)
 	ok := func() Headers {
@@ -180,6 +191,16 @@ func TestValidate(t *testing.T) {
 		{"long event_type", func(h *Headers) { h.EventType = long }, "event_type"},
 		{"long traceparent", func(h *Headers) { h.TraceParent = long }, "traceparent"},
 		{"timestamp", func(h *Headers) { h.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"year 9999 in UTC", func(h *Headers) { h.Timestamp = time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC) }, ""},
+		{"year 10000 in its zone", func(h *Headers) {
+			h.Timestamp = time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC).In(time.FixedZone("E", 2*3600))
+		}, "timestamp"},
+		{"year 0", func(h *Headers) { h.Timestamp = time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC) }, ""},
+		{"year -1", func(h *Headers) { h.Timestamp = time.Date(-1, 12, 31, 23, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"year 0 in its zone", func(h *Headers) {
+			h.Timestamp = time.Date(0, 1, 1, 0, 30, 0, 0, time.UTC).In(time.FixedZone("W", -3600))
+		}, "timestamp"},
+		{"long routing_key", func(h *Headers) { h.RoutingKey = long }, "routing_key"},
 		{"empty extra key", func(h *Headers) { h.Extra = []Header{{"a", "b"}, {"", "c"}} }, "extra header 1"},
 		{"reserved extra key", func(h *Headers) { h.Extra = []Header{{"priority", "high"}} }, `"priority"`},
 	}
