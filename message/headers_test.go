@@ -110,12 +110,21 @@ func TestApplyDefaultsAllocs(t *testing.T) {
 
 func TestNewUUIDUnique(t *testing.T) {
 	seen := make(map[uuid.UUID]bool)
-	for range 3 * len(uuidBuf{}.buf) / 16 { // crosses refills
-		u := newUUID()
-		if seen[u] {
-			t.Fatalf("duplicate UUID %v", u)
+	for i := range 3 * len(uuidBuf{}.buf) / 16 { // crosses refills, one at a time and in pairs
+		us := []uuid.UUID{newUUID()}
+		if i%3 == 0 {
+			a, b := newUUIDPair()
+			us = append(us, a, b)
 		}
-		seen[u] = true
+		for _, u := range us {
+			if seen[u] {
+				t.Fatalf("duplicate UUID %v", u)
+			}
+			if u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+				t.Fatalf("UUID %v: version %d, variant %v", u, u.Version(), u.Variant())
+			}
+			seen[u] = true
+		}
 	}
 }
 
