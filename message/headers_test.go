@@ -253,3 +253,23 @@ func TestPriority(t *testing.T) {
 		t.Fatal("String of unset or out-of-range priority")
 	}
 }
+
+// Every named text header is held to MaxHeaderLen, and the error names
+// it: Validate's quick check of the longest text covers each field of
+// textHeaders.
+func TestValidateEveryTextHeaderLength(t *testing.T) {
+	long := strings.Repeat("x", MaxHeaderLen+1)
+	for i := range textHeaders {
+		f := &textHeaders[i]
+		var h Headers
+		h.ApplyDefaults("t", "s", time.Now())
+		*f.field(&h) = long
+		if err := h.Validate(); !errors.Is(err, ErrInvalidHeaders) || !strings.Contains(err.Error(), f.name+" is") {
+			t.Errorf("%s of %d bytes: Validate = %v", f.name, len(long), err)
+		}
+		*f.field(&h) = long[1:]
+		if err := h.Validate(); err != nil {
+			t.Errorf("%s of %d bytes: Validate = %v", f.name, MaxHeaderLen, err)
+		}
+	}
+}
