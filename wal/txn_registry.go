@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/onexbus/onexbus/store"
@@ -46,6 +47,19 @@ func (l *Log) TxnProducer(id string) (TxnProducer, bool) {
 	defer r.mu.Unlock()
 	tp, ok := r.byID[id]
 	return tp, ok
+}
+
+// TxnIDs returns every transactional id the log keeps, sorted.
+func (l *Log) TxnIDs() []string {
+	r := &l.txnIDs
+	r.mu.Lock()
+	ids := make([]string, 0, len(r.byID))
+	for id := range r.byID {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	slices.Sort(ids)
+	return ids
 }
 
 // TxnIDOf returns the transactional id producer pid was registered with.

@@ -61,6 +61,9 @@ var defaultRanges = []Range{
 	{37, 0, 3}, // CreatePartitions
 	{42, 0, 2}, // DeleteGroups
 	{47, 0, 0}, // OffsetDelete
+	{61, 0, 0}, // DescribeProducers
+	{65, 0, 0}, // DescribeTransactions
+	{66, 0, 2}, // ListTransactions: v1 duration filter, v2 id pattern
 }
 
 // DefaultVersions returns the broker's full table.

@@ -340,7 +340,45 @@ func TestEveryAPIKeyAtMinAndMaxVersion(t *testing.T) {
 			return r.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
 		}),
 	}
-	order := []int16{3, 0, 1, 2, 10, 18, 19, 20, 21, 22, 24, 25, 26, 28, 32, 37}
+	// The describe keys (txn_describe_test.go checks their content): the
+	// idempotent producer of the setup's produce, and no transaction.
+	cases[61] = apiCase{
+		build: func(int16) kmsg.Request {
+			req := kmsg.NewPtrDescribeProducersRequest()
+			rt := kmsg.NewDescribeProducersRequestTopic()
+			rt.Topic, rt.Partitions = "p", []int32{0, 7}
+			req.Topics = append(req.Topics, rt)
+			return req
+		},
+		check: func(t *testing.T, v int16, r kmsg.Response) {
+			ps := r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions
+			if len(ps) != 2 || ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+				t.Fatalf("partitions %+v", ps)
+			}
+		},
+	}
+	cases[65] = apiCase{
+		build: func(int16) kmsg.Request {
+			req := kmsg.NewPtrDescribeTransactionsRequest()
+			req.TransactionalIDs = []string{"nobody"}
+			return req
+		},
+		check: func(t *testing.T, v int16, r kmsg.Response) {
+			ts := r.(*kmsg.DescribeTransactionsResponse).TransactionStates
+			if len(ts) != 1 || ts[0].ErrorCode != kerr.TransactionalIDNotFound.Code {
+				t.Fatalf("states %+v", ts)
+			}
+		},
+	}
+	cases[66] = apiCase{
+		build: func(int16) kmsg.Request { return kmsg.NewPtrListTransactionsRequest() },
+		check: func(t *testing.T, v int16, r kmsg.Response) {
+			if resp := r.(*kmsg.ListTransactionsResponse); resp.ErrorCode != 0 || len(resp.TransactionStates) != 0 {
+				t.Fatalf("response %+v", resp)
+			}
+		},
+	}
+	order := []int16{3, 0, 1, 2, 10, 18, 19, 20, 21, 22, 24, 25, 26, 28, 32, 37, 61, 65, 66}
 	for _, r := range tb.srv.versions.Ranges() {
 		if skip[r.Key] {
 			continue

@@ -30,6 +30,9 @@ func (s *Server) buildHandlers() map[int16]handler {
 		32: handleDescribeConfigs,
 		36: handleSaslAuthenticate,
 		37: handleCreatePartitions,
+		61: handleDescribeProducers,
+		65: handleDescribeTransactions,
+		66: handleListTransactions,
 	}
 	if s.cfg.acl != nil {
 		h[29], h[30], h[31] = handleDescribeAcls, handleCreateAcls, handleDeleteAcls

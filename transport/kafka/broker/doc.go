@@ -103,8 +103,12 @@
 // subscribers of the bus read the same way (core), so they never see an
 // aborted record, a control record, or one past the LSO.
 //
-// Not served: KIP-890 (implicit partition adds, an epoch bump per
-// EndTxn) and DescribeTransactions/ListTransactions/DescribeProducers.
+// DescribeProducers, DescribeTransactions and ListTransactions (KIP-664)
+// show that state: each partition's producers with the first offset of
+// an open transaction, each transactional id's state (Empty, Ongoing,
+// CompleteCommit, CompleteAbort), producer, timeout, start and partitions
+// (txn_describe.go). Not served: KIP-890 (implicit partition adds, an
+// epoch bump per EndTxn).
 //
 // # Authentication
 //

@@ -21,10 +21,12 @@ import (
 //	idem     idempotent-write on the cluster, nothing else
 //	nobody   read on orders.*
 //	ops      admin on every topic and on the cluster
+//	auditor  describe on every transactional id, nothing else
+//	bob      write on orders.* (TestTxnACLAdminKadm gives him an id)
 func txnACLBroker(t *testing.T) (*testBroker, *auth.Store) {
 	t.Helper()
 	store := auth.NewStore()
-	for _, u := range []string{"etl", "watcher", "idem", "nobody", "ops", "bob"} {
+	for _, u := range []string{"etl", "watcher", "idem", "nobody", "ops", "bob", "auditor"} {
 		if err := store.AddUser(u, u+"-pw"); err != nil {
 			t.Fatal(err)
 		}
@@ -41,6 +43,7 @@ func txnACLBroker(t *testing.T) (*testBroker, *auth.Store) {
 		{Principal: "ops", Resource: auth.ResourceTopic, Pattern: "**", Operations: ops(auth.OpAdmin)},
 		{Principal: "ops", Resource: auth.ResourceCluster, Operations: ops(auth.OpAdmin)},
 		{Principal: "bob", Resource: auth.ResourceTopic, Pattern: "orders.*", Operations: ops(auth.OpWrite)},
+		{Principal: "auditor", Resource: auth.ResourceTransactionalID, Pattern: "**", Operations: ops(auth.OpDescribe)},
 	}); err != nil {
 		t.Fatal(err)
 	}
