@@ -289,7 +289,7 @@ func (l *Log) shouldKick(over bool, queued int64, pending int) bool {
 
 // limits returns the chunk bounds of p's tail.
 func (l *Log) limits(p *partition) limits {
-	return limits{format: p.format, records: l.cfg.chunkRecords, bytes: l.cfg.chunkBytes}
+	return limits{format: p.format, records: l.cfg.chunkRecords, bytes: l.cfg.chunkBytes, spare: !l.verifyReads()}
 }
 
 // retainCountLocked moves p's start so that it holds at most

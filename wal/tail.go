@@ -56,6 +56,12 @@ type limits struct {
 	format  Format
 	records int // most frames in a chunk (frames only: a batch is never split)
 	bytes   int // most record bytes in a chunk (a larger batch is its own chunk)
+	// spare lets a busy tail keep a spare backing array (tail.spare):
+	// on a store.Volatile store, which keeps the arrays as its values, so
+	// that the spare is memory the partition takes anyway. On another
+	// store a committed array is garbage, and a spare per busy partition
+	// would be one more array each.
+	spare bool
 }
 
 const minTailBuffer = 4 << 10
@@ -86,7 +92,7 @@ func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 		// partition soon cuts whole chunks from one array, an idle one
 		// costs a few KiB.
 		t.grow = min(2*size, 4*lim.bytes)
-		if size >= 4*lim.bytes && t.spare == nil {
+		if lim.spare && size >= 4*lim.bytes && t.spare == nil {
 			// Only a partition busy enough to reach the largest arrays
 			// keeps a spare: one more array of memory while it stays busy
 			// (releaseIdle drops it), none for the many small ones.

@@ -45,7 +45,7 @@ func TestTailBufferKeptWhileBusyReleasedWhenIdle(t *testing.T) {
 // spare, which an appender allocates without the lock and the next array
 // is; a small partition never asks; an idle one drops its spare.
 func TestTailSpareArray(t *testing.T) {
-	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10}
+	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10, spare: true}
 	rec := &Record{Timestamp: 1, Payload: make([]byte, 1000)}
 	p := &partition{}
 	p.tail.appendFrame(lim, rec, 0)
@@ -116,7 +116,7 @@ func TestTailViewIntoSkipsChunksBeforeFrom(t *testing.T) {
 // An appender (urgent) allocates the spare only once the array in use is
 // nearly full; until then it is left to the committer.
 func TestTailSpareUrgentOnlyWhenNearlyFull(t *testing.T) {
-	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10}
+	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10, spare: true}
 	rec := &Record{Timestamp: 1, Payload: make([]byte, 100)}
 	p := &partition{}
 	off := int64(0)
@@ -135,5 +135,19 @@ func TestTailSpareUrgentOnlyWhenNearlyFull(t *testing.T) {
 	p.fillTailSpare(true)
 	if p.tail.spare == nil || p.tail.wantSpare.Load() != 0 || p.tail.spareUrgent.Load() {
 		t.Fatal("a nearly full array got no spare from the appender")
+	}
+}
+
+// Without lim.spare (a store that does not keep the arrays) a tail never
+// asks for a spare.
+func TestTailNoSpareUnlessAllowed(t *testing.T) {
+	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10}
+	rec := &Record{Timestamp: 1, Payload: make([]byte, 1000)}
+	var tl tail
+	for off := int64(0); off < 100; off++ {
+		tl.appendFrame(lim, rec, off)
+		if tl.wantSpare.Load() != 0 {
+			t.Fatalf("at offset %d (array of %d bytes) a tail asked for a spare", off, cap(tl.buf))
+		}
 	}
 }
