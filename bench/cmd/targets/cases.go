@@ -8,9 +8,10 @@ import "fmt"
 type binary string
 
 const (
-	benchBin binary = "bench"
-	walBin   binary = "wal"
-	baseBin  binary = "base"
+	benchBin  binary = "bench"
+	walBin    binary = "wal"
+	baseBin   binary = "base"
+	brokerBin binary = "broker" // transport/kafka/broker's tests
 )
 
 // A benchCase is one invocation of a test binary, run once per round.
@@ -34,6 +35,9 @@ const (
 )
 
 const e2e = "BenchmarkEndToEnd/sys=%s/pubs=1/size=256"
+
+// txnProduce names a sub-benchmark of the broker's BenchmarkKgoTxnProduce.
+func txnProduce(sub string) string { return "BenchmarkKgoTxnProduce/" + sub }
 
 // throughput names a throughput sub-benchmark and its msgs/s unit.
 func throughput(format, sys string) map[string][]string {
@@ -93,6 +97,10 @@ func cases() []benchCase {
 		systemCase("kafka", "onexbusd-kafka-durable", kaf...),
 		systemCase("kafka", "kgo-kfake", kaf...),
 		systemCase("http", "onexbus-http", "50%", "90%"),
+		// Informational (issue 17, no target): kgo's transactional produce
+		// against its idempotent produce, same broker, same round.
+		{id: "txn/produce", bin: brokerBin, bench: "^BenchmarkKgoTxnProduce$", n: 3, want: map[string][]string{
+			txnProduce("idempotent"): {"msgs/s"}, txnProduce("txn-10000"): {"msgs/s"}, txnProduce("txn-1000"): {"msgs/s"}}},
 		{id: "reopen", bin: walBin, bench: "^BenchmarkReopen$", n: 3, env: []string{"ONEXBUS_BENCH_BIG=1"},
 			want: map[string][]string{"BenchmarkReopen/dedup=past": {"open-ms", "file-MiB"}, "BenchmarkReopen/dedup=all": {"open-ms", "file-MiB"}}},
 	}

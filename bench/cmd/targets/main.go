@@ -6,9 +6,10 @@
 //
 //	go run ./cmd/targets -baseline <commit> [-rounds 3] [-o results/<date>-report.md]
 //
-// It builds three test binaries in a temporary directory: the bench
+// It builds four test binaries in a temporary directory: the bench
 // module (the working tree, with the forwarder), the wal package (its
-// BenchmarkReopen of a ~1 GiB log), and the bench module of the baseline
+// BenchmarkReopen of a ~1 GiB log), the broker package (its kgo
+// transactional produce, an informational row), and the bench module of the baseline
 // commit (extracted with git archive) against that commit's library, for
 // the 16-synchronous-publisher figure. Then it runs every case once per
 // round, all cases in each round, so that a figure and its reference run
@@ -205,6 +206,13 @@ func build(ctx context.Context, root, tmp, baseline string, selected []benchCase
 		bins[walBin] = filepath.Join(tmp, "wal.test")
 		fmt.Fprintln(os.Stderr, "building the wal test binary")
 		if _, err := command(ctx, root, env, "go", "test", "-c", "-o", bins[walBin], "./wal"); err != nil {
+			return nil, err
+		}
+	}
+	if need[brokerBin] {
+		bins[brokerBin] = filepath.Join(tmp, "broker.test")
+		fmt.Fprintln(os.Stderr, "building the broker test binary")
+		if _, err := command(ctx, root, env, "go", "test", "-c", "-o", bins[brokerBin], "./transport/kafka/broker"); err != nil {
 			return nil, err
 		}
 	}

@@ -176,6 +176,7 @@ func writeReport(w io.Writer, m meta, r *results, selected []benchCase) int {
 			fmt.Fprintf(w, "| %s | %s | %s | [%s] | %s | %s |\n", c.id, name, thousands(med), joinThousands(v), cpu, loadRange(r, []string{c.id}))
 		}
 	}
+	writeInformational(w, r, selected)
 	writeLatency(w, r, selected)
 	writeReopen(w, r, selected)
 
@@ -231,6 +232,32 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 				peak, rss = "", ""
 			}
 		}
+	}
+}
+
+// writeInformational writes the ratios that are no target: kgo's
+// transactional produce against its idempotent produce (issue 17).
+func writeInformational(w io.Writer, r *results, selected []benchCase) {
+	if !hasAll(selected, []string{"txn/produce"}) {
+		return
+	}
+	fmt.Fprintf(w, "\n## Informational (no target)\n\n")
+	fmt.Fprintf(w, "Transactional vs idempotent produce: kgo to one broker (bbolt, fsync), 100,000 records of 100 B over 4 partitions, "+
+		"a transaction committed every N records (AddPartitionsToTxn, Flush, an fsync'd EndTxn), per-round ratios.\n\n")
+	fmt.Fprintf(w, "| figure | measured | per round | load (1 min) |\n| --- | ---: | --- | --- |\n")
+	idem := r.series("txn/produce", txnProduce("idempotent"), "msgs/s")
+	for _, sub := range []string{"txn-10000", "txn-1000"} {
+		v := paired(r.series("txn/produce", txnProduce(sub), "msgs/s"), idem)
+		med, ok := median(v)
+		measured := "n/a"
+		if ok {
+			measured = format(med, "x")
+		}
+		per := make([]string, len(v))
+		for i, x := range v {
+			per[i] = format(x, "x")
+		}
+		fmt.Fprintf(w, "| %s vs idempotent | %s | [%s] | %s |\n", sub, measured, strings.Join(per, ", "), loadRange(r, []string{"txn/produce"}))
 	}
 }
 

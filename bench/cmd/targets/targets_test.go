@@ -73,3 +73,33 @@ func TestReport(t *testing.T) {
 		t.Error("a target of cases that did not run")
 	}
 }
+
+// TestReportInformational: the transactional produce row is per-round
+// ratios against the idempotent produce of the same round, no verdict.
+func TestReportInformational(t *testing.T) {
+	r := newResults()
+	for round, v := range []float64{100, 200, 300} {
+		r.add("txn/produce", round, figures{
+			txnProduce("idempotent"): {"msgs/s": v}, txnProduce("txn-10000"): {"msgs/s": v / 2}, txnProduce("txn-1000"): {"msgs/s": v / 4},
+		}, nil, 2, time.Second)
+	}
+	var sel []benchCase
+	for _, c := range cases() {
+		if c.id == "txn/produce" {
+			sel = append(sel, c)
+		}
+	}
+	var b strings.Builder
+	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, sel); failed != 0 {
+		t.Fatalf("failed = %d", failed)
+	}
+	for _, want := range []string{
+		"| txn-10000 vs idempotent | 0.50x | [0.50x, 0.50x, 0.50x] | 2.0-2.0 |",
+		"| txn-1000 vs idempotent | 0.25x | [0.25x, 0.25x, 0.25x] | 2.0-2.0 |",
+		"0 met, 0 missed, 0 without data.",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}
