@@ -344,6 +344,8 @@ func BenchmarkSystems(b *testing.B) {
 				b.ReportMetric(lr.P99, "p99-us"+sfx)
 				b.ReportMetric(lr.P999, "p99.9-us"+sfx)
 				b.ReportMetric(lr.SchedP99, "sched-p99-us"+sfx)
+				b.ReportMetric(lr.PubP50, "pub-p50-us"+sfx)
+				b.ReportMetric(lr.PubP99, "pub-p99-us"+sfx)
 			}
 		})
 	}

@@ -136,6 +136,7 @@ func defaultConfig() config {
 		start:           StartLatest,
 		maxMessageBytes: 1 << 20,
 		now:             time.Now,
+		commitWait:      wal.DefaultCommitWait,
 	}
 }
 
@@ -259,13 +260,12 @@ func WithDurability(p wal.Policy, interval time.Duration) Option {
 	return func(c *config) { c.durability, c.flushInterval = p, interval }
 }
 
-// WithCommitWait lets the log's group commit wait, after a commit that
-// held several synchronous publishes, up to half that commit's duration
-// and at most max for the publishers it released, so that commits fill
-// (wal.WithCommitWait). Default 0, no wait: it measured faster on an idle
-// machine with a fast fsync; a wait can pay on slow disks or a loaded
-// machine, and costs each synchronous Publish up to max of latency. At
-// most 10ms.
+// WithCommitWait bounds how long the log's group commit waits, after a
+// commit that held several synchronous publishes, for the publishers it
+// released to publish again, so that commits fill (wal.WithCommitWait):
+// at most half that commit's duration and at most max, ending as soon as
+// every one is back. Default wal.DefaultCommitWait (1 ms); 0 commits at
+// once. At most 10ms.
 func WithCommitWait(max time.Duration) Option { return func(c *config) { c.commitWait = max } }
 
 // WithLogger sets the logger; nil discards.

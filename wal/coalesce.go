@@ -11,46 +11,49 @@ import (
 // Without a wait, a committer serving N synchronous appenders settles
 // into commits of about N/2: the appenders a commit releases come back
 // while the next commit, started at once with those that queued during
-// the previous one, is already running. With WithCommitWait, after a
-// commit that held several synchronous appends, the committer waits,
-// blocked on a channel, until as many appends are queued as took part in
-// the last cycle (those it held plus those that queued while it ran), or
-// for at most coalesceShare of the last commit's duration, capped at the
-// configured maximum: an appender that does not come back costs that
-// much latency, never more.
+// the previous one, is already running. So after a commit that held
+// several synchronous appends, the committer waits, blocked on a
+// channel, until every appender of that cycle is queued again (those it
+// held plus those that queued while it ran), or for at most
+// coalesceShare of the last commit's duration, capped at WithCommitWait
+// (default 1 ms). When the appenders come back (a closed loop of
+// publishers) the wait ends with the last of them, tens of microseconds
+// after the release, and the next commit holds all N. When one does not
+// (it stopped, or publishes on its own schedule) the wait costs its
+// bound once, and the next waits are skipped, twice as many after each
+// timeout in a row (at most 64): an open loop pays the bound on a few
+// commits in a hundred, never on every commit.
 //
-// Waits tried (core BenchmarkDurableSyncPublish, 3 interleaved rounds,
-// medians, load average 25-35 on 2 cores; messages per commit, which the
-// load does not move, and msgs/s against the unmodified log of 6293fb1 in
-// the same round, which it does):
+// The first version (session 3) counted the appends queued by the time
+// the wait started into the target: the first appender back was counted
+// twice, so once one commit held all N the target was N+1, every wait
+// ran to its bound, and on an idle machine the wait cost 15-25% (16
+// synchronous publishers 7.7k against 9.1-10.7k msgs/s without it). A
+// trace of that version: the 16 appenders were back 100-200 µs after the
+// release, the commit started 1.2 ms after it.
 //
-//	wait (share of commit, cap, min held) 1 pub+sub  16 pubs        64 pubs        16 pubs+sub
-//	none (6293fb1)                        0.68       8.0            31.7           8.0
-//	1/4, 1 ms, 2                          1.0        14.7 (1.17x)   53.3 (1.19x)   14.2 (1.14x)
-//	1/2, 1 ms, 2 (kept)                   1.0        14.8 (1.40x)   57.4 (0.96x)   14.1 (1.19x)
-//	1/2, 2 ms, 2                          1.0        15.1 (1.18x)   57.1 (0.99x)   14.6 (1.43x)
-//	1, 1 ms, 2                            1.0        15.0 (0.82x)   58.8 (1.02x)   14.5 (1.52x)
-//	1/2, 1 ms, 4                          1.0        15.0 (1.07x)   56.6 (0.84x)   14.8 (1.64x)
-//
-// Every bound fills commits alike; the throughput ratios swing from 0.3x
-// to 4x between rounds on that loaded machine. On the same machine idle
-// (load 1, 3 rounds, 2 s each, msgs/s with the wait of half a commit at
-// most 1 ms / without), 16 publishers ran 7,765 / 10,691, 7,721 / 9,122
-// and 6,165 / 6,380, and 64 publishers 28,742 / 36,706, 28,943 / 37,169
-// and 23,082 / 24,393: commits held twice the messages, but each took
-// longer and the wait left the disk idle, so the default is no wait
-// (WithCommitWait turns it on, bounded by coalesceShare of the last
-// commit and the configured maximum).
+// Measured (core BenchmarkDurableSyncPublish's setup, 16 publishers,
+// 6,000 messages, 3 interleaved rounds against 6293fb1 built from its own
+// tree, load average 14-18 on 2 cores): 8.1 messages a commit at 6293fb1,
+// 14.3-15.0 with this wait; msgs/s 1.18-1.81x of 6293fb1 per round with
+// chunk extension, 1.50-2.25x without it (see extend.go for that cost).
 const (
 	// coalesceMinHeld is the fewest synchronous appends a commit must
 	// hold for the next one to wait: a single appender (with or without
 	// a subscriber) never waits.
 	coalesceMinHeld = 2
-	// coalesceShare is the wait as a fraction of the last commit.
+	// coalesceShare is the longest wait as a fraction of the last commit.
 	coalesceShare = 0.5
+	// coalesceMaxBackoff bounds the commits skipped after a wait that
+	// timed out: 1<<coalesceMaxBackoff.
+	coalesceMaxBackoff = 6
 	// maxCommitWait is the largest WithCommitWait accepts.
 	maxCommitWait = 10 * time.Millisecond
 )
+
+// DefaultCommitWait is WithCommitWait's default: the longest the
+// committer waits for the synchronous appenders it released.
+const DefaultCommitWait = time.Millisecond
 
 // coalescer is the committer's view of the synchronous appenders. queued
 // and target are shared with appenders; the rest is the committer's own.
@@ -65,8 +68,11 @@ type coalescer struct {
 	timer  *time.Timer   // the committer's, reused
 
 	held    int64         // synchronous appends the last commit took
+	during  int64         // synchronous appends queued while it ran
 	took    time.Duration // how long the last commit's store transaction ran
 	maxWait time.Duration // WithCommitWait; 0 never waits
+	skip    int           // waits still skipped after one timed out
+	backoff int           // the next timeout skips 1<<backoff waits
 }
 
 func (c *coalescer) init(maxWait time.Duration) {
@@ -92,22 +98,39 @@ func (c *coalescer) appended() {
 // so far are the ones it holds.
 func (c *coalescer) take() { c.held = c.queued.Swap(0) }
 
-// committed records the duration of a commit that held c.held appends.
-func (c *coalescer) committed(took time.Duration) { c.took = took }
+// committed records the duration of a commit that held c.held appends,
+// and how many queued while it ran. It is called before the commit
+// releases its appenders: those queued by then are not any of them.
+func (c *coalescer) committed(took time.Duration) {
+	c.took = took
+	c.during = c.queued.Load()
+}
 
-// wait blocks the committer before a commit until enough synchronous
-// appends are queued, the bound passes, or stop closes. It returns at
-// once unless a wait is configured and the last commit held at least
-// coalesceMinHeld appends.
+// wait blocks the committer before a commit until every synchronous
+// appender of the last cycle is queued again, the bound passes, or stop
+// closes. It returns at once unless a wait is configured, the last
+// commit held at least coalesceMinHeld appends and no recent wait timed
+// out.
+//
+// The appenders of the last cycle are those its commit held (it released
+// them) and those that queued while it ran (not held by it, so not the
+// same appenders): when as many appends are queued as those two counts
+// together, every one of them is back. Counting the appends queued by
+// the time the wait starts instead would count the first appender back
+// twice and wait for one that cannot come.
 func (c *coalescer) wait(stop <-chan struct{}) {
 	if c.maxWait <= 0 || c.held < coalesceMinHeld {
+		return
+	}
+	if c.skip > 0 {
+		c.skip--
 		return
 	}
 	d := min(time.Duration(float64(c.took)*coalesceShare), c.maxWait)
 	if d <= 0 {
 		return
 	}
-	want := c.held + c.queued.Load()
+	want := c.held + c.during
 	select {
 	case <-c.ready: // a stale wake-up from an earlier wait
 	default:
@@ -115,13 +138,21 @@ func (c *coalescer) wait(stop <-chan struct{}) {
 	c.target.Store(want)
 	defer c.target.Store(math.MaxInt64)
 	if c.queued.Load() >= want {
+		c.backoff = 0
 		return
 	}
 	c.timer.Reset(d)
 	defer c.timer.Stop()
 	select {
 	case <-c.ready:
+		c.backoff = 0
 	case <-c.timer.C:
+		// An appender did not come back (it stopped, or it publishes on
+		// its own schedule): waiting again for the same count would cost
+		// every commit the bound. Skip the next waits, twice as many
+		// after each timeout in a row.
+		c.skip = 1 << c.backoff
+		c.backoff = min(c.backoff+1, coalesceMaxBackoff)
 	case <-stop:
 	}
 }

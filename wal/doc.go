@@ -90,23 +90,20 @@
 // before queueing and kicks the committer once, so a round that only
 // carries a subscriber's cursor never runs for it.
 //
-// Group commit that fills (WithCommitWait, off by default: it measured
-// slower on an idle machine, see coalesce.go): without a wait, N
-// synchronous appenders settle into commits of about N/2 (those a commit
-// releases come back while the next commit, holding those that queued
-// meanwhile, already runs). With it, after a commit that held at least 2
-// synchronous Appends, the committer waits,
-// blocked on a channel, until as many Appends are queued as took part in
-// the last cycle, or for half the last commit's transaction time, at
-// most the configured maximum. A single appender never waits. The cost is latency when an
-// appender does not come back: at most that bound per commit (about
-// 0.3 ms with a 0.6 ms commit on this machine). Measured with core's
-// BenchmarkDurableSyncPublish (see coalesce.go for the table): 16
-// synchronous publishers go from 8 to about 15 messages a commit, 64 from
-// 32 to about 57; the waits tried (a quarter, half and all of the commit,
-// capped at 1 or 2 ms; a threshold of 2 or 4 Appends) filled commits
-// alike at load 25-35, but on the idle machine the wait cost 15-25% of
-// throughput, hence the default.
+// Group commit that fills (WithCommitWait, default 1 ms, see
+// coalesce.go): without a wait, N synchronous appenders settle into
+// commits of about N/2 (those a commit releases come back while the next
+// commit, holding those that queued meanwhile, already runs). So after a
+// commit that held at least 2 synchronous Appends, the committer waits,
+// blocked on a channel, until every appender of the last cycle is queued
+// again (those the commit held and those that queued while it ran), or
+// for half the last commit's transaction time, at most the configured
+// maximum. A single appender never waits. When the appenders come back
+// the wait ends with the last of them; the cost is latency when one does
+// not: that bound, once, after which the next waits are skipped (1, 2, 4
+// ... up to 64 commits after timeouts in a row), so an open loop of
+// publishers pays it on a few commits in a hundred. 16 synchronous
+// publishers go from 8 to about 15 messages a commit.
 //
 // Under PolicySync, Append and AppendBatch answer after that
 // transaction committed and readers only see committed records; under

@@ -160,6 +160,7 @@ func defaultConfig() config {
 		maxPendingBytes: 64 << 20,
 		now:             time.Now,
 		producerExpiry:  24 * time.Hour,
+		commitWait:      DefaultCommitWait,
 	}
 }
 
@@ -216,13 +217,13 @@ func WithPolicy(p Policy, interval time.Duration) Option {
 	}
 }
 
-// WithCommitWait lets the committer, after a commit that held several
-// synchronous appends, wait up to half that commit's duration, at most
-// max, for the appenders it released to come back, so that commits fill
-// (see coalesce.go for what was measured). Default 0: commit at once,
-// which measured faster on an idle machine with a fast fsync; a wait pays
-// where commits are slow (a slow disk, a loaded machine), and costs each
-// synchronous append up to max of latency. At most 10ms.
+// WithCommitWait bounds how long the committer, after a commit that held
+// several synchronous appends, waits for the appenders it released to
+// queue again, so that commits fill (see coalesce.go): at most half that
+// commit's duration and at most max; the wait ends as soon as every one
+// is back, and after a wait that ran to its bound the next waits are
+// skipped. Default DefaultCommitWait (1 ms); 0 commits at once. At most
+// 10ms.
 func WithCommitWait(max time.Duration) Option { return func(c *config) { c.commitWait = max } }
 
 // WithLogger sets the logger; nil discards.
