@@ -11,14 +11,17 @@
 // filter of its correlation ids, for retention, time lookups and
 // correlation queries without reading the chunk.
 //
-// Chunks fill across commits: a commit's first records extend the
-// partition's newest stored chunk (its value and index entry are
-// rewritten under the same key, in the same transaction) while the two
-// fit ChunkRecords and ChunkBytes together, so a synchronous appender's
-// log has full chunks, not one per commit. The old records are checked
-// (every CRC) before they are copied; a chunk that fails is left alone
-// and the new records start their own. The memory store, which keeps
-// values without copying them, keeps a chunk per commit. See extend.go.
+// Chunks fill across commits: each commit stores its records in a small
+// chunk of its own, and the commit that fills the partition's trailing
+// run of small chunks (the one after which a chunk like its own would no
+// longer fit ChunkRecords and ChunkBytes) merges the run and its records
+// into one chunk under the run's first key, in the same transaction, so a
+// synchronous appender's log has full chunks and one run of small ones at
+// its end, not a chunk per commit. The run's records are checked (every
+// CRC) before they are copied; a chunk that fails is left alone and only
+// the chunks after it merge. The memory store, which keeps values without
+// copying them, keeps a chunk per commit. See extend.go (why a run rather
+// than rewriting the newest chunk every commit: bbolt's leaves).
 //
 // # Formats
 //

@@ -49,9 +49,10 @@ func openBolt(t *testing.T, path string) *bolt.Store {
 }
 
 // A synchronous appender's records fill chunks across commits: each
-// commit extends the newest chunk until it holds ChunkRecords records,
-// after a reopen too, and the extended chunks read back whole, by
-// offset, by time and by correlation id.
+// commit stores a small chunk, and the commit that fills the trailing run
+// of them merges it into one chunk of ChunkRecords records, after a
+// reopen too; merged chunks and the run read back whole, by offset, by
+// time and by correlation id.
 func TestChunksFillAcrossCommits(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wal.db")
@@ -77,7 +78,7 @@ func TestChunksFillAcrossCommits(t *testing.T) {
 	for i := range 250 {
 		appendOne(l, i)
 	}
-	if got, want := chunkSpans(t, st, "f"), map[int64]int64{0: 100, 100: 100, 200: 50}; !mapsEqual(got, want) {
+	if got, want := chunkSpans(t, st, "f"), withRun(map[int64]int64{0: 100, 100: 100}, 200, 250); !mapsEqual(got, want) {
 		t.Fatalf("chunks %v, want %v", got, want)
 	}
 	check := func(l *wal.Log, n int) {
@@ -113,7 +114,7 @@ func TestChunksFillAcrossCommits(t *testing.T) {
 	for i := 250; i < 310; i++ {
 		appendOne(l, i)
 	}
-	if got, want := chunkSpans(t, st, "f"), map[int64]int64{0: 100, 100: 100, 200: 100, 300: 10}; !mapsEqual(got, want) {
+	if got, want := chunkSpans(t, st, "f"), withRun(map[int64]int64{0: 100, 100: 100, 200: 100}, 300, 310); !mapsEqual(got, want) {
 		t.Fatalf("chunks after a reopen %v, want %v", got, want)
 	}
 	check(l, 310)
@@ -156,18 +157,21 @@ func TestKafkaChunksFillAcrossCommits(t *testing.T) {
 	}
 }
 
-// A newest chunk that fails its CRCs is never extended: the new records
-// start a chunk of their own, readable, and the damage stays where it was.
+// A chunk that fails its CRCs is never merged: the records after it
+// stay readable in chunks of their own and merge without it, and the
+// damage stays where it was.
 func TestDamagedNewestChunkNotExtended(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wal.db")
 	st := openBolt(t, path)
 	l := openLog(t, st)
 	createTopic(t, l, "f", wal.TopicConfig{Partitions: 1})
+	var recs []wal.Record
 	for i := range 10 {
-		if err := l.Append(ctx, "f", 0, []wal.Record{{Payload: []byte(fmt.Sprintf("rec-%d", i))}}); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, wal.Record{Payload: []byte(fmt.Sprintf("rec-%d", i))})
+	}
+	if err := l.Append(ctx, "f", 0, recs); err != nil {
+		t.Fatal(err)
 	}
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -183,12 +187,22 @@ func TestDamagedNewestChunkNotExtended(t *testing.T) {
 		t.Fatal(err)
 	}
 	l = openLog(t, st)
-	for i := 10; i < 15; i++ {
-		if err := l.Append(ctx, "f", 0, []wal.Record{{Payload: []byte(fmt.Sprintf("rec-%d", i))}}); err != nil {
-			t.Fatal(err)
+	appendTo := func(end int) {
+		t.Helper()
+		_, from, _ := l.Offsets("f", 0)
+		for i := int(from); i < end; i++ {
+			if err := l.Append(ctx, "f", 0, []wal.Record{{Payload: []byte(fmt.Sprintf("rec-%d", i))}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	if got, want := chunkSpans(t, st, "f"), map[int64]int64{0: 10, 10: 5}; !mapsEqual(got, want) {
+	appendTo(15)
+	if got, want := chunkSpans(t, st, "f"), withRun(map[int64]int64{0: 10}, 10, 15); !mapsEqual(got, want) {
+		t.Fatalf("chunks %v, want %v", got, want)
+	}
+	// The commit of offset 99 fills the run 0..99: it merges 10..99 only.
+	appendTo(100)
+	if got, want := chunkSpans(t, st, "f"), map[int64]int64{0: 10, 10: 90}; !mapsEqual(got, want) {
 		t.Fatalf("chunks %v, want %v", got, want)
 	}
 	got, damaged, err := readEvery(l, "f")
@@ -198,7 +212,7 @@ func TestDamagedNewestChunkNotExtended(t *testing.T) {
 	if len(damaged) != 1 || damaged[0] != [2]int64{9, 10} {
 		t.Fatalf("damage %v, want the record at 9", damaged)
 	}
-	for i := range 15 {
+	for i := range 100 {
 		if want := fmt.Sprintf("rec-%d", i); i != 9 && got[int64(i)] != want {
 			t.Fatalf("offset %d holds %q, want %q", i, got[int64(i)], want)
 		}
@@ -219,6 +233,15 @@ func TestMemoryStoreChunksNotExtended(t *testing.T) {
 	if got, want := chunkSpans(t, st, "f"), map[int64]int64{0: 1, 1: 1, 2: 1}; !mapsEqual(got, want) {
 		t.Fatalf("chunks %v, want %v", got, want)
 	}
+}
+
+// withRun adds to spans a trailing run of one-record chunks from first to
+// end.
+func withRun(spans map[int64]int64, first, end int64) map[int64]int64 {
+	for off := first; off < end; off++ {
+		spans[off] = 1
+	}
+	return spans
 }
 
 func mapsEqual(a, b map[int64]int64) bool {
@@ -249,7 +272,7 @@ func TestDamagedRecordInFullChunk(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := openBolt(t, filepath.Join(t.TempDir(), "wal.db"))
-			l := openLog(t, st)
+			l := openLog(t, st, wal.WithChunk(20, 64<<10)) // the 20th append merges the run
 			createTopic(t, l, "f", wal.TopicConfig{Partitions: 1})
 			for i := range 20 {
 				if err := l.Append(ctx, "f", 0, []wal.Record{{Payload: []byte(fmt.Sprintf("rec-%02d", i))}}); err != nil {
@@ -290,14 +313,15 @@ func TestDamagedRecordInFullChunk(t *testing.T) {
 }
 
 // Retention by age drops whole chunks, so a chunk older than an eighth of
-// MaxAge takes no more records: old records still go when they age out.
+// MaxAge is merged with no newer records: old records still go when they
+// age out.
 func TestExtensionKeepsAgeRetention(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var clock atomic.Pointer[time.Time]
 	clock.Store(&now)
 	st := openBolt(t, filepath.Join(t.TempDir(), "wal.db"))
-	l := openLog(t, st, wal.WithClock(func() time.Time { return *clock.Load() }))
+	l := openLog(t, st, wal.WithClock(func() time.Time { return *clock.Load() }), wal.WithChunk(5, 64<<10))
 	createTopic(t, l, "f", wal.TopicConfig{Partitions: 1, Retention: wal.Retention{MaxAge: time.Minute}})
 	add := func(at time.Time) {
 		t.Helper()
