@@ -2,8 +2,8 @@ package message
 
 import (
 	"crypto/rand"
-	mrand "math/rand/v2"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"sync"
 	"time"
