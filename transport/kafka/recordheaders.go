@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -232,14 +234,19 @@ func (e *headerEncoder) number(i int, key string, v int) {
 
 func (e *headerEncoder) uuid(key string, u uuid.UUID) {
 	s := len(e.buf)
-	const hex = "0123456789abcdef"
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			e.buf = append(e.buf, '-')
-		}
-		e.buf = append(e.buf, hex[c>>4], hex[c&0x0f])
-	}
-	e.add(key, e.buf[s:len(e.buf):len(e.buf)])
+	e.buf = slices.Grow(e.buf, 36)[:s+36]
+	dst := e.buf[s : s+36 : s+36]
+	// 8-4-4-4-12 hex digits, written in place (no append per byte).
+	hex.Encode(dst[0:8], u[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], u[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], u[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], u[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:36], u[10:16])
+	e.add(key, dst)
 }
 
 // appendTimestamp appends t in UTC as time.RFC3339Nano formats it
