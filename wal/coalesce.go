@@ -32,11 +32,17 @@ import (
 // trace of that version: the 16 appenders were back 100-200 µs after the
 // release, the commit started 1.2 ms after it.
 //
-// Measured (core BenchmarkDurableSyncPublish's setup, 16 publishers,
-// 6,000 messages, 3 interleaved rounds against 6293fb1 built from its own
-// tree, load average 14-18 on 2 cores): 8.1 messages a commit at 6293fb1,
-// 14.3-15.0 with this wait; msgs/s 1.18-1.81x of 6293fb1 per round with
-// chunk extension, 1.50-2.25x without it (see extend.go for that cost).
+// Measured against 6293fb1 built from its own tree, interleaved rounds,
+// on the shared 2-core machine (load average 8-22; no idle window):
+// bench BenchmarkDurable sys=onexbus pubs=16 (the bench-report row),
+// 20,000 messages, msgs/s 1.82x [1.82, 3.33, 1.47] at load 8; messages a
+// commit (core's commit counter) 8.1 at 6293fb1, 13.7-15.4 with this
+// wait; 64 publishers 32 -> 43-54 a commit, 1.66-3.25x msgs/s; one
+// publisher 0.98-1.19x (it never waits), one with a subscriber
+// 1.48-1.63x (one commit per Append). CPU is about 9% of a core at 16
+// publishers and the mutex profile holds 0.1 s in 3 s: the publishers
+// wait on the disk, not on a lock.
+
 const (
 	// coalesceMinHeld is the fewest synchronous appends a commit must
 	// hold for the next one to wait: a single appender (with or without
