@@ -35,7 +35,8 @@ func TestSystemsOpenLoop(t *testing.T) {
 			if got := rec.received.Load(); got != int64(rate*dur.Seconds()) {
 				t.Fatalf("received %d messages, want %d", got, int64(rate*dur.Seconds()))
 			}
-			if res.Offered != rate || res.Achieved <= 0 || res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.SchedP99 < 0 {
+			if res.Offered != rate || res.Achieved <= 0 || res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.SchedP99 < 0 ||
+				res.PubP50 <= 0 || res.PubP99 < res.PubP50 {
 				t.Fatalf("implausible result %+v", res)
 			}
 		})
