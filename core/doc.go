@@ -137,8 +137,11 @@
 // Publish, PublishAsync, Subscribe, History and Fetch work the same on
 // both.
 //
-//   - FormatFrames (the default): onexbus's msgpack frame per message, the
-//     fastest form for a bus whose topics only it reads.
+//   - FormatFrames (the default): a wal frame per message holding its
+//     timestamp and ids and the message's record body (package message,
+//     version 2: only fields that differ from their defaults; version 1
+//     msgpack bodies still read), the fastest form for a bus whose topics
+//     only it reads.
 //   - FormatKafka: Kafka v2 record batches, what onexbusd's Kafka listener
 //     stores and serves byte for byte (the broker creates its topics so).
 //     A Publish writes one uncompressed batch per run of messages to a

@@ -22,8 +22,8 @@ type Format = wal.Format
 
 // Storage formats, set per topic in TopicConfig.Format.
 const (
-	// FormatFrames stores onexbus's msgpack frames: the embedded bus's
-	// fastest form, and the default.
+	// FormatFrames stores onexbus's frames (message.AppendRecord
+	// bodies): the embedded bus's fastest form, and the default.
 	FormatFrames = wal.FormatFrames
 	// FormatKafka stores Kafka v2 record batches: what the broker and
 	// every Kafka client read byte for byte. A Bus.Publish to such a topic
@@ -61,7 +61,7 @@ func (b *Bus) topicID(name string) [16]byte {
 }
 
 // decodeEntry decodes a record read from the log into a fresh message: a
-// msgpack frame of a FormatFrames topic, or a Kafka record. It returns nil
+// frame of a FormatFrames topic, or a Kafka record. It returns nil
 // and no error for a record that is not a message (a Kafka control
 // batch's), which readers skip.
 func (b *Bus) decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {

@@ -61,7 +61,7 @@
 // and bench/ (ONEXBUS_BENCH_KAFKA=1) on this 2-core machine, the memory bus
 // end to end in the Kafka format runs at about 0.55 of the frames format
 // (text headers of about 250 B a message to write and parse instead of
-// about 100 B of msgpack, and a batch header and CRC per publish), while a
+// about 10 B of record fields, and a batch header and CRC per publish), while a
 // durable PublishAsync runs at about 0.9-1.0 (the fsync dominates). So
 // FormatFrames stays the default for topics only the bus reads.
 //
