@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -206,4 +208,69 @@ func (w *wireInstance) close() error {
 		err = w.shutdown()
 	}
 	return err
+}
+
+// BenchmarkWireRoundTrip measures one record at a time over the Kafka
+// wire: Produce, Flush (sent at once, whatever the linger) and wait until
+// the consumer of the same instance has it, then the next. It isolates
+// the endpoint's own path (produce request, append, the parked fetch's
+// wake-up, the fetch response) from batching and from the open-loop
+// scheduler. p50-us and p99-us are of the whole trip (until both the ack
+// and the record are in); ack-* of the send-to-acknowledgement times (the
+// produce path: request, append, commit, response) and cons-* of the
+// send-to-consume times (append, the parked fetch's wake-up, the fetch
+// response), so that a slow tail is placed on one path. The endpoints are
+// those of BenchmarkSystems' kafka class: onexbusd's broker on a memory
+// bus and kfake.
+func BenchmarkWireRoundTrip(b *testing.B) {
+	for _, sys := range []struct {
+		name string
+		open func(context.Context, string, func([]byte)) (instance, error)
+	}{{"onexbusd-kafka", openOnexbusdKafka}, {"kgo-kfake", openKgoKfake}} {
+		b.Run("sys="+sys.name+"/size=256", func(b *testing.B) {
+			ctx := context.Background()
+			got := make(chan time.Time, 1)
+			var ack, cons histogram
+			inst, err := sys.open(ctx, "bench", func([]byte) { got <- time.Now() })
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := inst.(*wireInstance)
+			defer func() {
+				if err := w.close(); err != nil {
+					b.Error(err)
+				}
+			}()
+			payload := make([]byte, 256)
+			trip := func() time.Duration {
+				t0 := time.Now()
+				if err := w.publish(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				ack.record(time.Since(t0))
+				tc := <-got
+				cons.record(tc.Sub(t0))
+				return time.Since(t0)
+			}
+			trip() // the topic's metadata and both connections
+			var h histogram
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for b.Loop() {
+				h.record(trip())
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
+			b.ReportMetric(float64(h.quantile(0.50).Microseconds()), "p50-us")
+			b.ReportMetric(float64(h.quantile(0.99).Microseconds()), "p99-us")
+			b.ReportMetric(float64(ack.quantile(0.99).Microseconds()), "ack-p99-us")
+			b.ReportMetric(float64(cons.quantile(0.99).Microseconds()), "cons-p99-us")
+			b.ReportMetric(float64(ack.quantile(0.5).Microseconds()), "ack-p50-us")
+			b.ReportMetric(float64(cons.quantile(0.5).Microseconds()), "cons-p50-us")
+		})
+	}
 }
