@@ -102,6 +102,7 @@ func New(opts ...Option) (*Bus, error) {
 		wal.WithClock(cfg.now),
 		wal.WithCommitWait(cfg.commitWait),
 	}
+	walOpts = append(walOpts, cfg.txnLimits.walOptions()...)
 	hk, _ := buildHooks(cfg.hooks) // validated
 	if len(hk.commit) > 0 || len(hk.retention) > 0 {
 		walOpts = append(walOpts, wal.WithObserver(walObserver{h: &hk}))

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/onexbus/onexbus/message"
+	"github.com/onexbus/onexbus/wal"
 )
 
 // Errors of the bus's lifecycle.
@@ -90,4 +91,13 @@ var (
 	ErrNotTransactional = errors.New("onexbus: not a transactional handler call")
 	// ErrTxnDone is returned by Txn.Publish after the handler returned.
 	ErrTxnDone = errors.New("onexbus: transaction already ended")
+)
+
+// Errors of Kafka transactions (rawlog_txn.go).
+var (
+	// ErrTxnIDsFull is wrapped by KafkaLog.SetTxnProducer for a new
+	// transactional id while the log holds its maximum
+	// (TxnLimits.MaxIDs), none expired. The same value as
+	// wal.ErrTxnIDsFull.
+	ErrTxnIDsFull = wal.ErrTxnIDsFull
 )

@@ -114,6 +114,7 @@ type config struct {
 	handlerTimeout  time.Duration
 	now             func() time.Time
 	hooks           []Hook
+	txnLimits       TxnLimits // options_txn.go
 	// nilOptions counts nil Options given to New, reported by validate.
 	nilOptions int
 	// deadLetterSet is true when WithDeadLetterTopic was given.

@@ -70,6 +70,44 @@ func (k *KafkaLog) EndTransaction(ctx context.Context, end TxnEnd) error {
 	return k.b.wrapLogErr(k.b.log.EndTransaction(ctx, end))
 }
 
+// TxnEnding is a transaction end whose markers are queued; see
+// QueueTransactionEnd.
+type TxnEnding struct {
+	k *KafkaLog
+	e *wal.TxnEnding
+}
+
+// QueueTransactionEnd queues a transaction's end (EndTransaction without
+// the wait): the markers and, on a commit, the group offsets go into the
+// next store transaction. See wal.Log.QueueTransactionEnd.
+func (k *KafkaLog) QueueTransactionEnd(end TxnEnd) (*TxnEnding, error) {
+	if k.b.closed.Load() {
+		return nil, ErrClosed
+	}
+	e, err := k.b.log.QueueTransactionEnd(end)
+	if err != nil {
+		return nil, k.b.wrapLogErr(err)
+	}
+	return &TxnEnding{k: k, e: e}, nil
+}
+
+// Wait returns once the end is durable; after an error (a failed store
+// commit: the end stays queued and is retried) it may be called again.
+// See wal.TxnEnding.Wait.
+func (e *TxnEnding) Wait(ctx context.Context) error { return e.k.b.wrapLogErr(e.e.Wait(ctx)) }
+
+// Dropped returns the errors of the group offsets the end dropped (a
+// partition deleted meanwhile, an offset past the end); nil: none.
+func (e *TxnEnding) Dropped() error { return e.e.Dropped() }
+
+// TouchTxnProducer records a use of a transactional id now (a
+// transaction's start), which pushes back its expiry. See
+// wal.Log.TouchTxnProducer.
+func (k *KafkaLog) TouchTxnProducer(id string) { k.b.log.TouchTxnProducer(id) }
+
+// TxnIDCount returns how many transactional ids the log registers.
+func (k *KafkaLog) TxnIDCount() int { return k.b.log.TxnIDCount() }
+
 // OpenTransactions returns, per producer id, the partitions where it has
 // a transaction open.
 func (k *KafkaLog) OpenTransactions() map[int64][]TxnPartition { return k.b.log.OpenTransactions() }

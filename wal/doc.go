@@ -167,6 +167,21 @@
 // open (bumping the registered epoch of its transactional id, see
 // TxnProducer). See txn.go.
 //
+// EndTransaction is QueueTransactionEnd and TxnEnding.Wait: after a
+// failed commit the end stays queued (the committer retries it) and Wait
+// may be called again; it returns nil only once the end is durable.
+//
+// Memory is bounded by options, not by the ids clients use: the
+// transactional-id registry holds at most WithMaxTxnIDs ids (about 140 B
+// each with an 18-byte id) and forgets, in the store too, an id unused
+// for WithTxnIDExpiry (Kafka's transactional.id.expiration.ms, 7 days by
+// default) with no transaction open (txn_registry.go). The aborted index
+// keeps at most WithAbortedIndexMemory entries in memory, all partitions
+// together (about 26 B each); every entry is in the store, and a read
+// whose range needs the others reads them from there (txn_index.go).
+// Retention deletes the entries before a partition's start. Idempotent
+// producers are forgotten per partition after WithProducerExpiry.
+//
 // # Dedup
 //
 // Append (and AppendOwnBatch, for a whole batch) drops a record whose

@@ -110,6 +110,10 @@ var (
 	// ErrProducerIDsExhausted is returned by AllocateProducerID when every
 	// int64 id was handed out.
 	ErrProducerIDsExhausted = errors.New("wal: producer ids exhausted")
+	// ErrTxnIDsFull is wrapped by SetTxnProducer for a transactional id
+	// not registered yet while WithMaxTxnIDs ids are, none of them
+	// expired (WithTxnIDExpiry). Nothing was stored.
+	ErrTxnIDsFull = errors.New("wal: transactional ids full")
 )
 
 // Errors of consumer-group state.

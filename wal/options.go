@@ -142,6 +142,7 @@ type config struct {
 	producerExpiry  time.Duration
 	observer        Observer
 	commitWait      time.Duration // coalesce.go; 0 = commit at once
+	txn             txnConfig     // Kafka transaction bounds (txn_options.go)
 	// noExtend stores every commit's chunks under keys of their own
 	// (extend.go); tests of one layout set it (export_test.go).
 	noExtend bool
@@ -161,6 +162,7 @@ func defaultConfig() config {
 		now:             time.Now,
 		producerExpiry:  24 * time.Hour,
 		commitWait:      DefaultCommitWait,
+		txn:             defaultTxnConfig(),
 	}
 }
 
@@ -193,6 +195,7 @@ func (c *config) validate() error {
 	if c.producerExpiry < time.Minute {
 		errs = append(errs, fmt.Errorf("producer expiry %v below 1m", c.producerExpiry))
 	}
+	errs = append(errs, c.txn.validate()...)
 	if c.maxPendingBytes < c.maxRecordBytes {
 		errs = append(errs, fmt.Errorf("max pending bytes %d below max record bytes %d", c.maxPendingBytes, c.maxRecordBytes))
 	}

@@ -102,8 +102,10 @@ func (l *Log) loadProducerIDs(tx store.Tx) error {
 
 // expireProducers forgets, on every partition, the producers idle for
 // longer than the expiry; the committer calls it on its ticks and it
-// does the work every producerExpiryEvery.
+// does the work every producerExpiryEvery. The transactional ids have
+// their own pass (txn_registry.go), run from here on the same ticks.
 func (l *Log) expireProducers() {
+	l.expireTxnIDs()
 	now := l.cfg.now()
 	// A negative gap is the clock stepping back: run the pass now (it
 	// expires nothing early, idle times are measured on the same clock)

@@ -288,6 +288,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 	for _, p := range t.parts {
 		p.mu.Lock()
 		p.deleted = true
+		p.dropAbortedLocked() // out of the log's aborted-index total (txn_index.go)
 		p.wakeLocked()
 		watchers = append(watchers, p.takeWatchersLocked(0, true)...)
 		waiters = append(waiters, p.takeWaitersLocked(1<<62)...)

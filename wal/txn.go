@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"slices"
+	"sync/atomic"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
 	"github.com/onexbus/onexbus/store"
@@ -71,20 +71,32 @@ type closingTxn struct {
 }
 
 // txnWrite is one store change of the bucket txnparts (value nil:
-// delete).
+// delete; end set: delete the keys in [key, end)).
 type txnWrite struct {
-	key, value []byte
+	key, value, end []byte
 }
 
 // txnTable is a partition's transaction state, under the partition's mu
 // (inCommit: the committer's, between snapshot and end, as producer
 // windows).
 type txnTable struct {
-	open     map[int64]openTxn
-	closing  []closingTxn
-	aborted  []AbortedTxn // ascending LastOffset
-	dirty    []txnWrite
-	inCommit []txnWrite
+	open    map[int64]openTxn
+	closing []closingTxn
+	// aborted is the aborted index in memory, ascending LastOffset: every
+	// entry with LastOffset >= memFloor; the ones in [storeFrom,
+	// memFloor) are only in the store (txn_index.go).
+	aborted   []AbortedTxn
+	memFloor  int64
+	storeFrom int64
+	maxSpan   int64         // the largest LastOffset-FirstOffset of the partition's entries
+	mem       *atomic.Int64 // the log's entries in memory (nil until the first)
+	memCap    int64         // WithAbortedIndexMemory
+	dirty     []txnWrite
+	inCommit  []txnWrite
+	// snapNext is the partition's end when the commit in flight took
+	// its snapshot; committedTo the end the last successful commit
+	// covered (the entries before it are in the store).
+	snapNext, committedTo int64
 }
 
 // noteTxnBatchLocked opens the transaction of a transactional batch
@@ -126,9 +138,9 @@ func (l *Log) queueMarkerLocked(p *partition, pid int64, epoch int16, commit boo
 	t.closing = append(t.closing, closingTxn{first: o.first, marker: base})
 	if !commit {
 		a := AbortedTxn{ProducerID: pid, FirstOffset: o.first, LastOffset: base}
-		t.aborted = append(t.aborted, a)
 		key := txnKey(p.topic, p.id, txnKindAborted, uint64(base))
 		t.dirty = append(t.dirty, txnWrite{key: key, value: encodeAbortedTxn(key, a)})
+		l.addAbortedLocked(p, a)
 	}
 	return p.next
 }
@@ -155,28 +167,6 @@ func (l *Log) lsoLocked(p *partition) int64 {
 	return lso
 }
 
-// abortedLocked returns the aborted transactions of p with records in
-// [from, to); p.mu is held.
-func (p *partition) abortedLocked(from, to int64) []AbortedTxn {
-	a := p.prod.txn.aborted
-	i, _ := slices.BinarySearchFunc(a, from, func(e AbortedTxn, off int64) int {
-		switch {
-		case e.LastOffset < off:
-			return -1
-		case e.LastOffset > off:
-			return 1
-		}
-		return 0
-	})
-	var out []AbortedTxn
-	for _, e := range a[i:] {
-		if e.FirstOffset < to {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // txnDirtyLocked reports whether p has transaction changes to store.
 func (t *txnTable) dirtyLocked() bool { return len(t.dirty) > 0 }
 
@@ -185,14 +175,8 @@ func (t *txnTable) dirtyLocked() bool { return len(t.dirty) > 0 }
 // after forgetting aborted transactions retention has passed.
 func (p *partition) snapshotTxnLocked() {
 	t := &p.prod.txn
-	n := 0
-	for n < len(t.aborted) && t.aborted[n].LastOffset < p.start {
-		t.dirty = append(t.dirty, txnWrite{key: txnKey(p.topic, p.id, txnKindAborted, uint64(t.aborted[n].LastOffset))})
-		n++
-	}
-	if n > 0 {
-		t.aborted = slices.Delete(t.aborted, 0, n)
-	}
+	p.retainAbortedLocked()
+	t.snapNext = p.next
 	if len(t.dirty) == 0 {
 		return
 	}
@@ -211,9 +195,12 @@ func writeTxnState(tx store.Tx, p *partition) error {
 		return err
 	}
 	for _, w := range writes {
-		if w.value == nil {
+		switch {
+		case w.end != nil:
+			err = deleteRange(b, w.key, w.end)
+		case w.value == nil:
 			err = b.Delete(w.key)
-		} else {
+		default:
 			err = b.Put(w.key, w.value)
 		}
 		if err != nil {
@@ -231,6 +218,10 @@ func (p *partition) txnCommittedLocked(ok bool) {
 		t.dirty = append(t.inCommit, t.dirty...)
 	}
 	t.inCommit = nil
+	if ok {
+		t.committedTo = max(t.committedTo, t.snapNext)
+		p.trimAbortedLocked() // the entries this commit stored may leave memory now
+	}
 }
 
 func txnKey(topic string, part int32, kind byte, id uint64) []byte {
@@ -291,17 +282,6 @@ func (l *Log) loadTxnState(tx store.Tx) {
 			l.cfg.logger.Warn("damaged transaction state dropped", "key", k, "reason", reason)
 		}
 	}
-	for _, p := range l.parts {
-		slices.SortFunc(p.prod.txn.aborted, func(a, b AbortedTxn) int {
-			switch {
-			case a.LastOffset < b.LastOffset:
-				return -1
-			case a.LastOffset > b.LastOffset:
-				return 1
-			}
-			return 0
-		})
-	}
 }
 
 func (l *Log) loadTxnEntry(k, v []byte) string {
@@ -340,9 +320,18 @@ func (l *Log) loadTxnEntry(k, v []byte) string {
 		if a.LastOffset >= p.next || a.FirstOffset > a.LastOffset {
 			return fmt.Sprintf("aborted transaction %d-%d past the partition's end %d", a.FirstOffset, a.LastOffset, p.next)
 		}
-		if a.LastOffset >= p.start {
-			t.aborted = append(t.aborted, a)
+		// Keys come in marker order: the index stays sorted. Entries
+		// retention has passed are left to the store (retainAbortedLocked
+		// deletes them), as are the oldest past the memory bound.
+		l.setAbortedBoundLocked(t)
+		t.maxSpan = max(t.maxSpan, a.LastOffset-a.FirstOffset)
+		if a.LastOffset < p.start {
+			t.memFloor = max(t.memFloor, a.LastOffset+1)
+			break
 		}
+		t.aborted = append(t.aborted, a)
+		t.mem.Add(1)
+		p.trimAbortedLocked()
 	default:
 		return "unknown entry kind or length"
 	}

@@ -37,6 +37,8 @@ type TxnEnd struct {
 // whole end or none of it. It returns once that transaction committed
 // (and, under PolicyInterval, the store synced). Until then the
 // partitions' last stable offsets stay before the transaction's records.
+// It is QueueTransactionEnd followed by TxnEnding.Wait, with the dropped
+// offsets' errors joined.
 //
 // Offsets that fail validation (a partition deleted meanwhile, an offset
 // past the end) are dropped, never the markers: a transaction must end
@@ -45,8 +47,46 @@ type TxnEnd struct {
 // writing the rest), or the commit's or ctx's error while waiting (the
 // markers then stay queued and may still be stored).
 func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
+	e, err := l.QueueTransactionEnd(end)
+	if err != nil {
+		return err
+	}
+	if err := e.Wait(ctx); err != nil {
+		return err
+	}
+	if err := e.Dropped(); err != nil {
+		return fmt.Errorf("wal: end transaction of producer %d: offsets dropped: %w", end.ProducerID, err)
+	}
+	return nil
+}
+
+// TxnEnding is a transaction end whose markers and offsets are queued
+// (QueueTransactionEnd): Wait tells when they are durable. A failed
+// commit leaves them queued, in front of anything queued later on the
+// same partitions, and the committer retries them; so a Wait that failed
+// may be called again, and returns nil once they are durable. It is safe
+// for concurrent use.
+type TxnEnding struct {
+	l       *Log
+	pid     int64
+	targets []txnTarget
+	offsets bool   // group offsets were queued
+	version uint64 // their state version
+	dropped error
+}
+
+type txnTarget struct {
+	p   *partition
+	end int64 // the offset after the marker
+}
+
+// QueueTransactionEnd queues the end of producer end.ProducerID's
+// transaction (see EndTransaction) without waiting for it. It returns
+// ErrClosed; offsets that fail validation are dropped (TxnEnding.Dropped
+// names them), never the markers.
+func (l *Log) QueueTransactionEnd(end TxnEnd) (*TxnEnding, error) {
 	if l.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	var dropped []error
 	offsets := make(map[string][]CursorCommit)
@@ -65,13 +105,7 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 			}
 		}
 	}
-	commitOffsets := len(offsets) > 0
-	type target struct {
-		p   *partition
-		end int64
-	}
-	var targets []target
-	var version uint64
+	e := &TxnEnding{l: l, pid: end.ProducerID, offsets: len(offsets) > 0}
 	var fire []*watcher
 	l.roundMu.Lock()
 	for _, tp := range dedupPartitions(end.Partitions) {
@@ -84,23 +118,25 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 			p.mu.Unlock()
 			continue
 		}
-		e := l.queueMarkerLocked(p, end.ProducerID, end.Epoch, end.Commit)
-		if e >= 0 && l.cfg.policy != PolicySync {
+		next := l.queueMarkerLocked(p, end.ProducerID, end.Epoch, end.Commit)
+		if next >= 0 && l.cfg.policy != PolicySync {
 			p.wakeLocked()
-			fire = append(fire, p.takeWatchersLocked(e, false)...)
+			fire = append(fire, p.takeWatchersLocked(next, false)...)
 		}
 		p.mu.Unlock()
-		if e >= 0 {
-			targets = append(targets, target{p, e})
+		if next >= 0 {
+			e.targets = append(e.targets, txnTarget{p, next})
 		}
 	}
 	var err error
-	if commitOffsets {
+	if e.offsets {
+		// The context only matters to a wait, and CommitCursors does not
+		// wait here.
 		for g, offs := range offsets {
-			err = errors.Join(err, l.CommitCursors(ctx, g, offs, false))
+			err = errors.Join(err, l.CommitCursors(context.Background(), g, offs, false))
 		}
 		l.curMu.Lock()
-		version = l.stateVersion
+		e.version = l.stateVersion
 		l.curMu.Unlock()
 	}
 	l.roundMu.Unlock()
@@ -110,22 +146,46 @@ func (l *Log) EndTransaction(ctx context.Context, end TxnEnd) error {
 		// Validated above: only a partition deleted meanwhile gets here.
 		dropped = append(dropped, err)
 	}
-	for _, t := range targets {
-		if err := l.waitStored(ctx, t.p, t.end); err != nil {
-			return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+	e.dropped = errors.Join(dropped...)
+	l.touchTxnPID(end.ProducerID)
+	return e, nil
+}
+
+// Dropped returns the errors of the offsets QueueTransactionEnd dropped
+// (nil: none).
+func (e *TxnEnding) Dropped() error { return e.dropped }
+
+// Wait returns once the queued markers and offsets are durable: stored
+// by a commit and, under PolicyInterval, synced. A partition deleted
+// meanwhile needs its marker no more. It returns the commit's error (the
+// end stays queued: call Wait again), ctx's error, or ErrClosed when the
+// log closed before storing it.
+func (e *TxnEnding) Wait(ctx context.Context) error {
+	l := e.l
+	for _, t := range e.targets {
+		t.p.mu.Lock()
+		gone := t.p.deleted
+		t.p.mu.Unlock()
+		if gone {
+			continue
+		}
+		if err := l.waitStored(ctx, t.p, t.end); err != nil && !errors.Is(err, ErrUnknownTopic) {
+			return fmt.Errorf("wal: end transaction of producer %d: %w", e.pid, err)
 		}
 	}
-	if commitOffsets {
-		if err := l.waitDurable(ctx, version); err != nil {
-			return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+	if e.offsets {
+		if err := l.waitDurable(ctx, e.version); err != nil {
+			return fmt.Errorf("wal: end transaction of producer %d: %w", e.pid, err)
 		}
-	} else if l.cfg.policy == PolicyInterval && len(targets) > 0 {
+	} else if l.cfg.policy == PolicyInterval && len(e.targets) > 0 {
+		select {
+		case <-l.done:
+			return nil // the committer synced the store after its final commit
+		default:
+		}
 		if err := l.durable.sync(ctx, l.syncStore); err != nil {
-			return fmt.Errorf("wal: end transaction of producer %d: %w", end.ProducerID, err)
+			return fmt.Errorf("wal: end transaction of producer %d: %w", e.pid, err)
 		}
-	}
-	if len(dropped) > 0 {
-		return fmt.Errorf("wal: end transaction of producer %d: offsets dropped: %w", end.ProducerID, errors.Join(dropped...))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package wal
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Reads under read_committed: nothing at or past a partition's last
@@ -37,15 +38,21 @@ func (l *Log) ReadBatchesIsolated(ctx context.Context, topic string, part int32,
 // AbortedTransactions returns the aborted transactions of a partition
 // with records in [from, to), by ascending marker offset (Kafka's Fetch
 // AbortedTransactions). Transactions below the partition's start may be
-// forgotten.
+// forgotten. The entries memory does not hold (WithAbortedIndexMemory)
+// are read from the store; it returns the store's error.
 func (l *Log) AbortedTransactions(topic string, part int32, from, to int64) ([]AbortedTxn, error) {
 	_, p, err := l.partition(topic, part)
 	if err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.abortedLocked(from, to), nil
+	q := p.abortedLocked(from, to)
+	p.mu.Unlock()
+	out, err := l.abortedFromStore(p, q)
+	if err != nil {
+		return nil, fmt.Errorf("wal: aborted transactions of %s/%d: %w", topic, part, err)
+	}
+	return out, nil
 }
 
 // errAtLSO stops ReadCommitted's walk at the last stable offset.
@@ -56,27 +63,56 @@ var errAtLSO = errors.New("wal: at the last stable offset")
 // transactions with Entry.Aborted set (control records, as with Read,
 // with Entry.Batch.Control()), so that a reader counts them as skipped.
 func (l *Log) ReadCommitted(ctx context.Context, topic string, part int32, from int64, max int, fn func(*Entry) error) (int64, error) {
+	for {
+		next, over, err := l.readCommittedWindow(ctx, topic, part, from, max, fn)
+		if over < 0 || next != from || over <= from {
+			return next, err
+		}
+		// A gap in the offsets longer than the window: nothing was
+		// passed, so look again from the record past it.
+		from = over
+	}
+}
+
+// readCommittedWindow is one ReadCommitted window. over is the offset of
+// the record that ended it before the last stable offset, else -1.
+func (l *Log) readCommittedWindow(ctx context.Context, topic string, part int32, from int64, max int, fn func(*Entry) error) (next, over int64, err error) {
 	_, p, err := l.partition(topic, part)
 	if err != nil {
-		return from, err
+		return from, -1, err
 	}
 	p.mu.Lock()
 	lso := l.lsoLocked(p)
-	var aborted []AbortedTxn
-	if len(p.prod.txn.aborted) > 0 {
-		aborted = p.abortedLocked(from, lso)
+	// The aborted transactions are looked up for the offsets max records
+	// from max(from, start) can reach, and the read stops at the end of
+	// that window (a gap in the offsets ends it early, never unflagged).
+	to := lso
+	var q abortedQuery
+	if t := &p.prod.txn; len(t.aborted) > 0 || t.storeFrom < t.memFloor {
+		if e := max64(from, p.start) + int64(max); e > from && e < to {
+			to = e
+		}
+		q = p.abortedLocked(from, to)
 	}
 	p.mu.Unlock()
+	aborted, err := l.abortedFromStore(p, q)
+	if err != nil {
+		return from, -1, fmt.Errorf("wal: read committed %s/%d: %w", topic, part, err)
+	}
 	if from >= lso {
 		// Read would move a from below the start up to it; so do we.
 		start, _, err := l.Offsets(topic, part)
 		if err != nil {
-			return from, err
+			return from, -1, err
 		}
-		return max64(from, min(start, lso)), nil
+		return max64(from, min(start, lso)), -1, nil
 	}
-	next, err := l.Read(ctx, topic, part, from, max, func(e *Entry) error {
-		if e.Offset >= lso {
+	over = -1
+	next, err = l.Read(ctx, topic, part, from, max, func(e *Entry) error {
+		if e.Offset >= to {
+			if to < lso {
+				over = e.Offset
+			}
 			return errAtLSO
 		}
 		if len(aborted) > 0 && e.Kafka && e.Batch.Transactional() && !e.Batch.Control() {
@@ -90,9 +126,9 @@ func (l *Log) ReadCommitted(ctx context.Context, topic string, part int32, from 
 		return fn(e)
 	})
 	if errors.Is(err, errAtLSO) {
-		return next, nil
+		return next, over, nil
 	}
-	return next, err
+	return next, -1, err
 }
 
 func max64(a, b int64) int64 {

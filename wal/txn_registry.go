@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/onexbus/onexbus/store"
 )
@@ -14,13 +16,33 @@ import (
 // epoch and transaction timeout, so that a producer re-initialising with
 // its transactional id after a restart gets the same producer id at a
 // newer epoch, which fences the old instance. Stored in bucket txnids,
-// key the transactional id, value version 1, producer id u64, epoch u16,
-// timeout ms u32, CRC-32C u32 of key and value; a damaged entry is
-// dropped with a warning at Open (that id then starts over with a new
-// producer id, which fences nothing wrongly: the old id's open
-// transactions are aborted at Open all the same).
+// key the transactional id, value version 2, producer id u64, epoch u16,
+// timeout ms u32, last use (Unix ms) u64, CRC-32C u32 of key and value
+// (version 1, without the last use, is still read: its last use is taken
+// as the Open time). A damaged entry is dropped with a warning at Open
+// (that id then starts over with a new producer id, which fences nothing
+// wrongly: the old id's open transactions are aborted at Open all the
+// same).
+//
+// # Bounds
+//
+// At most WithMaxTxnIDs ids are registered; an id whose last use (its
+// InitProducerId, or the end of one of its transactions) is older than
+// WithTxnIDExpiry and that has no transaction open in the log is
+// forgotten, in memory and in the store, by a pass the committer runs
+// every expiry/64 (at least every second, at most every 10 minutes). A
+// transaction's end only updates the last use in memory; the pass
+// rewrites the stored one when it lags by more than expiry/16, so the
+// store write costs nothing per transaction. After a restart the last
+// use is taken as the stored one plus that lag, so an id is never
+// forgotten early, and at most expiry/16 plus one pass late.
 
 var bucketTxnIDs = []byte("txnids")
+
+const (
+	txnIDVersion1 = 1
+	txnIDVersion  = 2
+)
 
 // TxnProducer is what the log keeps for one transactional id.
 type TxnProducer struct {
@@ -33,11 +55,29 @@ type TxnProducer struct {
 	TimeoutMillis int32
 }
 
+// txnIDEntry is one registered transactional id.
+type txnIDEntry struct {
+	tp       TxnProducer
+	usedAt   int64 // Unix ms of the last use
+	storedAt int64 // the last use the store holds
+}
+
 // txnRegistry is the in-memory copy of bucket txnids.
 type txnRegistry struct {
-	mu    sync.Mutex // protects byID and byPID; held across a store write, never with another lock
-	byID  map[string]TxnProducer
-	byPID map[int64]string
+	// wmu serialises the registry's store writes, so the store and the
+	// maps change in the same order; it is taken before mu, and held
+	// across a store write (mu is not).
+	wmu sync.Mutex
+	// mu protects byID, byPID and lastPass; never held with another lock
+	// but wmu.
+	mu       sync.Mutex
+	byID     map[string]*txnIDEntry
+	byPID    map[int64]string
+	lastPass time.Time // when the last expiry pass ran
+
+	// abortedInMemory counts the aborted-index entries in memory, every
+	// partition together (txn_index.go).
+	abortedInMemory atomic.Int64
 }
 
 // TxnProducer returns what the log keeps for transactional id id.
@@ -45,8 +85,11 @@ func (l *Log) TxnProducer(id string) (TxnProducer, bool) {
 	r := &l.txnIDs
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	tp, ok := r.byID[id]
-	return tp, ok
+	e, ok := r.byID[id]
+	if !ok {
+		return TxnProducer{}, false
+	}
+	return e.tp, true
 }
 
 // TxnIDs returns every transactional id the log keeps, sorted.
@@ -71,12 +114,48 @@ func (l *Log) TxnIDOf(pid int64) (string, bool) {
 	return id, ok
 }
 
-// SetTxnProducer stores tp for transactional id id, durably under every
-// policy (as AllocateProducerID's reservations) before it returns: the
-// store's commit, then a store sync under PolicyInterval and PolicyNone.
+// TxnIDCount returns how many transactional ids are registered.
+func (l *Log) TxnIDCount() int {
+	r := &l.txnIDs
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}
+
+// TouchTxnProducer records a use of transactional id id now (the start
+// of a transaction), in memory: it pushes the id's expiry back. An
+// unknown id is ignored.
+func (l *Log) TouchTxnProducer(id string) {
+	r := &l.txnIDs
+	now := l.cfg.now().UnixMilli()
+	r.mu.Lock()
+	if e, ok := r.byID[id]; ok {
+		e.usedAt = max(e.usedAt, now)
+	}
+	r.mu.Unlock()
+}
+
+// touchTxnPID is TouchTxnProducer by producer id (a transaction's end).
+func (l *Log) touchTxnPID(pid int64) {
+	r := &l.txnIDs
+	now := l.cfg.now().UnixMilli()
+	r.mu.Lock()
+	if id, ok := r.byPID[pid]; ok {
+		e := r.byID[id]
+		e.usedAt = max(e.usedAt, now)
+	}
+	r.mu.Unlock()
+}
+
+// SetTxnProducer stores tp for transactional id id, with its last use
+// now, durably under every policy (as AllocateProducerID's reservations)
+// before it returns: the store's commit, then a store sync under
+// PolicyInterval and PolicyNone. An id not registered yet needs room
+// (WithMaxTxnIDs): when there is none, the expired ids are forgotten
+// first, and if that frees none it fails with ErrTxnIDsFull.
 //
 // It returns ErrClosed, ErrInvalidOption for an empty id or one over
-// 32767 bytes, ctx's error, or the store's.
+// 32767 bytes, ErrTxnIDsFull, ctx's error, or the store's.
 func (l *Log) SetTxnProducer(ctx context.Context, id string, tp TxnProducer) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -88,15 +167,31 @@ func (l *Log) SetTxnProducer(ctx context.Context, id string, tp TxnProducer) err
 		return fmt.Errorf("wal: store transactional id: %w", err)
 	}
 	r := &l.txnIDs
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	_, known := r.byID[id]
+	full := !known && len(r.byID) >= l.cfg.txn.maxIDs
+	r.mu.Unlock()
+	if full {
+		if err := l.expireTxnIDsWLocked(l.cfg.now()); err != nil {
+			return fmt.Errorf("wal: store transactional id %q: make room: %w", id, err)
+		}
+		r.mu.Lock()
+		full = len(r.byID) >= l.cfg.txn.maxIDs
+		r.mu.Unlock()
+		if full {
+			return fmt.Errorf("wal: store transactional id %q: %w (%d registered)", id, ErrTxnIDsFull, l.cfg.txn.maxIDs)
+		}
+	}
+	now := l.cfg.now().UnixMilli()
 	key := []byte(id)
 	err := l.st.Update(func(tx store.Tx) error {
 		b, err := tx.CreateBucket(bucketTxnIDs)
 		if err != nil {
 			return err
 		}
-		return b.Put(key, encodeTxnProducer(key, tp))
+		return b.Put(key, encodeTxnProducer(key, tp, now))
 	})
 	if err == nil && l.cfg.policy != PolicySync {
 		if s, ok := l.st.(store.Syncer); ok {
@@ -106,48 +201,182 @@ func (l *Log) SetTxnProducer(ctx context.Context, id string, tp TxnProducer) err
 	if err != nil {
 		return fmt.Errorf("wal: store transactional id %q: %w", id, err)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.byID == nil {
-		r.byID, r.byPID = make(map[string]TxnProducer), make(map[int64]string)
+		r.byID, r.byPID = make(map[string]*txnIDEntry), make(map[int64]string)
 	}
-	if old, ok := r.byID[id]; ok && old.ProducerID != tp.ProducerID {
-		delete(r.byPID, old.ProducerID)
+	if old, ok := r.byID[id]; ok && old.tp.ProducerID != tp.ProducerID {
+		delete(r.byPID, old.tp.ProducerID)
 	}
-	r.byID[id] = tp
+	r.byID[id] = &txnIDEntry{tp: tp, usedAt: now, storedAt: now}
 	r.byPID[tp.ProducerID] = id
 	return nil
 }
 
-func encodeTxnProducer(key []byte, tp TxnProducer) []byte {
-	b := make([]byte, 0, 1+8+2+4+4)
-	b = append(b, txnStateVersion)
+// txnIDPassEvery is how often the committer runs the expiry pass.
+func (l *Log) txnIDPassEvery() time.Duration {
+	return min(max(l.cfg.txn.idExpiry/64, time.Second), 10*time.Minute)
+}
+
+// txnIDStoreLag is how far the stored last use may lag the one in memory
+// before the pass rewrites it.
+func (l *Log) txnIDStoreLag() time.Duration { return l.cfg.txn.idExpiry / 16 }
+
+// expireTxnIDs runs the expiry pass when one is due (the committer's
+// ticks). A failed pass is logged and retried at the next tick.
+func (l *Log) expireTxnIDs() {
+	r := &l.txnIDs
+	now := l.cfg.now()
+	r.mu.Lock()
+	// A negative gap is the clock stepping back: run now, as
+	// expireProducers does.
+	since := now.Sub(r.lastPass)
+	due := since < 0 || since >= l.txnIDPassEvery()
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	r.wmu.Lock()
+	err := l.expireTxnIDsWLocked(now)
+	r.wmu.Unlock()
+	if err != nil {
+		l.cfg.logger.Warn("transactional id expiry pass failed; retrying at the next tick", "error", err)
+	}
+}
+
+// ExpireTxnIDs runs the expiry pass now (see WithTxnIDExpiry) and
+// returns how many transactional ids it forgot.
+func (l *Log) ExpireTxnIDs() (int, error) {
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	r := &l.txnIDs
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	before := l.TxnIDCount()
+	if err := l.expireTxnIDsWLocked(l.cfg.now()); err != nil {
+		return 0, err
+	}
+	return before - l.TxnIDCount(), nil
+}
+
+// expireTxnIDsWLocked forgets the expired ids, in the store then in
+// memory, and rewrites the stored last use of the ids where it lags;
+// r.wmu is held.
+func (l *Log) expireTxnIDsWLocked(now time.Time) error {
+	r := &l.txnIDs
+	nowMs := now.UnixMilli()
+	expiry, lag := l.cfg.txn.idExpiry.Milliseconds(), l.txnIDStoreLag().Milliseconds()
+	open := l.OpenTransactions()
+	var gone []string
+	type rewrite struct {
+		id     string
+		tp     TxnProducer
+		usedAt int64
+	}
+	var stale []rewrite
+	r.mu.Lock()
+	r.lastPass = now
+	for id, e := range r.byID {
+		_, busy := open[e.tp.ProducerID]
+		switch {
+		case !busy && nowMs-e.usedAt > expiry:
+			gone = append(gone, id)
+		case e.usedAt-e.storedAt > lag:
+			stale = append(stale, rewrite{id, e.tp, e.usedAt})
+		}
+	}
+	r.mu.Unlock()
+	if len(gone) == 0 && len(stale) == 0 {
+		return nil
+	}
+	err := l.st.Update(func(tx store.Tx) error {
+		b, err := tx.CreateBucket(bucketTxnIDs)
+		if err != nil {
+			return err
+		}
+		for _, id := range gone {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		for _, s := range stale {
+			key := []byte(s.id)
+			if err := b.Put(key, encodeTxnProducer(key, s.tp, s.usedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wal: expire transactional ids: %w", err)
+	}
+	r.mu.Lock()
+	for _, id := range gone {
+		if e, ok := r.byID[id]; ok {
+			delete(r.byID, id)
+			if r.byPID[e.tp.ProducerID] == id {
+				delete(r.byPID, e.tp.ProducerID)
+			}
+		}
+	}
+	for _, s := range stale {
+		if e, ok := r.byID[s.id]; ok {
+			e.storedAt = max(e.storedAt, s.usedAt)
+		}
+	}
+	r.mu.Unlock()
+	if len(gone) > 0 {
+		l.cfg.logger.Debug("transactional ids expired", "count", len(gone))
+	}
+	return nil
+}
+
+func encodeTxnProducer(key []byte, tp TxnProducer, usedAt int64) []byte {
+	b := make([]byte, 0, 1+8+2+4+8+4)
+	b = append(b, txnIDVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(tp.ProducerID))
 	b = binary.BigEndian.AppendUint16(b, uint16(tp.Epoch))
 	b = binary.BigEndian.AppendUint32(b, uint32(tp.TimeoutMillis))
+	b = binary.BigEndian.AppendUint64(b, uint64(usedAt))
 	return appendKeyCRC(key, b)
 }
 
-// loadTxnRegistry reads bucket txnids (recovery).
+// loadTxnRegistry reads bucket txnids (recovery). Every id is loaded,
+// even past WithMaxTxnIDs (a smaller setting than the last run's): the
+// cap then refuses new ids until enough expire.
 func (l *Log) loadTxnRegistry(tx store.Tx) {
 	b := tx.Bucket(bucketTxnIDs)
 	if b == nil {
 		return
 	}
 	r := &l.txnIDs
-	r.byID, r.byPID = make(map[string]TxnProducer), make(map[int64]string)
+	r.byID, r.byPID = make(map[string]*txnIDEntry), make(map[int64]string)
+	openedAt := l.cfg.now().UnixMilli()
+	lag := (l.txnIDStoreLag() + l.txnIDPassEvery()).Milliseconds()
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		body, ok := checkKeyCRC(k, v)
-		if !ok || len(body) != 1+8+2+4 || body[0] != txnStateVersion {
+		var e txnIDEntry
+		switch {
+		case ok && len(body) == 1+8+2+4 && body[0] == txnIDVersion1:
+			e.storedAt, e.usedAt = openedAt, openedAt
+		case ok && len(body) == 1+8+2+4+8 && body[0] == txnIDVersion:
+			e.storedAt = int64(binary.BigEndian.Uint64(body[15:]))
+			// The last use may have been up to the lag later than stored.
+			e.usedAt = e.storedAt + lag
+		default:
 			l.cfg.logger.Warn("damaged transactional id dropped", "transactional_id", string(k))
 			continue
 		}
-		tp := TxnProducer{
+		e.tp = TxnProducer{
 			ProducerID:    int64(binary.BigEndian.Uint64(body[1:])),
 			Epoch:         int16(binary.BigEndian.Uint16(body[9:])),
 			TimeoutMillis: int32(binary.BigEndian.Uint32(body[11:])),
 		}
 		id := string(k)
-		r.byID[id] = tp
-		r.byPID[tp.ProducerID] = id
+		r.byID[id] = &e
+		r.byPID[e.tp.ProducerID] = id
 	}
 }

@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/transport/auth"
 )
 
@@ -20,7 +22,11 @@ import (
 // previous instance is fenced; a transaction it left ongoing is aborted
 // first, with the new epoch. A v3+ request naming the producer id and
 // epoch it had (KIP-360 recovery) must match the current or the previous
-// epoch, else PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
+// epoch, else PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4). A new
+// transactional id while the log holds its maximum
+// (core.TxnLimits.MaxIDs, none expired) is THROTTLING_QUOTA_EXCEEDED; an
+// id whose last transaction's end is not durable yet (its store write
+// failed) is CONCURRENT_TRANSACTIONS until it is.
 //
 // ACLs (txn_acl.go): write on the transactional id, or for an idempotent
 // producer idempotent-write on the cluster or write on some topic.
@@ -66,6 +72,13 @@ func (s *Server) initTransactional(c *conn, req *kmsg.InitProducerIDRequest, res
 	}
 	st := t.lock(id, true)
 	defer st.mu.Unlock()
+	if err := t.settleLocked(c.ctx, st); err != nil {
+		// The previous transaction's end is not durable yet (its store
+		// write failed): kgo retries this in place.
+		s.log.Warn("kafka: init transactional producer: the last end is not durable yet", "transactional_id", id, "error", err)
+		resp.ErrorCode = kerr.ConcurrentTransactions.Code
+		return
+	}
 	if req.ProducerID >= 0 && st.pid >= 0 {
 		if req.ProducerID != st.pid || (req.ProducerEpoch != st.epoch && req.ProducerEpoch != st.lastEpoch) {
 			resp.ErrorCode = fencedCode(req.Version, 4)
@@ -74,6 +87,14 @@ func (s *Server) initTransactional(c *conn, req *kmsg.InitProducerIDRequest, res
 	}
 	st.timeout = time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
 	if err := t.bumpLocked(c.ctx, st); err != nil {
+		if st.pid < 0 {
+			t.forgetLocked(st) // never registered: keep no state for it
+		}
+		if errors.Is(err, core.ErrTxnIDsFull) {
+			s.log.Warn("kafka: init transactional producer: the log holds its maximum of transactional ids", "transactional_id", id, "error", err)
+			resp.ErrorCode = kerr.ThrottlingQuotaExceeded.Code
+			return
+		}
 		s.log.Warn("kafka: init transactional producer", "transactional_id", id, "error", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return

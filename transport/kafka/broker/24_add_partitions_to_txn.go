@@ -78,7 +78,11 @@ func handleAddPartitionsToTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply fun
 		reply(resp)
 		return
 	}
-	st.beginLocked()
+	if code := s.txns.beginLocked(c.ctx, st); code != 0 {
+		fill(code)
+		reply(resp)
+		return
+	}
 	for tp := range codes {
 		st.parts[tp] = struct{}{}
 	}

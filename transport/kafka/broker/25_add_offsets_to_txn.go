@@ -41,7 +41,11 @@ func handleAddOffsetsToTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply func(k
 		reply(resp)
 		return
 	}
-	st.beginLocked()
+	if code := s.txns.beginLocked(c.ctx, st); code != 0 {
+		resp.ErrorCode = code
+		reply(resp)
+		return
+	}
 	st.addGroupLocked(req.Group)
 	reply(resp)
 }

@@ -15,8 +15,10 @@ import (
 // transaction succeeds; the other outcome, or an end without a
 // transaction, is INVALID_TXN_STATE. Producer errors as
 // AddPartitionsToTxn (PRODUCER_FENCED from v2). A store failure is
-// COORDINATOR_NOT_AVAILABLE (retryable; the markers stay queued). A
-// transactional id the principal may not write is
+// COORDINATOR_NOT_AVAILABLE (retriable): the end stays queued in the log,
+// and a retry of the same outcome succeeds only once it is durable
+// (txn.go). Success is never answered before the markers and offsets are
+// stored. A transactional id the principal may not write is
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 func handleEndTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Response)) {
 	s := c.s
@@ -36,6 +38,17 @@ func handleEndTxn(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Respo
 	defer st.mu.Unlock()
 	if code := checkProducer(st, req.ProducerID, req.ProducerEpoch, req.Version, 2); code != 0 {
 		resp.ErrorCode = code
+		reply(resp)
+		return
+	}
+	if st.ending != nil {
+		// The last end's store write failed: answer it once durable.
+		if req.Commit != st.endingCommit {
+			resp.ErrorCode = kerr.InvalidTxnState.Code
+		} else if err := s.txns.settleLocked(c.ctx, st); err != nil {
+			s.log.Warn("kafka: end transaction retry: not durable yet", "transactional_id", st.id, "commit", req.Commit, "error", err)
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		}
 		reply(resp)
 		return
 	}

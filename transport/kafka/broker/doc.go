@@ -91,10 +91,23 @@
 // offsets, in one store transaction, and answers once it is durable:
 // group offsets become visible only then (an OffsetFetch with
 // RequireStable gets UNSTABLE_OFFSET_COMMIT meanwhile), and a crash keeps
-// the whole end or none of it. A transaction older than its timeout is
-// aborted with its epoch bumped, so its late requests are fenced. After
+// the whole end or none of it. It never answers success before that: a
+// failed store write answers COORDINATOR_NOT_AVAILABLE and leaves the
+// end queued; a retry answers success once it is durable (a new
+// transaction or InitProducerId meanwhile gets CONCURRENT_TRANSACTIONS),
+// and after a restart before that the transaction was aborted and the
+// retry is fenced. An error answer is an unknown outcome, as in Kafka.
+// A transaction older than its timeout is aborted with its epoch bumped,
+// so its late requests are fenced. After
 // a restart every transaction a crash left open is aborted (by the log,
 // with the epoch bumped) before the listener serves.
+//
+// The log bounds the transactional ids (core.TxnLimits): an id unused
+// for IDExpiry (Kafka's transactional.id.expiration.ms) is forgotten and
+// starts over at a new producer id, epoch 0; a new id past MaxIDs gets
+// THROTTLING_QUOTA_EXCEEDED from InitProducerId, retriable (kgo discards
+// the attempt and returns the error from the produce or
+// BeginTransaction that needed it; the next one tries again).
 //
 // Fetch under read_committed returns nothing at or past a partition's
 // last stable offset (the first offset of its oldest open transaction)

@@ -32,6 +32,29 @@ import (
 // older than its transaction.timeout.ms is aborted by the coordinator
 // with its epoch bumped, so a late produce or EndTxn of it is fenced.
 //
+// An end is acknowledged only once durable: EndTxn queues the markers
+// and offsets (they go into the next store transaction) and waits for
+// them. When that store write fails the transaction is ending: the end
+// stays queued in the log, which retries it, and the client gets
+// COORDINATOR_NOT_AVAILABLE. A retried EndTxn of the same outcome waits
+// for the queued end again and answers success only once it is durable
+// (else COORDINATOR_NOT_AVAILABLE again); the other outcome is
+// INVALID_TXN_STATE. A new transaction (AddPartitionsToTxn,
+// AddOffsetsToTxn) or InitProducerId first waits for it too, and
+// answers CONCURRENT_TRANSACTIONS (kgo retries it in place) while it is
+// not durable. A restart before it is durable loses the queued end with
+// the rest of the unstored log: the log then aborts the transaction at
+// Open and bumps the epoch, so the retried EndTxn is fenced, never
+// answered committed.
+//
+// Bounds: the log forgets a transactional id after
+// core.TxnLimits.IDExpiry without use and registers at most MaxIDs; a
+// new id past that gets THROTTLING_QUOTA_EXCEEDED from InitProducerId
+// (retriable: kgo discards the attempt and its next produce or
+// BeginTransaction tries again). The coordinator keeps in memory only
+// the ids used in the last 10 minutes, and drops a cached id the log
+// forgot, so the next InitProducerId starts it over at a new producer id.
+//
 // Lock order: txnState.mu, then txnCoordinator.mu. A transaction's mu is
 // held while its produce batches are queued and while it ends, so a batch
 // is never queued after its transaction's marker.
@@ -71,7 +94,12 @@ type txnState struct {
 	parts   map[core.TxnPartition]struct{}
 	groups  map[string]map[core.TxnPartition]core.CursorCommit // pending TxnOffsetCommits per group
 
-	ended         bool // a transaction ended since the state was loaded
+	// ending is a transaction end queued in the log but not yet known
+	// durable (its store write failed); endingCommit is its outcome.
+	ending       *core.TxnEnding
+	endingCommit bool
+
+	ended         bool // a transaction ended durably since the state was loaded
 	lastWasCommit bool // how it ended, for EndTxn retries
 	lastUse       time.Time
 	gone          bool // forgotten from the coordinator's maps: look it up again
@@ -117,11 +145,42 @@ func (t *txnCoordinator) lock(id string, create bool) *txnState {
 		}
 		t.mu.Unlock()
 		st.mu.Lock()
-		if !st.gone {
-			return st
+		if st.gone {
+			st.mu.Unlock()
+			continue
 		}
-		st.mu.Unlock()
+		if st.pid >= 0 && !st.ongoing && st.ending == nil {
+			if _, ok := t.kl.TxnProducer(id); !ok {
+				// The log forgot the id (its expiry): so do we, and the
+				// next InitProducerId starts it over.
+				t.mu.Lock()
+				if t.byPID[st.pid] == st {
+					delete(t.byPID, st.pid)
+				}
+				t.mu.Unlock()
+				st.pid, st.epoch, st.lastEpoch, st.ended = -1, 0, -1, false
+				if !create {
+					t.forgetLocked(st)
+					st.mu.Unlock()
+					return nil
+				}
+			}
+		}
+		return st
 	}
+}
+
+// forgetLocked drops st from the coordinator's maps; st.mu is held.
+func (t *txnCoordinator) forgetLocked(st *txnState) {
+	t.mu.Lock()
+	if t.byID[st.id] == st {
+		delete(t.byID, st.id)
+	}
+	if st.pid >= 0 && t.byPID[st.pid] == st {
+		delete(t.byPID, st.pid)
+	}
+	t.mu.Unlock()
+	st.gone = true
 }
 
 // lockPID returns the locked state of the transactional producer pid, or
@@ -173,24 +232,31 @@ func fencedCode(version, fencedFrom int16) int16 {
 	return kerr.InvalidProducerEpoch.Code
 }
 
-// beginLocked starts st's transaction if it is Empty.
-func (st *txnState) beginLocked() {
+// beginLocked starts st's transaction if it is Empty, once the previous
+// end is durable: else it returns CONCURRENT_TRANSACTIONS (the client
+// retries) and begins nothing.
+func (t *txnCoordinator) beginLocked(ctx context.Context, st *txnState) int16 {
+	if err := t.settleLocked(ctx, st); err != nil {
+		t.s.log.Warn("kafka: the previous transaction's end is not durable yet", "transactional_id", st.id, "error", err)
+		return kerr.ConcurrentTransactions.Code
+	}
 	st.lastUse = time.Now()
+	t.kl.TouchTxnProducer(st.id)
 	if st.ongoing {
-		return
+		return 0
 	}
 	st.ongoing = true
 	st.started = time.Now()
 	st.parts = make(map[core.TxnPartition]struct{})
 	st.groups = nil
+	return 0
 }
 
 // endLocked ends st's transaction: markers on its partitions and, on a
 // commit, its pending group offsets, in one store transaction, durable
-// when it returns. The state is
-// Empty afterwards whatever the outcome (a failed write stays queued in
-// the log and may still be stored; the client's retry is answered by the
-// outcome recorded here).
+// when it returns nil. When the log cannot queue the end the transaction
+// stays ongoing; once queued it is no longer ongoing, and until the end
+// is durable it is ending (settleLocked finishes it).
 func (t *txnCoordinator) endLocked(ctx context.Context, st *txnState, commit bool, epoch int16) error {
 	parts := make([]core.TxnPartition, 0, len(st.parts))
 	for p := range st.parts {
@@ -205,11 +271,34 @@ func (t *txnCoordinator) endLocked(ctx context.Context, st *txnState, commit boo
 			}
 		}
 	}
-	err := t.kl.EndTransaction(ctx, end)
+	e, err := t.kl.QueueTransactionEnd(end)
+	if err != nil {
+		return err
+	}
 	st.ongoing, st.parts, st.groups = false, nil, nil
-	st.ended, st.lastWasCommit = true, commit
+	st.ending, st.endingCommit = e, commit
 	st.lastUse = time.Now()
-	return err
+	return t.settleLocked(ctx, st)
+}
+
+// settleLocked waits for st's queued end to be durable, and then records
+// it as the last transaction's outcome. With no end queued it returns
+// nil at once; on an error the end stays queued (call it again).
+func (t *txnCoordinator) settleLocked(ctx context.Context, st *txnState) error {
+	if st.ending == nil {
+		return nil
+	}
+	if err := st.ending.Wait(ctx); err != nil {
+		return err
+	}
+	if err := st.ending.Dropped(); err != nil {
+		// The markers are durable; offsets of partitions deleted
+		// meanwhile are not (Kafka drops them as well).
+		t.s.log.Warn("kafka: transaction committed without some of its offsets", "transactional_id", st.id, "error", err)
+	}
+	st.ended, st.lastWasCommit = true, st.endingCommit
+	st.ending = nil
+	return nil
 }
 
 // bumpLocked moves st to the next epoch, or to a new producer id when the
@@ -262,16 +351,16 @@ func (t *txnCoordinator) timeouts() {
 			}
 			switch {
 			case st.gone:
+			case st.ending != nil:
+				// An end whose store write failed: the log retries it;
+				// record it once durable, so the state can be forgotten.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = t.settleLocked(ctx, st) // not durable yet: look again next tick
+				cancel()
 			case st.ongoing && now.Sub(st.started) > st.timeout:
 				t.expireLocked(st)
 			case !st.ongoing && now.Sub(st.lastUse) > txnIdleForget:
-				t.mu.Lock()
-				delete(t.byID, st.id)
-				if t.byPID[st.pid] == st {
-					delete(t.byPID, st.pid)
-				}
-				t.mu.Unlock()
-				st.gone = true
+				t.forgetLocked(st)
 			}
 			st.mu.Unlock()
 		}
