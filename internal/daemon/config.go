@@ -62,6 +62,19 @@ type Config struct {
 	DedupWindow time.Duration
 	DedupMaxIDs int
 
+	// Kafka transactions and idempotence (transactions.*): TxnIDExpiration
+	// (id_expiration, Kafka's transactional.id.expiration.ms), TxnMaxIDs
+	// (max_ids), TxnAbortedIndexMemory (aborted_index_memory, entries in
+	// memory; 0 keeps none), TxnMaxTimeout (max_timeout, Kafka's
+	// transaction.max.timeout.ms) and ProducerIDExpiration
+	// (producer_id_expiration, Kafka's producer.id.expiration.ms). See
+	// core.TxnLimits.
+	TxnIDExpiration       time.Duration
+	TxnMaxIDs             int
+	TxnAbortedIndexMemory int
+	TxnMaxTimeout         time.Duration
+	ProducerIDExpiration  time.Duration
+
 	// Retry defaults of subscriptions (retry.max_attempts, retry.base,
 	// retry.max) and the breaker (breaker.threshold, breaker.reset_timeout).
 	RetryMaxAttempts    int

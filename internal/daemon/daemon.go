@@ -367,6 +367,7 @@ func (d *Daemon) openBus(cfg Config) (*core.Bus, error) {
 			MaxMessages: cfg.RetentionMessages, MaxBytes: cfg.RetentionBytes, MaxAge: cfg.RetentionAge,
 		}}),
 		core.WithDedup(cfg.DedupWindow, cfg.DedupMaxIDs),
+		core.WithTxnLimits(txnLimits(cfg)),
 		core.WithRetry(core.RetryPolicy{MaxAttempts: cfg.RetryMaxAttempts, Base: cfg.RetryBase, Max: cfg.RetryMax}),
 		core.WithBreaker(core.BreakerPolicy{Threshold: cfg.BreakerThreshold, ResetTimeout: cfg.BreakerResetTimeout}),
 		core.WithMaxMessageBytes(cfg.MaxMessageBytes),

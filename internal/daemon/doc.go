@@ -13,6 +13,20 @@
 // each value came from (Value.Source); an unknown YAML key is an error
 // with its line, and every problem is reported at once.
 //
+// The transactions section bounds the Kafka transaction state by
+// configuration, not by the ids clients use (core.TxnLimits):
+// transactions.id_expiration (168h, Kafka's
+// transactional.id.expiration.ms: an id unused that long with no
+// transaction open is forgotten, in the store too, and starts over at a
+// new producer id), transactions.max_ids (100000; a new id past it gets
+// THROTTLING_QUOTA_EXCEEDED, retriable, until one expires),
+// transactions.aborted_index_memory (100000 entries in memory, all
+// partitions together; the rest are read from the store by the
+// read_committed fetches that need them), transactions.max_timeout
+// (15m, Kafka's transaction.max.timeout.ms) and
+// transactions.producer_id_expiration (24h, Kafka's
+// producer.id.expiration.ms, for idempotent producers).
+//
 // # Lifecycle
 //
 // Run takes the data directory's lock (a second daemon on it fails with

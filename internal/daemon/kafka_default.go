@@ -38,5 +38,6 @@ var DefaultKafka KafkaFactory = func(bus *core.Bus, s KafkaSettings) (KafkaServe
 		broker.WithDefaultPartitions(s.DefaultPartitions),
 		broker.WithRequestObserver(s.RequestObserver),
 		broker.WithRecordValidator(s.RecordValidator),
+		broker.WithMaxTransactionTimeout(s.MaxTransactionTimeout),
 	}, sec...)...)
 }

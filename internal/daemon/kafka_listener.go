@@ -39,6 +39,7 @@ func (d *Daemon) serveKafka(bus *core.Bus, cfg Config, ln net.Listener, rt *runn
 		RateLimiter:           d.sec.limiter,
 		SASLSessionLifetime:   cfg.Security.SASLSessionLifetime,
 		MaxConnectionsPerAddr: cfg.Security.MaxConnectionsPerAddr,
+		MaxTransactionTimeout: cfg.TxnMaxTimeout,
 	}
 	if len(cfg.Security.Users) > 0 {
 		ks.Users = d.sec.store

@@ -118,6 +118,8 @@ type KafkaSettings struct {
 	RateLimiter *auth.RateLimiter
 	// SASLSessionLifetime is security.sasl_session_lifetime (0: none).
 	SASLSessionLifetime time.Duration
+	// MaxTransactionTimeout is transactions.max_timeout.
+	MaxTransactionTimeout time.Duration
 }
 
 // KafkaFactory builds the Kafka listener's server. Without one the Kafka

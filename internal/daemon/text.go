@@ -53,6 +53,16 @@ func (c *Config) text(name string) (string, bool) {
 		return d(c.DedupWindow), true
 	case "dedup.max_ids":
 		return i(int64(c.DedupMaxIDs)), true
+	case "transactions.id_expiration":
+		return d(c.TxnIDExpiration), true
+	case "transactions.max_ids":
+		return i(int64(c.TxnMaxIDs)), true
+	case "transactions.aborted_index_memory":
+		return i(int64(c.TxnAbortedIndexMemory)), true
+	case "transactions.max_timeout":
+		return d(c.TxnMaxTimeout), true
+	case "transactions.producer_id_expiration":
+		return d(c.ProducerIDExpiration), true
 	case "retry.max_attempts":
 		return i(int64(c.RetryMaxAttempts)), true
 	case "retry.base":
