@@ -105,6 +105,10 @@ func (e *TxnEnding) Dropped() error { return e.e.Dropped() }
 // wal.Log.TouchTxnProducer.
 func (k *KafkaLog) TouchTxnProducer(id string) { k.b.log.TouchTxnProducer(id) }
 
+// AbortedIndexInMemory returns how many aborted-transaction entries the
+// log keeps in memory (TxnLimits.AbortedIndexMemory bounds it).
+func (k *KafkaLog) AbortedIndexInMemory() int { return k.b.log.AbortedIndexInMemory() }
+
 // TxnIDCount returns how many transactional ids the log registers.
 func (k *KafkaLog) TxnIDCount() int { return k.b.log.TxnIDCount() }
 

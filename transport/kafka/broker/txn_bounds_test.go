@@ -3,7 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -239,5 +242,53 @@ func TestTxnIDExpiryAndCapAtTheBroker(t *testing.T) {
 	codeIs(t, "z once x and y expired", z.ErrorCode, nil)
 	if n := kl.TxnIDCount(); n > 2 {
 		t.Fatalf("%d ids registered with room for 2", n)
+	}
+}
+
+// TestReadCommittedWithAbortedIndexInStore: with no aborted-index entry
+// kept in memory (every one is read from the store per fetch), a kgo
+// read_committed consumer still gets exactly the committed records of
+// twenty transactions, half aborted, and a raw read_committed Fetch
+// lists every aborted transaction of its range.
+func TestReadCommittedWithAbortedIndexInStore(t *testing.T) {
+	dir := t.TempDir()
+	bus := newTestBus(t, dir, core.WithTxnLimits(core.TxnLimits{AbortedIndexMemory: -1}))
+	tb := startBrokerOn(t, bus, dir)
+	ctx := testCtx(t)
+	admin := tb.client(t)
+	createTopic(t, ctx, admin, "t", 1)
+	cl := txnClient(t, tb.addr, "store-index")
+	want := map[string]int64{}
+	var aborted []int64 // first offsets
+	for i := range 20 {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		v := fmt.Sprintf("r%d", i)
+		offs := produceSync(t, ctx, cl, "t", 0, v+"-a", v+"-b")
+		commit := i%2 == 1
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			want[v+"-a"], want[v+"-b"] = offs[0], offs[1]
+		} else {
+			aborted = append(aborted, offs[0])
+		}
+	}
+	if n := bus.Kafka().AbortedIndexInMemory(); n > 1 {
+		t.Fatalf("%d aborted entries in memory with room for none", n)
+	}
+	end := int64(20 * 3)
+	if got := consumeAll(t, ctx, tb.addr, "t", true, end); !maps.Equal(got, want) {
+		t.Fatalf("read_committed saw %v, want %v", got, want)
+	}
+	p := rawFetch(t, ctx, admin, "t", 0, true)
+	var firsts []int64
+	for _, a := range p.AbortedTransactions {
+		firsts = append(firsts, a.FirstOffset)
+	}
+	if !slices.Equal(firsts, aborted) {
+		t.Fatalf("fetch from 0 lists aborted transactions at %v, want %v", firsts, aborted)
 	}
 }
