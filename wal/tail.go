@@ -201,9 +201,12 @@ func (t *tail) dropPrefix(snap []tailChunk) {
 
 // releaseIdle drops the backing array of an empty tail that nobody
 // appended to since the previous call, so that an idle partition holds
-// no buffer; the next append starts small again.
+// no buffer; the next append starts small again. A spare counts too: an
+// appender's fillTailSpare that took the request before the tail went
+// idle hands its array over after the tail's own was dropped, and an
+// idle partition would otherwise keep it for good.
 func (t *tail) releaseIdle() {
-	if len(t.chunks) == 0 && !t.used && t.buf != nil {
+	if len(t.chunks) == 0 && !t.used && (t.buf != nil || t.spare != nil) {
 		t.buf, t.start, t.grow, t.spare = nil, 0, 0, nil
 		t.wantSpare.Store(0)
 		t.spareUrgent.Store(false)

@@ -151,3 +151,32 @@ func TestTailNoSpareUnlessAllowed(t *testing.T) {
 		}
 	}
 }
+
+// A spare that an appender's fillTailSpare hands over after the idle
+// tail dropped its own array (it took the request before) is dropped by
+// the next idle interval, not kept by the idle partition for good.
+func TestTailLateSpareReleasedWhenIdle(t *testing.T) {
+	lim := limits{format: FormatFrames, records: 100, bytes: 4 << 10, spare: true}
+	rec := &Record{Timestamp: 1, Payload: make([]byte, 1000)}
+	p := &partition{}
+	off := int64(0)
+	for p.tail.wantSpare.Load() == 0 {
+		p.tail.appendFrame(lim, rec, off)
+		off++
+	}
+	// The appender takes the request (fillTailSpare's CompareAndSwap) ...
+	n := p.tail.wantSpare.Swap(0)
+	// ... the committer finds the tail idle twice and drops its array ...
+	p.tail.dropPrefix(p.tail.take())
+	p.tail.releaseIdle()
+	p.tail.releaseIdle()
+	if p.tail.buf != nil {
+		t.Fatal("an idle tail kept its array")
+	}
+	// ... and the appender hands its spare over.
+	p.tail.spare = make([]byte, 0, n)
+	p.tail.releaseIdle()
+	if p.tail.spare != nil {
+		t.Fatalf("an idle tail with no array keeps a spare of %d bytes", cap(p.tail.spare))
+	}
+}
