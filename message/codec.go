@@ -9,8 +9,8 @@ import (
 )
 
 // The stored form of a message starts with its version byte. Version 2
-// (codec_v2.go) is written; version 1 (codec_v1.go), written until
-// 325778d, is still read, so logs written then read as they always did.
+// (codec_v2.go) is written; version 1 (codec_v1.go), written before
+// 72fbfab, is still read, so logs written then read as they always did.
 // Topic, Partition, Offset, ExplicitPartition and Duplicate are never
 // encoded: they are positional in the log, or a publish's outcome. Times
 // keep the nanosecond but not their location or monotonic reading.

@@ -35,7 +35,7 @@
 // topic as event_type) and the CRC the frame's covers; DecodeRecord reads
 // it back given that Envelope. AppendMessage writes a standalone form with
 // everything and its own CRC-32C, for DecodeMessage. Version 1, the
-// msgpack array written until 325778d, is still read by every decoder, so
+// msgpack array written before 72fbfab, is still read by every decoder, so
 // logs written then read unchanged. Decoders wrap ErrCorruptMessage for
 // bytes that do not decode; they never panic.
 package message
