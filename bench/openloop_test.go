@@ -81,10 +81,10 @@ type loadResult struct {
 // i/rate into a queue that never blocks it; pubs goroutines take from the
 // queue and publish, each message stamped with its scheduled time.
 //
-// The scheduler sleeps until the next send time, or schedQuantum if that
-// is sooner (newSleeper: a kernel sleep on its own thread, not a spin),
-// and then releases every message that is due, so it takes almost no
-// core from the system under test; its
+// The scheduler sleeps until the next send time, but never less than
+// schedQuantum (newSleeper: a kernel sleep on its own thread, not a
+// spin), and then releases every message that is due, so it takes almost
+// no core from the system under test; its
 // lateness (timer slack, descheduling) counts in the latency and is
 // reported on its own (SchedP99). The bare channel's rows (sys=chan)
 // show the floor this scheduler gives.
