@@ -21,12 +21,13 @@ import (
 // transactional ids (in memory while in use, else the log's registry).
 //
 // States: a transaction is Ongoing from its first AddPartitionsToTxn or
-// AddOffsetsToTxn until EndTxn; then CompleteCommit or CompleteAbort
-// until the next one begins (or the coordinator forgets the idle id);
-// Empty for an id that has not ended a transaction since it was loaded
-// (after a restart every id is Empty: the log aborted what a crash left
-// open). EndTxn ends a transaction in one store transaction, so the
-// Prepare* states never show.
+// AddOffsetsToTxn until EndTxn; PrepareCommit or PrepareAbort while its
+// end is queued in the log but not yet durable (a store write failed;
+// the log retries it); then CompleteCommit or CompleteAbort until the
+// next one begins (or the coordinator forgets the idle id); Empty for an
+// id that has not ended a transaction since it was loaded (after a
+// restart every id is Empty: the log aborted what a crash left open).
+// An id the log forgot (its expiry) is not found, as in ListTransactions.
 //
 // ACLs (as Kafka): DescribeProducers needs read on the topic
 // (TOPIC_AUTHORIZATION_FAILED per partition); DescribeTransactions
@@ -38,13 +39,15 @@ import (
 const (
 	txnStateEmpty          = "Empty"
 	txnStateOngoing        = "Ongoing"
+	txnStatePrepareCommit  = "PrepareCommit"
+	txnStatePrepareAbort   = "PrepareAbort"
 	txnStateCompleteCommit = "CompleteCommit"
 	txnStateCompleteAbort  = "CompleteAbort"
 )
 
 // kafkaTxnStates are every state name Kafka knows: a ListTransactions
 // filter naming another is answered in UnknownStateFilters.
-var kafkaTxnStates = []string{txnStateEmpty, txnStateOngoing, "PrepareCommit", "PrepareAbort",
+var kafkaTxnStates = []string{txnStateEmpty, txnStateOngoing, txnStatePrepareCommit, txnStatePrepareAbort,
 	txnStateCompleteCommit, txnStateCompleteAbort, "Dead", "PrepareEpochFence"}
 
 // txnView is a transactional id's state as the describe requests show it.
@@ -68,6 +71,10 @@ func (t *txnCoordinator) view(id string) (txnView, bool) {
 		st.mu.Lock()
 		v, ok := st.viewLocked()
 		gone := st.gone
+		if ok && !gone && !st.ongoing && st.ending == nil {
+			// Settled: the log decides whether the id still exists.
+			_, ok = t.kl.TxnProducer(id)
+		}
 		st.mu.Unlock()
 		if !gone {
 			return v, ok
@@ -97,6 +104,10 @@ func (st *txnState) viewLocked() (txnView, bool) {
 		slices.SortFunc(v.parts, func(a, b core.TxnPartition) int {
 			return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Part, b.Part))
 		})
+	case st.ending != nil && st.endingCommit:
+		v.state = txnStatePrepareCommit
+	case st.ending != nil:
+		v.state = txnStatePrepareAbort
 	case st.ended && st.lastWasCommit:
 		v.state = txnStateCompleteCommit
 	case st.ended:

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
+
+	"github.com/onexbus/onexbus/internal/faultstore"
 )
 
 // openTxn starts a kgo transaction as id (opts: the connection's
@@ -271,4 +274,44 @@ func TestTxnDescribeACL(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTxnDescribePrepare: an end whose store write failed is queued, not
+// durable: the transaction shows PrepareCommit until a retry finds it
+// durable, then CompleteCommit.
+func TestTxnDescribePrepare(t *testing.T) {
+	fb := startFaultBroker(t, filepath.Join(t.TempDir(), "onexbus.db"))
+	rc := dialRaw(t, fb.addr)
+	if r := rc.do(createTopicsReq("prep", 1, 1)).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	a := initTxn(t, rc, "a", 60_000, 4)
+	codeIs(t, "init", a.ErrorCode, nil)
+	codeIs(t, "add", addParts(t, rc, "a", a.ProducerID, a.ProducerEpoch, 3, "prep", 0)[0], nil)
+	codeIs(t, "produce", txnProduce(t, rc, "a", "prep", 0, txnBatchRaw(t, a.ProducerID, a.ProducerEpoch, 0, "x")).ErrorCode, nil)
+	state := func() string {
+		req := kmsg.NewPtrDescribeTransactionsRequest()
+		req.TransactionalIDs = []string{"a"}
+		ts := rc.do(req).(*kmsg.DescribeTransactionsResponse).TransactionStates[0]
+		codeIs(t, "describe", ts.ErrorCode, nil)
+		return ts.State
+	}
+	listedAs := func(s string) bool {
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.StateFilters = []string{s}
+		return len(rc.do(req).(*kmsg.ListTransactionsResponse).TransactionStates) == 1
+	}
+	if s := state(); s != "Ongoing" {
+		t.Fatalf("before the end: %s", s)
+	}
+	fb.fs.Fail(faultstore.Rule{Kind: faultstore.KindCommit})
+	codeIs(t, "EndTxn with the disk failing", endTxn(t, rc, "a", a.ProducerID, a.ProducerEpoch, 3, true), kerr.CoordinatorNotAvailable)
+	if s := state(); s != "PrepareCommit" || !listedAs("PrepareCommit") {
+		t.Fatalf("while the end is not durable: %s", s)
+	}
+	fb.fs.Clear()
+	codeIs(t, "the retry once the disk works", endTxn(t, rc, "a", a.ProducerID, a.ProducerEpoch, 3, true), nil)
+	if s := state(); s != "CompleteCommit" || !listedAs("CompleteCommit") {
+		t.Fatalf("after the durable end: %s", s)
+	}
 }
