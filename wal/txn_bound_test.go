@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/onexbus/onexbus/internal/faultstore"
+	"github.com/onexbus/onexbus/internal/testutil"
 	"github.com/onexbus/onexbus/store"
 	memstore "github.com/onexbus/onexbus/store/memory"
 	"github.com/onexbus/onexbus/wal"
@@ -385,4 +388,80 @@ func storedAborted(t *testing.T, st store.Store, part int32) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestTxnIDUsedDuringExpiryPassKept: the pass chooses the expired ids,
+// then deletes them in a store write that does not hold the registry; an
+// id used again in between (here its transaction begins while the write
+// is stalled) stays registered, and the next pass stores it again, so a
+// restart still knows it.
+func TestTxnIDUsedDuringExpiryPassKept(t *testing.T) {
+	fs := faultstore.New(memstore.New())
+	clock := newTestClock(time.Unix(1_700_000_000, 0))
+	opts := []wal.Option{wal.WithClock(clock.Now), wal.WithTxnIDExpiry(time.Hour)}
+	l := openLog(t, fs, opts...)
+	setTxnID(t, l, "back", 5)
+	clock.Advance(61 * time.Minute)
+
+	release := fs.Stall()
+	before := fs.Commits()
+	passed := make(chan error, 1)
+	go func() {
+		_, err := l.ExpireTxnIDs()
+		passed <- err
+	}()
+	// A pass (this one or the committer's tick) has chosen its ids once
+	// its store write started.
+	testutil.Eventually(t, 20*time.Second, func() bool { return fs.Commits() > before }, "an expiry pass reaches its store write")
+	l.TouchTxnProducer("back")
+	release()
+	if err := <-passed; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.TxnProducer("back"); !ok {
+		t.Fatal(`"back", used while the pass deleted it, is no longer registered`)
+	}
+	if _, err := l.ExpireTxnIDs(); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedTxnIDs(t, fs); !slices.Equal(got, []string{"back"}) {
+		t.Fatalf("stored ids after the next pass: %v, want [back]", got)
+	}
+}
+
+// syncFailingStore is a memory store whose Sync (store.Syncer) fails
+// once failing is set.
+type syncFailingStore struct {
+	store.Store
+	failing *atomic.Bool
+}
+
+func (s syncFailingStore) Sync() error {
+	if s.failing.Load() {
+		return errors.New("test: fdatasync failed")
+	}
+	return nil
+}
+
+// TestTxnEndingWaitReportsFailedFinalSync: under PolicyInterval a
+// transaction end is durable only once synced; when the log closes and
+// its final sync fails, Wait returns that failure, not nil (an EndTxn
+// answered committed while its markers may be lost).
+func TestTxnEndingWaitReportsFailedFinalSync(t *testing.T) {
+	st := syncFailingStore{memstore.New(), new(atomic.Bool)}
+	l := openLog(t, st, wal.WithPolicy(wal.PolicyInterval, time.Hour))
+	createKafka(t, l, "t", 1)
+	setTxnID(t, l, "app", 4)
+	appendBatch(t, l, "t", 0, txnBatch(t, 4, 0, 0, 2, "app"))
+	ending, err := l.QueueTransactionEnd(wal.TxnEnd{ProducerID: 4, Commit: true, Partitions: []wal.TxnPartition{{Topic: "t", Part: 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.failing.Store(true)
+	if err := l.Close(context.Background()); err == nil {
+		t.Fatal("Close with a failing final sync returned nil")
+	}
+	if err := ending.Wait(context.Background()); err == nil {
+		t.Fatal("Wait after a failed final sync returned nil: the end was reported durable")
+	}
 }

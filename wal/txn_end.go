@@ -158,8 +158,9 @@ func (e *TxnEnding) Dropped() error { return e.dropped }
 // Wait returns once the queued markers and offsets are durable: stored
 // by a commit and, under PolicyInterval, synced. A partition deleted
 // meanwhile needs its marker no more. It returns the commit's error (the
-// end stays queued: call Wait again), ctx's error, or ErrClosed when the
-// log closed before storing it.
+// end stays queued: call Wait again), ctx's error, ErrClosed when the
+// log closed before storing it, or the close's error when the final
+// commit or sync failed.
 func (e *TxnEnding) Wait(ctx context.Context) error {
 	l := e.l
 	for _, t := range e.targets {
@@ -180,7 +181,13 @@ func (e *TxnEnding) Wait(ctx context.Context) error {
 	} else if l.cfg.policy == PolicyInterval && len(e.targets) > 0 {
 		select {
 		case <-l.done:
-			return nil // the committer synced the store after its final commit
+			// The committer synced the store after its final commit; a
+			// failure there (closeErr, set before done closed) means
+			// the markers may not be durable.
+			if l.closeErr != nil {
+				return fmt.Errorf("wal: end transaction of producer %d: the final commit or sync at close failed: %w", e.pid, l.closeErr)
+			}
+			return nil
 		default:
 		}
 		if err := l.durable.sync(ctx, l.syncStore); err != nil {

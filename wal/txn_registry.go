@@ -312,13 +312,25 @@ func (l *Log) expireTxnIDsWLocked(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("wal: expire transactional ids: %w", err)
 	}
+	// The ids were chosen before the store write, outside r.mu: one used
+	// again since (a transaction began or ended: memory only, r.wmu not
+	// taken) stays registered, and the next pass stores it again (its
+	// storedAt is reset, so it lags). Forgetting it would lose its
+	// producer id and epoch while a producer uses them.
+	open = l.OpenTransactions()
 	r.mu.Lock()
 	for _, id := range gone {
-		if e, ok := r.byID[id]; ok {
-			delete(r.byID, id)
-			if r.byPID[e.tp.ProducerID] == id {
-				delete(r.byPID, e.tp.ProducerID)
-			}
+		e, ok := r.byID[id]
+		if !ok {
+			continue
+		}
+		if _, busy := open[e.tp.ProducerID]; busy || nowMs-e.usedAt <= expiry {
+			e.storedAt = 0 // deleted from the store: the next pass writes it
+			continue
+		}
+		delete(r.byID, id)
+		if r.byPID[e.tp.ProducerID] == id {
+			delete(r.byPID, e.tp.ProducerID)
 		}
 	}
 	for _, s := range stale {
