@@ -58,7 +58,15 @@ func (l *Log) commitRound() error {
 	l.gen = &commitGen{done: make(chan struct{})}
 	l.genMu.Unlock()
 	g.err = l.commit()
-	if g.err != nil {
+	switch {
+	case g.err == nil:
+	case errors.Is(g.err, store.ErrCommitFailed):
+		// Every later commit fails the same way until the store is
+		// reopened: say so once, with what to do.
+		if l.storeStopped.CompareAndSwap(false, true) {
+			l.cfg.logger.Error("the store stopped writes after a failed commit; nothing more is stored until the process restarts and reopens it", "error", g.err)
+		}
+	default:
 		// The records stay queued; the next kick or tick retries.
 		l.cfg.logger.Error("commit failed; records stay queued", "error", g.err)
 	}

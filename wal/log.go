@@ -82,9 +82,13 @@ type Log struct {
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the committer exits
 	closed    atomic.Bool
-	closeErr  error      // the final commit's, set by the committer before done closes
-	closeMu   sync.Mutex // serialises Close; held before any other lock
-	closeRes  error      // what Close returns
+	closeErr  error // the final commit's, set by the committer before done closes
+	// storeStopped is set once a commit failed with store.ErrCommitFailed
+	// (the store refuses writes until reopened): that is logged once, not
+	// at every later commit.
+	storeStopped atomic.Bool
+	closeMu      sync.Mutex // serialises Close; held before any other lock
+	closeRes     error      // what Close returns
 }
 
 type topicLog struct {
