@@ -23,9 +23,6 @@ import (
 // logs keeping n entries in memory and none; the heap difference is the
 // index (the memory store's contents are the same in both).
 func TestTxnMemoryPerEntry(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures heap with thousands of entries")
-	}
 	ctx := context.Background()
 	const n = 20_000
 	openIDs := func(ids int) (uint64, func()) {

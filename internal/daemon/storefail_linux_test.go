@@ -3,14 +3,12 @@ package daemon_test
 import (
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/onexbus/onexbus/internal/daemon"
+	"github.com/onexbus/onexbus/internal/testutil"
 )
 
 // TestReadyzReportsAFailedCommit: when a commit of the store fails with an
@@ -39,25 +37,9 @@ func TestReadyzReportsAFailedCommit(t *testing.T) {
 	if code, body := publish(admin, "acked"); code != 200 {
 		t.Fatalf("first publish: %d %s", code, body)
 	}
-	fd := descriptorOf(t, filepath.Join(cfg.DataDir, daemon.DataFile))
-	saved, err := syscall.Dup(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(saved)
-	var pipe [2]int
-	if err := syscall.Pipe(pipe[:]); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(pipe[0])
-	defer syscall.Close(pipe[1])
-	if err := syscall.Dup3(pipe[1], fd, 0); err != nil {
-		t.Fatal(err)
-	}
+	restore := testutil.FailWrites(t, filepath.Join(cfg.DataDir, daemon.DataFile))
 	code, _ := publish(admin, "lost")
-	if err := syscall.Dup3(saved, fd, 0); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	if code == 200 {
 		t.Fatal("a publish whose commit failed was acknowledged")
 	}
@@ -83,24 +65,4 @@ func TestReadyzReportsAFailedCommit(t *testing.T) {
 	if off != "1" {
 		t.Fatalf("publish after the restart took offset %s, want 1: only the acknowledged record before it", off)
 	}
-}
-
-// descriptorOf finds the descriptor this process holds on path.
-func descriptorOf(t *testing.T, path string) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
-			fd, err := strconv.Atoi(e.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fd
-		}
-	}
-	t.Fatalf("no descriptor on %s", path)
-	return -1
 }
