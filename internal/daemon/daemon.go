@@ -150,17 +150,19 @@ func (d *Daemon) config() Config {
 
 // running is what Run started, for shutdown in reverse order.
 type running struct {
-	lock      *dirLock
-	adminSrv  *http.Server
-	adminDone chan error
-	httpSrv   *http.Server
-	httpAPI   http.Handler
-	httpDone  chan error
-	kafka     *kafkaListener
-	bus       *core.Bus
-	forwarder *kafka.Forwarder
-	ingest    *kafka.Ingest
-	reporter  *node.Reporter
+	lock     *dirLock
+	adminSrv *http.Server
+	// adminCancel ends the admin listener's requests (its BaseContext).
+	adminCancel context.CancelFunc
+	adminDone   chan error
+	httpSrv     *http.Server
+	httpAPI     http.Handler
+	httpDone    chan error
+	kafka       *kafkaListener
+	bus         *core.Bus
+	forwarder   *kafka.Forwarder
+	ingest      *kafka.Ingest
+	reporter    *node.Reporter
 }
 
 // Run starts the daemon and serves until ctx ends, then drains within
@@ -281,7 +283,13 @@ func (d *Daemon) start(ctx context.Context, rt *running) error {
 	}
 	d.warnExposure(cfg)
 	mux := d.adminMux()
-	rt.adminSrv = &http.Server{Handler: counting(&d.inFl, d.protectAdmin(mux)), ReadHeaderTimeout: 10 * time.Second}
+	// Requests on the admin listener run under adminCtx, cancelled when
+	// it shuts down: the dashboard's event streams (tail, operations)
+	// then end instead of holding Shutdown until its deadline.
+	adminCtx, adminCancel := context.WithCancel(context.Background())
+	rt.adminCancel = adminCancel
+	rt.adminSrv = &http.Server{Handler: counting(&d.inFl, d.protectAdmin(mux)), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return adminCtx }}
 	rt.adminDone = make(chan error, 1)
 	adminServed := wrapTLS(netlimit.Listen(adminLn, cfg.Security.AdminMaxConnections, cfg.Security.AdminMaxConnectionsPerAddr, d.log.Named("admin")), d.sec.admin)
 	go func() { rt.adminDone <- rt.adminSrv.Serve(adminServed) }()
@@ -541,6 +549,7 @@ func (d *Daemon) stop(rt *running, deadline time.Time) error {
 	}
 	if rt.adminSrv != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		rt.adminCancel()
 		step("admin listener", rt.adminSrv.Shutdown(actx))
 		acancel()
 		if err := <-rt.adminDone; !errors.Is(err, http.ErrServerClosed) {
