@@ -31,11 +31,16 @@ type Health struct {
 	// handler called runtime.Goexit (t.Fatal in a test handler); each
 	// counts as a failed attempt.
 	HandlerExits int64
+	// StoreStopped is the error with which the store stopped writes (it
+	// wraps store.ErrCommitFailed: a commit failed with an I/O error, so
+	// every Publish fails until the process reopens the store), or nil
+	// while the store takes writes.
+	StoreStopped error
 }
 
 // Health returns the bus's state. It works after Close too.
 func (b *Bus) Health() Health {
-	h := Health{Status: "started", DamagedRecords: b.damage.count.Load(), HandlerExits: b.handlerExits.Load()}
+	h := Health{Status: "started", DamagedRecords: b.damage.count.Load(), HandlerExits: b.handlerExits.Load(), StoreStopped: b.log.StoreStopped()}
 	if b.closed.Load() {
 		h.Status = "stopped"
 	}

@@ -63,7 +63,7 @@ func (l *Log) commitRound() error {
 	case errors.Is(g.err, store.ErrCommitFailed):
 		// Every later commit fails the same way until the store is
 		// reopened: say so once, with what to do.
-		if l.storeStopped.CompareAndSwap(false, true) {
+		if err := g.err; l.storeStopped.CompareAndSwap(nil, &err) {
 			l.cfg.logger.Error("the store stopped writes after a failed commit; nothing more is stored until the process restarts and reopens it", "error", g.err)
 		}
 	default:

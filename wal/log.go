@@ -83,10 +83,11 @@ type Log struct {
 	done      chan struct{} // closed when the committer exits
 	closed    atomic.Bool
 	closeErr  error // the final commit's, set by the committer before done closes
-	// storeStopped is set once a commit failed with store.ErrCommitFailed
-	// (the store refuses writes until reopened): that is logged once, not
-	// at every later commit.
-	storeStopped atomic.Bool
+	// storeStopped holds the first commit error that wraps
+	// store.ErrCommitFailed (the store refuses writes until reopened):
+	// it is logged once, not at every later commit, and StoreStopped
+	// returns it.
+	storeStopped atomic.Pointer[error]
 	closeMu      sync.Mutex // serialises Close; held before any other lock
 	closeRes     error      // what Close returns
 }
@@ -245,6 +246,17 @@ func (l *Log) Topic(name string) (TopicConfig, bool) {
 		return TopicConfig{}, false
 	}
 	return t.cfg, true
+}
+
+// StoreStopped returns the error with which the store stopped writes
+// (it wraps store.ErrCommitFailed: a commit failed with an I/O error, and
+// nothing more is stored until the store is reopened), or nil while
+// commits are possible.
+func (l *Log) StoreStopped() error {
+	if p := l.storeStopped.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Topics returns the names of every topic in ascending order.
