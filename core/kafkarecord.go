@@ -66,7 +66,7 @@ func (b *Bus) topicID(name string) [16]byte {
 // batch's), which readers skip.
 func (b *Bus) decodeEntry(topic string, part int32, e *wal.Entry) (*Message, error) {
 	m := new(Message)
-	ok, err := b.decodeEntryInto(topic, part, e, m)
+	ok, err := b.decodeEntryInto(topic, part, e, m, nil)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -75,14 +75,15 @@ func (b *Bus) decodeEntry(topic string, part int32, e *wal.Entry) (*Message, err
 
 // decodeEntryInto is decodeEntry into m, which the caller allocated (the
 // delivery loop allocates it with its item): false, nil for a Kafka
-// control record.
-func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message) (bool, error) {
+// control record. The Key and Value of a frame are cut from room when
+// they fit (message.DecodeRecordIn); a Kafka record's are allocated.
+func (b *Bus) decodeEntryInto(topic string, part int32, e *wal.Entry, m *Message, room []byte) (bool, error) {
 	if !e.Kafka {
 		// The log checked the frame's CRC, which covers these bytes, or
 		// had no need to (a queued frame, a memory store). The frame
 		// holds the timestamp and ids the body leaves out.
 		env := message.Envelope{Topic: topic, Timestamp: e.Timestamp, MessageID: e.MessageID, CorrelationID: e.CorrelationID}
-		if err := message.DecodeRecord(e.Payload, env, b.cfg.source, m); err != nil {
+		if err := message.DecodeRecordIn(e.Payload, env, b.cfg.source, m, room); err != nil {
 			return false, fmt.Errorf("%s/%d at offset %d: %w", topic, part, e.Offset, err)
 		}
 		m.Topic, m.Partition, m.Offset = topic, part, e.Offset

@@ -53,7 +53,41 @@ func RecordLen(m *Message, env Envelope) int { return lenV2(m, &env) }
 // (the frame's covers it); everything else is, so bad bytes give an
 // error wrapping ErrCorruptMessage, never a panic.
 func DecodeRecord(b []byte, env Envelope, source string, m *Message) error {
-	return decodeMessage(b, &env, env.Topic, source, m, false, false)
+	return decodeMessage(b, &env, env.Topic, source, m, false, false, nil)
+}
+
+// DecodeRecordIn is DecodeRecord with room for the bytes of Key and
+// Value: when both fit in room (RecordDataLen), they are cut from it,
+// Key first, instead of from a new allocation. Each has its capacity
+// cut at its length, so an append to one never writes into the other or
+// into the rest of room; room must not be used for anything else while
+// m is. A delivery loop allocates the room with the message, which makes
+// one allocation of the two.
+func DecodeRecordIn(b []byte, env Envelope, source string, m *Message, room []byte) error {
+	return decodeMessage(b, &env, env.Topic, source, m, false, false, room)
+}
+
+// RecordDataLen returns how many bytes the Key and Value of the stored
+// form b hold together, read from its first fields without decoding the
+// rest: the room DecodeRecordIn needs. It returns -1 when it cannot say
+// cheaply (a version 1 form, or bytes that do not parse); DecodeRecordIn
+// then allocates as DecodeRecord does, and reports any damage.
+func RecordDataLen(b []byte) int {
+	if len(b) == 0 || b[0] != codecV2 {
+		return -1
+	}
+	r := vreader{b: b, i: 1}
+	bits := r.uvarint()
+	n := 0
+	for _, bit := range [2]uint64{v2Key, v2Value} {
+		if bits&bit != 0 {
+			n += len(r.bytes())
+		}
+	}
+	if r.bad {
+		return -1
+	}
+	return n
 }
 
 // DecodeRecordView is DecodeRecord without copying the Key and Value:
@@ -64,7 +98,7 @@ func DecodeRecord(b []byte, env Envelope, source string, m *Message) error {
 // forwarder, into its record batch) and would otherwise copy the value
 // twice.
 func DecodeRecordView(b []byte, env Envelope, source string, m *Message) error {
-	return decodeMessage(b, &env, env.Topic, source, m, false, true)
+	return decodeMessage(b, &env, env.Topic, source, m, false, true, nil)
 }
 
 // DecodeMessage decodes a standalone stored form (AppendMessage's, of
@@ -86,7 +120,7 @@ func DecodeMessage(b []byte, m *Message) error {
 // string instead of allocating its own, as application/json and 1.0.0
 // always do.
 func DecodeMessageTopic(b []byte, topic string, m *Message) error {
-	return decodeMessage(b, nil, topic, "", m, true, false)
+	return decodeMessage(b, nil, topic, "", m, true, false, nil)
 }
 
 // DecodeVerifiedMessage is DecodeMessageTopic for bytes whose container
@@ -100,10 +134,10 @@ func DecodeMessageTopic(b []byte, topic string, m *Message) error {
 // default content type and schema version always do, so a message whose
 // headers are all such texts costs no string allocation.
 func DecodeVerifiedMessage(b []byte, topic, source string, m *Message) error {
-	return decodeMessage(b, nil, topic, source, m, false, false)
+	return decodeMessage(b, nil, topic, source, m, false, false, nil)
 }
 
-func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, checkCRC, alias bool) error {
+func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, checkCRC, alias bool, room []byte) error {
 	var raw rawMessage
 	switch {
 	case len(b) == 0:
@@ -129,47 +163,52 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 		return corrupt("unknown version %d", b[0])
 	}
 
-	// Allocate once for Key and Value (unless they alias b), once for the
-	// strings.
+	// Allocate once for Key and Value (unless they alias b or fit in
+	// room), once for the strings.
 	switch {
 	case alias:
 		m.Key, m.Value = raw.key, raw.value
 	case raw.key != nil || raw.value != nil:
-		kv := make([]byte, len(raw.key)+len(raw.value))
-		nk := copy(kv, raw.key)
+		nk, nv := len(raw.key), len(raw.value)
+		kv := room
+		if kv == nil || nk+nv > len(kv) {
+			kv = make([]byte, nk+nv)
+		}
+		copy(kv, raw.key)
 		copy(kv[nk:], raw.value)
 		m.Key, m.Value = nil, nil
 		if raw.key != nil {
 			m.Key = kv[:nk:nk]
 		}
 		if raw.value != nil {
-			m.Value = kv[nk:]
+			m.Value = kv[nk : nk+nv : nk+nv]
 		}
 	default:
 		m.Key, m.Value = nil, nil
 	}
-	// One pass decides which texts are constants (interned) and how many
-	// bytes the others need; they then share one allocation.
-	var consts [codecTexts]string
-	var own [codecTexts]bool
-	need := 0
-	for i, t := range raw.texts {
+	// A text that is a constant (a default, the topic, the source, or
+	// one version 2 left out) is shared as it is; the others, and the
+	// strings of the header lists, share one allocation.
+	var strs [codecTexts]string
+	var own uint16 // bit i: text i is taken from the allocation
+	need := raw.listBytes[0] + raw.listBytes[1]
+	for i := range raw.texts {
 		if raw.isFixed[i] {
-			consts[i] = raw.fixedText(i)
-		} else if c, ok := intern(t, topic, source); ok {
-			consts[i] = c
+			strs[i] = raw.fixedText(i)
+		} else if c, ok := intern(raw.texts[i], topic, source); ok {
+			strs[i] = c
 		} else {
-			own[i] = true
-			need += len(t)
+			own |= 1 << i
+			need += len(raw.texts[i])
 		}
 	}
-	need += raw.listBytes[0] + raw.listBytes[1]
 	var all string
+	off := 0
 	if need > 0 {
 		var sb strings.Builder
 		sb.Grow(need)
 		for i, t := range raw.texts {
-			if own[i] {
+			if own&(1<<i) != 0 {
 				sb.Write(t)
 			}
 		}
@@ -179,29 +218,11 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 			}
 		}
 		all = sb.String()
-	}
-	h := &m.Headers
-	*h = Headers{
-		CorrelationID: raw.ids[0],
-		MessageID:     raw.ids[1],
-		Timestamp:     raw.htime,
-		Priority:      Priority(raw.ints[0]),
-		RetryCount:    int(raw.ints[1]),
-		MaxRetries:    int(raw.ints[2]),
-		TTLSeconds:    int(raw.ints[3]),
-	}
-	dsts := [codecTexts]*string{
-		&h.Source, &h.EventType, &h.ContentType, &h.SchemaVersion,
-		&h.Destination, &h.TraceID, &h.SpanID, &h.ParentSpanID,
-		&h.OperationName, &h.RoutingKey, &h.PartitionKey, &h.TraceParent,
-	}
-	off := 0
-	for i, t := range raw.texts {
-		if own[i] {
-			*dsts[i] = all[off : off+len(t)]
-			off += len(t)
-		} else {
-			*dsts[i] = consts[i]
+		for i, t := range raw.texts {
+			if own&(1<<i) != 0 {
+				strs[i] = all[off : off+len(t)]
+				off += len(t)
+			}
 		}
 	}
 	var lists [2][]Header
@@ -223,7 +244,29 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 		})
 		lists[li] = l
 	}
-	h.Extra, h.Unparsed = lists[0], lists[1]
+	m.Headers = Headers{
+		CorrelationID: raw.ids[0],
+		MessageID:     raw.ids[1],
+		Timestamp:     raw.htime,
+		Source:        strs[0],
+		EventType:     strs[1],
+		ContentType:   strs[2],
+		SchemaVersion: strs[3],
+		Destination:   strs[4],
+		TraceID:       strs[5],
+		SpanID:        strs[6],
+		ParentSpanID:  strs[7],
+		OperationName: strs[8],
+		Priority:      Priority(raw.ints[0]),
+		RoutingKey:    strs[9],
+		PartitionKey:  strs[10],
+		RetryCount:    int(raw.ints[1]),
+		MaxRetries:    int(raw.ints[2]),
+		TTLSeconds:    int(raw.ints[3]),
+		TraceParent:   strs[11],
+		Extra:         lists[0],
+		Unparsed:      lists[1],
+	}
 	m.Timestamp = raw.time
 	return nil
 }
