@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/metrics"
+	"runtime/trace"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +96,11 @@ const (
 	loadsEnv   = "ONEXBUS_BENCH_LOADS"
 	loadDurEnv = "ONEXBUS_BENCH_LOAD_DURATION"
 	systemsEnv = "ONEXBUS_BENCH_SYSTEMS"
+	// traceEnv names a file: the child writes a runtime execution trace
+	// of its open-loop runs there (go tool trace; -pprof=sched shows the
+	// scheduler latency of every goroutine, the open-loop scheduler's
+	// among them).
+	traceEnv = "ONEXBUS_BENCH_TRACE"
 )
 
 // openLoopPlan returns the loads and the duration of each open-loop run.
@@ -167,7 +176,7 @@ func TestMain(m *testing.M) {
 
 // runChild runs the named system: the peak phase (msgs messages from pubs
 // publishers, closed loop), the peaks of RSS (VmHWM) and Go heap at its
-// end, then for a latency system one open-loop run per load.
+// end, then for a latency system one open-loop run per load (runLoad).
 func runChild(name string) error {
 	var s *system
 	for i := range systems {
@@ -229,22 +238,20 @@ func runChild(name string) error {
 		return err
 	}
 	res.RSSMB = float64(hwm) / (1 << 20)
+	closed = true
+	if err := inst.close(); err != nil {
+		return err
+	}
 	if s.latency {
-		type run struct {
-			label string
-			rate  float64
-		}
-		var runs []run
-		if !s.floor {
-			for _, pct := range pcts {
-				runs = append(runs, run{fmt.Sprintf("%d%%", pct), res.Peak * float64(pct) / 100})
+		if path := os.Getenv(traceEnv); path != "" {
+			stop, err := startTrace(path)
+			if err != nil {
+				return err
 			}
+			defer stop()
 		}
-		for _, r := range classRates[s.class] {
-			runs = append(runs, run{fmt.Sprintf("r%.0f", r), r})
-		}
-		for _, r := range runs {
-			lr, err := openLoop(ctx, inst, rec, s.pubs, latencySize, r.rate, loadDur)
+		for _, r := range latencyRuns(s, res.Peak, pcts) {
+			lr, err := runLoad(ctx, s, r.rate, loadDur)
 			if err != nil {
 				return fmt.Errorf("load %s (%.0f msgs/s): %w", r.label, r.rate, err)
 			}
@@ -252,16 +259,80 @@ func runChild(name string) error {
 			res.Loads = append(res.Loads, lr)
 		}
 	}
-	closed = true
-	if err := inst.close(); err != nil {
-		return err
-	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("%s%s\n", childMarker, b)
 	return nil
+}
+
+// A latencyRun is one open-loop load of a child.
+type latencyRun struct {
+	label string  // "50%" or "r10000" (loadResult.Label)
+	rate  float64 // msgs/s offered
+}
+
+// latencyRuns are a latency system's open-loop loads, the shares pcts of
+// its peak (none for the floor) and its class's rates, lowest rate first:
+// whatever a run leaves behind that a fresh instance does not take away
+// (the process's heap size and its scavenging, a peer's own leftovers)
+// then comes from a lighter load, never from a 90% run's.
+func latencyRuns(s *system, peak float64, pcts []int) []latencyRun {
+	var runs []latencyRun
+	if !s.floor {
+		for _, pct := range pcts {
+			runs = append(runs, latencyRun{fmt.Sprintf("%d%%", pct), peak * float64(pct) / 100})
+		}
+	}
+	for _, r := range classRates[s.class] {
+		runs = append(runs, latencyRun{fmt.Sprintf("r%.0f", r), r})
+	}
+	slices.SortStableFunc(runs, func(a, b latencyRun) int { return cmp.Compare(a.rate, b.rate) })
+	return runs
+}
+
+// runLoad measures one open-loop load on a fresh instance of s, opened
+// after a collection, warmed up with one message and closed after the run:
+// each load starts from the same state, as a real deployment at that rate
+// would, instead of inheriting the peak phase's and the previous loads'
+// stored messages (the memory bus keeps up to childRetention of them, and
+// the collector scans what it keeps), their backlog and their garbage.
+// Every system gets the same, so the rows of a class still compare.
+func runLoad(ctx context.Context, s *system, rate float64, dur time.Duration) (loadResult, error) {
+	runtime.GC()
+	rec := &latencyRecorder{}
+	inst, err := s.open(ctx, "bench", rec.handled)
+	if err != nil {
+		return loadResult{}, err
+	}
+	if err := inst.publish(ctx, make([]byte, latencySize)); err != nil {
+		_ = inst.close()
+		return loadResult{}, err
+	}
+	if err := rec.waitReceived(1, drainTimeout); err != nil {
+		_ = inst.close()
+		return loadResult{}, err
+	}
+	lr, err := openLoop(ctx, inst, rec, s.pubs, latencySize, rate, dur)
+	if cerr := inst.close(); err == nil {
+		err = cerr
+	}
+	return lr, err
+}
+
+// startTrace starts a runtime execution trace into path; stop ends it
+// and closes the file.
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", traceEnv, err)
+	}
+	if err := trace.Start(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: %w", traceEnv, err)
+	}
+	return func() { trace.Stop(); _ = f.Close() }, nil
 }
 
 // vmHWM returns the process's peak resident set size in bytes.
@@ -346,6 +417,7 @@ func BenchmarkSystems(b *testing.B) {
 				b.ReportMetric(lr.SchedP99, "sched-p99-us"+sfx)
 				b.ReportMetric(lr.PubP50, "pub-p50-us"+sfx)
 				b.ReportMetric(lr.PubP99, "pub-p99-us"+sfx)
+				b.ReportMetric(lr.CPUPerMsg, "cpu-ns/msg"+sfx)
 			}
 		})
 	}

@@ -32,7 +32,10 @@
 //     are its own: a peak phase (a fixed message count, closed loop) that
 //     gives peak msgs/s, peak RSS (VmHWM) and peak Go heap, then for the
 //     latency systems open-loop runs at 10, 50 and 90% of that peak and
-//     at the class's equal offered rates (classRates). Open loop: a
+//     at the class's equal offered rates (classRates), lowest rate first,
+//     each on a fresh instance (so no run inherits the stored messages,
+//     backlog or garbage of the peak phase or of a heavier run), with the
+//     process's CPU per message (cpu-ns/msg@load). Open loop: a
 //     scheduler releases message i at start + i/rate whatever the
 //     publishers are doing, and latency is measured from that scheduled
 //     time to the handler, so a stall counts for every message scheduled
@@ -84,7 +87,10 @@
 // ONEXBUS_BENCH_QUICK=1 shortens the children's phases (QUICK=1 sets it).
 // ONEXBUS_BENCH_LOADS (percentages, comma-separated) replaces 10,50,90,
 // ONEXBUS_BENCH_LOAD_DURATION the length of each open-loop run, and
-// ONEXBUS_BENCH_SYSTEMS (names) limits BenchmarkSystems to those systems.
+// ONEXBUS_BENCH_SYSTEMS (names) limits BenchmarkSystems to those systems,
+// and ONEXBUS_BENCH_TRACE (a file) makes a child write a runtime execution
+// trace of its open-loop runs (go tool trace; -pprof=sched gives each
+// goroutine's wait for a P, the open-loop scheduler's among them).
 //
 // # Caveats
 //

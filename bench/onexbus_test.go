@@ -21,10 +21,10 @@ func openOnexbus(ctx context.Context, topic string, handled func([]byte)) (insta
 
 // childRetention bounds every partition of the in-memory systems that
 // run in a child process (the memory bus, onexbusd-kafka, the HTTP API):
-// a child runs the peak phase and every open-loop run on one instance,
-// millions of messages, and a memory bus keeps what it is not told to
-// drop, so without a bound its heap (and the GC's work) would grow
-// through the runs, unlike GoChannel's. The bound must stay above the
+// a memory bus keeps what it is not told to drop, so without a bound its
+// heap (and the GC's work) would grow with the messages of a run, unlike
+// GoChannel's. Each open-loop run has an instance of its own (runLoad),
+// so the bound only matters within one run. It must stay above the
 // backlog a run can build (retention drops unread messages too, and the
 // run would wait for them): the largest run offers 1.2M messages (90% of
 // a 450k msgs/s peak for 3 s), of which a subscriber falling behind would

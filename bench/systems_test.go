@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,7 +38,7 @@ func TestSystemsOpenLoop(t *testing.T) {
 				t.Fatalf("received %d messages, want %d", got, int64(rate*dur.Seconds()))
 			}
 			if res.Offered != rate || res.Achieved <= 0 || res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.SchedP99 < 0 ||
-				res.PubP50 <= 0 || res.PubP99 < res.PubP50 {
+				res.PubP50 <= 0 || res.PubP99 < res.PubP50 || res.CPUPerMsg <= 0 {
 				t.Fatalf("implausible result %+v", res)
 			}
 		})
@@ -76,5 +78,64 @@ func TestSelected(t *testing.T) {
 	t.Setenv(systemsEnv, "onexbus, chan")
 	if !selected("chan") || !selected("onexbus") || selected("onexbus-mem") {
 		t.Fatal("selection by name")
+	}
+}
+
+// TestLatencyRunsLowestRateFirst checks the loads of a child: the shares
+// of the peak and the class's rates, lowest offered rate first, so that
+// no load follows a heavier one; the floor gets the rates only.
+func TestLatencyRunsLowestRateFirst(t *testing.T) {
+	mem := &system{class: "memory"}
+	got := latencyRuns(mem, 300_000, []int{50, 90, 10})
+	var labels []string
+	for i, r := range got {
+		labels = append(labels, r.label)
+		if i > 0 && r.rate < got[i-1].rate {
+			t.Errorf("%s (%.0f msgs/s) runs after %s (%.0f msgs/s)", r.label, r.rate, got[i-1].label, got[i-1].rate)
+		}
+	}
+	if want := "r10000 10% r50000 50% r200000 90%"; strings.Join(labels, " ") != want {
+		t.Fatalf("loads %v, want %s", labels, want)
+	}
+	if got[3].rate != 150_000 {
+		t.Fatalf("50%% of 300,000 msgs/s offered %.0f", got[3].rate)
+	}
+	floor := &system{class: "memory", floor: true}
+	var fl []string
+	for _, r := range latencyRuns(floor, 5_000_000, []int{50}) {
+		fl = append(fl, r.label)
+	}
+	if want := "r10000 r50000 r200000"; strings.Join(fl, " ") != want {
+		t.Fatalf("floor loads %v, want %s", fl, want)
+	}
+}
+
+// TestRunLoadFreshInstance checks that each load opens an instance of its
+// own and closes it after the run (a second close of the bare channel
+// reports errChanClosed).
+func TestRunLoadFreshInstance(t *testing.T) {
+	var opened []instance
+	s := &system{class: "memory", name: "chan", pubs: 2, open: func(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+		inst, err := openChan(ctx, topic, handled)
+		opened = append(opened, inst)
+		return inst, err
+	}}
+	ctx := context.Background()
+	for range 2 {
+		res, err := runLoad(ctx, s, 1_000, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Achieved <= 0 || res.P99 <= 0 {
+			t.Fatalf("implausible result %+v", res)
+		}
+	}
+	if len(opened) != 2 {
+		t.Fatalf("%d instances opened for 2 loads", len(opened))
+	}
+	for i, inst := range opened {
+		if err := inst.close(); !errors.Is(err, errChanClosed) {
+			t.Errorf("instance %d still open after its load: close = %v", i, err)
+		}
 	}
 }
