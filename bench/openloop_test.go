@@ -89,7 +89,7 @@ type loadResult struct {
 // queue and publish, each message stamped with its scheduled time.
 //
 // The scheduler sleeps until the next send time, but never less than
-// schedQuantum (newSleeper: a kernel sleep on its own thread, not a
+// schedQuantum (newSleeper: a kernel timer read through the poller, not a
 // spin), and then releases every message that is due, so it takes almost
 // no core from the system under test; its
 // lateness (timer slack, descheduling) counts in the latency and is
@@ -124,16 +124,22 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 	}
 	start := nowNanos() + int64(time.Millisecond)
 	schedOf := func(i int64) int64 { return start + int64(float64(i)*interval) }
-	// The scheduler has a thread of its own (precise sleeps need one:
-	// see sleeper); it ends with the goroutine.
+	sleep, release, err := newSleeper()
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer func() { _ = release() }()
 	released := make(chan struct{})
+	var sleepErr error
 	go func() {
 		defer close(released)
-		sleep := newSleeper()
+		defer close(queue)
 		for i := int64(0); i < total; {
 			now := nowNanos()
 			if wait := schedOf(i) - now; wait > 0 {
-				sleep(max(time.Duration(wait), schedQuantum))
+				if sleepErr = sleep(max(time.Duration(wait), schedQuantum)); sleepErr != nil {
+					return
+				}
 				continue
 			}
 			for ; i < total && schedOf(i) <= now; i++ {
@@ -141,10 +147,12 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 				queue <- schedOf(i)
 			}
 		}
-		close(queue)
 	}()
 	<-released
 	wg.Wait()
+	if sleepErr != nil {
+		return loadResult{}, sleepErr
+	}
 	if p := pubErr.Load(); p != nil {
 		return loadResult{}, *p
 	}
