@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"runtime/trace"
 	"slices"
 	"strconv"
@@ -101,6 +102,9 @@ const (
 	// scheduler latency of every goroutine, the open-loop scheduler's
 	// among them).
 	traceEnv = "ONEXBUS_BENCH_TRACE"
+	// cpuProfileEnv names a file: the child writes a CPU profile of its
+	// open-loop runs there (go tool pprof).
+	cpuProfileEnv = "ONEXBUS_BENCH_CPUPROFILE"
 )
 
 // openLoopPlan returns the loads and the duration of each open-loop run.
@@ -250,8 +254,15 @@ func runChild(name string) error {
 			}
 			defer stop()
 		}
+		if path := os.Getenv(cpuProfileEnv); path != "" {
+			stop, err := startCPUProfile(path)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		for _, r := range latencyRuns(s, res.Peak, pcts) {
-			lr, err := runLoad(ctx, s, r.rate, loadDur)
+			lr, err := runLoad(ctx, s, r.rate, runDuration(r.rate, loadDur))
 			if err != nil {
 				return fmt.Errorf("load %s (%.0f msgs/s): %w", r.label, r.rate, err)
 			}
@@ -265,6 +276,22 @@ func runChild(name string) error {
 	}
 	fmt.Printf("%s%s\n", childMarker, b)
 	return nil
+}
+
+// minSamples is the fewest messages an open-loop run offers (outside quick
+// mode): its p99 is then the 100th-worst latency or beyond, so that one
+// stall of the machine (an fsync that takes 20 ms, a descheduled
+// process) moves it less than it moved the 20th-worst of the 2,000
+// messages of a 2-second run at 1,000 msgs/s, and rounds agree better.
+const minSamples = 10_000
+
+// runDuration is how long a run at rate lasts: dur, or long enough for
+// minSamples messages.
+func runDuration(rate float64, dur time.Duration) time.Duration {
+	if quick() || rate <= 0 {
+		return dur
+	}
+	return max(dur, time.Duration(minSamples/rate*float64(time.Second)))
 }
 
 // A latencyRun is one open-loop load of a child.
@@ -333,6 +360,20 @@ func startTrace(path string) (stop func(), err error) {
 		return nil, fmt.Errorf("%s: %w", traceEnv, err)
 	}
 	return func() { trace.Stop(); _ = f.Close() }, nil
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it and closes
+// the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // vmHWM returns the process's peak resident set size in bytes.

@@ -88,9 +88,10 @@
 // ONEXBUS_BENCH_LOADS (percentages, comma-separated) replaces 10,50,90,
 // ONEXBUS_BENCH_LOAD_DURATION the length of each open-loop run, and
 // ONEXBUS_BENCH_SYSTEMS (names) limits BenchmarkSystems to those systems,
-// and ONEXBUS_BENCH_TRACE (a file) makes a child write a runtime execution
+// ONEXBUS_BENCH_TRACE (a file) makes a child write a runtime execution
 // trace of its open-loop runs (go tool trace; -pprof=sched gives each
-// goroutine's wait for a P, the open-loop scheduler's among them).
+// goroutine's wait for a P, the open-loop scheduler's among them) and
+// ONEXBUS_BENCH_CPUPROFILE (a file) a CPU profile of them.
 //
 // # Caveats
 //

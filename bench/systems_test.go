@@ -139,3 +139,28 @@ func TestRunLoadFreshInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestRunDurationMinSamples: a run lasts its duration, or long enough to
+// offer minSamples messages at a low rate; quick mode keeps the duration.
+func TestRunDurationMinSamples(t *testing.T) {
+	t.Setenv(quickEnv, "")
+	for _, c := range []struct {
+		rate float64
+		dur  time.Duration
+		want time.Duration
+	}{
+		{10_000, 2 * time.Second, 2 * time.Second},
+		{5_000, 2 * time.Second, 2 * time.Second},
+		{2_000, 2 * time.Second, 5 * time.Second},
+		{1_000, 2 * time.Second, 10 * time.Second},
+		{1_000, 20 * time.Second, 20 * time.Second},
+	} {
+		if got := runDuration(c.rate, c.dur); got != c.want {
+			t.Errorf("runDuration(%.0f, %v) = %v, want %v", c.rate, c.dur, got, c.want)
+		}
+	}
+	t.Setenv(quickEnv, "1")
+	if got := runDuration(1_000, 500*time.Millisecond); got != 500*time.Millisecond {
+		t.Errorf("quick: %v", got)
+	}
+}

@@ -28,10 +28,13 @@ type benchCase struct {
 
 // Open-loop plan of the Systems children in the report: the loads of
 // issue 16's targets (50%) and the 90% row, plus every class's equal
-// offered rates (bench/child_test.go classRates), each for loadDuration.
+// offered rates (bench/child_test.go classRates), each for loadDuration
+// or, at a lower rate, long enough for minSamples messages (the child's
+// runDuration).
 const (
 	reportLoads  = "50,90"
 	loadDuration = "2s"
+	minSamples   = 10_000 // bench/child_test.go minSamples
 )
 
 const e2e = "BenchmarkEndToEnd/sys=%s/pubs=1/size=256"
@@ -49,7 +52,7 @@ func systemCase(class, sys string, labels ...string) benchCase {
 	name := fmt.Sprintf("BenchmarkSystems/class=%s/sys=%s", class, sys)
 	units := []string{"peak-msgs/s", "peak-rss-MB"}
 	for _, l := range labels {
-		units = append(units, "p50-us@"+l, "p99-us@"+l, "sched-p99-us@"+l, "msgs/s@"+l)
+		units = append(units, "p50-us@"+l, "p99-us@"+l, "sched-p99-us@"+l, "msgs/s@"+l, "cpu-ns/msg@"+l)
 	}
 	return benchCase{
 		id: "sys/" + sys, bin: benchBin, bench: "^BenchmarkSystems$/^class=" + class + "$/^sys=" + sys + "$", n: 1,

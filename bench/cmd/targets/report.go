@@ -197,24 +197,30 @@ func writeReport(w io.Writer, m meta, r *results, selected []benchCase) int {
 }
 
 // writeLatency writes the Systems children: peak, and per load the
-// medians of achieved rate, p50, p99 and the scheduler's p99.
+// medians of achieved rate, p50, p99, the scheduler's p99 and the CPU per
+// message, with the p99 of every round (how stable the row is).
 func writeLatency(w io.Writer, r *results, selected []benchCase) {
 	fmt.Fprintf(w, "\n## Open-loop latency (256 B; medians of the rounds, microseconds)\n\n")
 	fmt.Fprintf(w, "Loads are shares of the system's own peak (50%%) or offered rates shared by its class (10,000/s). "+
 		"Latency runs from each message's scheduled send time to its handler; sched p99 is the sleeping scheduler's own lateness, "+
-		"part of every latency, and the bare channel (chan) is the floor it gives.\n\n")
-	fmt.Fprintf(w, "| system | peak msgs/s | peak RSS MB | load | offered msgs/s | achieved msgs/s | p50 | p99 | sched p99 | load (1 min) |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		"part of every latency, and the bare channel (chan) is the floor it gives. "+
+		"Each load runs on a fresh instance, lowest rate first, for at least %s messages; "+
+		"cpu-ns/msg is the child's CPU time (user and system, the harness's included) per message over the run.\n\n", thousands(minSamples))
+	fmt.Fprintf(w, "| system | peak msgs/s | peak RSS MB | load | offered msgs/s | achieved msgs/s | p50 | p99 | p99 per round | sched p99 | cpu-ns/msg | load (1 min) |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
 	for _, c := range selected {
 		if !strings.HasPrefix(c.id, "sys/") {
 			continue
 		}
 		for name, units := range c.want {
-			med := func(unit string) float64 {
-				v, _ := median(values(r.series(c.id, name, unit)))
-				return v
+			med := func(unit string) string {
+				v, ok := median(values(r.series(c.id, name, unit)))
+				if !ok {
+					return "n/a"
+				}
+				return thousands(v)
 			}
-			peak, rss := thousands(med("peak-msgs/s")), fmt.Sprintf("%.0f", med("peak-rss-MB"))
+			peak, rss := med("peak-msgs/s"), med("peak-rss-MB")
 			for _, u := range units {
 				label, ok := strings.CutPrefix(u, "p99-us@")
 				if !ok {
@@ -225,9 +231,10 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 					x, _ := strconv.Atoi(n)
 					load = thousands(float64(x)) + "/s"
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(c.id, "sys/"), peak, rss, load,
-					thousands(med("offered-msgs/s@"+label)), thousands(med("msgs/s@"+label)),
-					thousands(med("p50-us@"+label)), thousands(med("p99-us@"+label)), thousands(med("sched-p99-us@"+label)),
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | [%s] | %s | %s | %s |\n", strings.TrimPrefix(c.id, "sys/"), peak, rss, load,
+					med("offered-msgs/s@"+label), med("msgs/s@"+label),
+					med("p50-us@"+label), med("p99-us@"+label), joinThousands(values(r.series(c.id, name, "p99-us@"+label))),
+					med("sched-p99-us@"+label), med("cpu-ns/msg@"+label),
 					loadRange(r, []string{c.id}))
 				peak, rss = "", ""
 			}

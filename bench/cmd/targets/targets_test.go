@@ -103,3 +103,34 @@ func TestReportInformational(t *testing.T) {
 		}
 	}
 }
+
+// TestReportLatency: a Systems child's row gives the medians, the p99 of
+// every round (the row's stability) and the CPU per message.
+func TestReportLatency(t *testing.T) {
+	c := systemCase("memory", "chan", "r10000")
+	name := "BenchmarkSystems/class=memory/sys=chan"
+	r := newResults()
+	for round, p99 := range []float64{900, 1_500, 1_200} {
+		r.add(c.id, round, figures{name: {
+			"peak-msgs/s": 4_000_000, "peak-rss-MB": 17, "offered-msgs/s@r10000": 10_000, "msgs/s@r10000": 9_999,
+			"p50-us@r10000": 100, "p99-us@r10000": p99, "sched-p99-us@r10000": 500, "cpu-ns/msg@r10000": 20_000 + p99,
+		}}, nil, 1, time.Second)
+	}
+	var b strings.Builder
+	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, []benchCase{c}); failed != 0 {
+		t.Fatalf("failed = %d", failed)
+	}
+	want := "| chan | 4,000,000 | 17 | 10,000/s | 10,000 | 9,999 | 100 | 1,200 | [900, 1,500, 1,200] | 500 | 21,200 | 1.0-1.0 |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("missing %q in\n%s", want, b.String())
+	}
+	f := figures{name: {}}
+	for _, u := range c.want[name] {
+		if u != "cpu-ns/msg@r10000" {
+			f[name][u] = 1
+		}
+	}
+	if err := c.check(f); err == nil || !strings.Contains(err.Error(), "cpu-ns/msg@r10000") {
+		t.Errorf("check = %v, want the missing cpu-ns/msg named", err)
+	}
+}
