@@ -256,35 +256,47 @@ func (b *Bus) PublishAsync(ctx context.Context, msg *Message, done func(*Message
 	if err := b.admit(ctx, msg.Topic, 1, len(buf.b)); err != nil {
 		return err
 	}
-	recs := [1]wal.Record{{
+	a := &asyncPublish{bus: b, msg: msg, done: done, part: msg.Partition}
+	a.rec[0] = wal.Record{
 		Timestamp:     msg.Timestamp.UnixNano(),
 		MessageID:     msg.Headers.MessageID,
 		CorrelationID: msg.Headers.CorrelationID,
 		Payload:       buf.b,
 		FreshID:       fresh,
 		AppendTime:    now.UnixNano(),
-	}}
-	rec := &recs[0]
-	topic, part := msg.Topic, msg.Partition
-	var start time.Time
-	if len(b.hooks.publish) > 0 {
-		start = time.Now()
 	}
-	err = b.log.AppendAsync(ctx, topic, part, recs[:], func(err error) {
-		// The log set rec's position before it could call this.
-		msg.Partition, msg.Offset, msg.Duplicate = rec.Partition, rec.Offset, rec.Duplicate
-		if err != nil {
-			err = fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
-		}
-		if len(b.hooks.publish) > 0 {
-			b.observePublish([]*Message{msg}, start, err)
-		}
-		b.callDone(done, msg, err)
-	})
-	if err != nil {
-		return fmt.Errorf("onexbus: publish to %s/%d: %w", topic, part, b.wrapLogErr(err))
+	if len(b.hooks.publish) > 0 {
+		a.start = time.Now()
+	}
+	if err := b.log.AppendAsyncTo(ctx, msg.Topic, a.part, a.rec[:], a); err != nil {
+		return fmt.Errorf("onexbus: publish to %s/%d: %w", msg.Topic, a.part, b.wrapLogErr(err))
 	}
 	return nil
+}
+
+// asyncPublish is one PublishAsync in flight: its record and what its
+// callback needs, in the publish's one allocation. The log tells it
+// (wal.Completion) once the record is durable, on the commit goroutine.
+type asyncPublish struct {
+	rec   [1]wal.Record // the log sets its position before AppendDone
+	bus   *Bus
+	msg   *Message
+	done  func(*Message, error)
+	part  int32     // the partition published to
+	start time.Time // for the publish hooks; zero without them
+}
+
+// AppendDone reports the publish to its caller's done.
+func (a *asyncPublish) AppendDone(err error) {
+	msg, rec, b := a.msg, &a.rec[0], a.bus
+	msg.Partition, msg.Offset, msg.Duplicate = rec.Partition, rec.Offset, rec.Duplicate
+	if err != nil {
+		err = fmt.Errorf("onexbus: publish to %s/%d: %w", msg.Topic, a.part, b.wrapLogErr(err))
+	}
+	if len(b.hooks.publish) > 0 {
+		b.observePublish([]*Message{msg}, a.start, err)
+	}
+	b.callDone(a.done, msg, err)
 }
 
 // partitionFor picks the partition of m: Kafka's murmur2 of the key (or of

@@ -98,17 +98,91 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 // It blocks only for back-pressure, before queueing anything: when it
 // returns an error, nothing was queued and done is never called.
 func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []Record, done func(error)) error {
-	if err := l.waitRoom(ctx, topic, part); err != nil {
-		return err
-	}
-	t, p, end, _, err := l.queue(topic, part, recs)
+	return l.AppendAsyncTo(ctx, topic, part, recs, doneFunc(done))
+}
+
+// A Completion is told that the records of an AppendAsyncTo call are
+// durable (err nil), or that a commit failed to store them. AppendDone is
+// called exactly once per call that returned nil, on the committer's
+// goroutine or before AppendAsyncTo returns; it must not block or call
+// the Log. A caller that keeps its per-append state in a struct
+// implementing Completion spends no allocation on a callback.
+type Completion interface {
+	AppendDone(err error)
+}
+
+// doneFunc is a callback func as a Completion.
+type doneFunc func(error)
+
+// AppendDone calls f.
+func (f doneFunc) AppendDone(err error) { f(err) }
+
+// AppendAsyncTo is AppendAsync telling c instead of calling a func. The
+// records are queued and c registered in one critical section of the
+// partition (the back-pressure check included), so an async append takes
+// its partition's lock once, and c is registered before any commit can
+// take the records.
+func (l *Log) AppendAsyncTo(ctx context.Context, topic string, part int32, recs []Record, c Completion) error {
+	t, p, err := l.appendTarget(topic, part, recs)
 	if err != nil {
 		return err
 	}
-	if l.cfg.policy != PolicySync {
-		done(nil)
+	for {
+		now := appendNow(l, recs)
+		p.mu.Lock()
+		if err := l.appendableLocked(p, topic); err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		if p.tail.bytes > l.cfg.maxPendingBytes {
+			// Back-pressure, before queueing anything (as waitRoom).
+			end := p.next
+			p.mu.Unlock()
+			if err := l.waitStored(ctx, p, end); err != nil {
+				return err
+			}
+			continue
+		}
+		end, queued, pending, ready, notify := l.queueFramesLocked(t, p, part, recs, now)
+		registered := false
+		if l.cfg.policy == PolicySync && !dupElsewhere(recs, part) {
+			// The common case: every record (and every duplicate's first
+			// copy) is in p below end. Registered under the lock that
+			// queued them, c cannot miss the commit that stores them.
+			p.waiters = append(p.waiters, waiter{end: end, done: c})
+			registered = true
+		}
+		p.mu.Unlock()
+		wake(notify)
+		fireAll(ready)
+		p.fillTailSpare(true)
+		if l.shouldKick(pending > l.cfg.maxPendingBytes, queued, pending) {
+			l.kickCommitter()
+		}
+		switch {
+		case l.cfg.policy != PolicySync:
+			c.AppendDone(nil)
+		case !registered:
+			l.whenAllStored(t, p, end, recs, part, c)
+		}
 		return nil
 	}
+}
+
+// dupElsewhere says whether a duplicate among recs has its first copy in
+// a partition other than part.
+func dupElsewhere(recs []Record, part int32) bool {
+	for i := range recs {
+		if recs[i].Duplicate && recs[i].Partition != part {
+			return true
+		}
+	}
+	return false
+}
+
+// whenAllStored tells c once offsets below end of p and every duplicate's
+// first copy (in other partitions of t) are stored, with the first error.
+func (l *Log) whenAllStored(t *topicLog, p *partition, end int64, recs []Record, part int32, c Completion) {
 	type target struct {
 		p   *partition
 		end int64
@@ -118,10 +192,6 @@ func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []
 		if r.Duplicate && r.Partition != part {
 			targets = append(targets, target{t.parts[r.Partition], r.Offset + 1})
 		}
-	}
-	if len(targets) == 1 {
-		l.whenStored(p, end, done)
-		return nil
 	}
 	var left atomic.Int32
 	left.Store(int32(len(targets)))
@@ -133,14 +203,13 @@ func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []
 			}
 			if left.Add(-1) == 0 {
 				if e := first.Load(); e != nil {
-					done(*e)
+					c.AppendDone(*e)
 				} else {
-					done(nil)
+					c.AppendDone(nil)
 				}
 			}
 		})
 	}
-	return nil
 }
 
 // whenStored calls fn once every offset below end of p is committed: at
@@ -156,7 +225,7 @@ func (l *Log) whenStored(p *partition, end int64, fn func(error)) {
 		fn(fmt.Errorf("wal: append to %s/%d: %w (deleted)", p.topic, p.id, ErrUnknownTopic))
 		return
 	}
-	p.waiters = append(p.waiters, waiter{end: end, done: fn})
+	p.waiters = append(p.waiters, waiter{end: end, done: doneFunc(fn)})
 	late := p.stored >= end
 	p.mu.Unlock()
 	if late {
@@ -191,37 +260,16 @@ func (l *Log) waitRoom(ctx context.Context, topic string, part int32) error {
 // the partition holds and whether the tail is over the back-pressure
 // bound (the caller should wait for the committer).
 func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partition, int64, bool, error) {
-	if l.closed.Load() {
-		return nil, nil, 0, false, ErrClosed
-	}
-	t, p, err := l.partition(topic, part)
+	t, p, err := l.appendTarget(topic, part, recs)
 	if err != nil {
 		return nil, nil, 0, false, err
 	}
-	if p.format != FormatFrames {
-		return nil, nil, 0, false, fmt.Errorf("%w: Append to %s/%d, a %s topic (use AppendBatch)", ErrWrongFormat, topic, part, p.format)
-	}
-	for i := range recs {
-		if len(recs[i].Payload) > l.cfg.maxRecordBytes {
-			return nil, nil, 0, false, fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
-				ErrRecordTooLarge, len(recs[i].Payload), topic, part, l.cfg.maxRecordBytes)
-		}
-	}
-	var now int64
-	if len(recs) > 0 && recs[0].AppendTime != 0 {
-		now = recs[0].AppendTime
-	} else {
-		now = l.cfg.now().UnixNano()
-	}
+	now := appendNow(l, recs)
 
 	p.mu.Lock()
-	if l.closed.Load() {
+	if err := l.appendableLocked(p, topic); err != nil {
 		p.mu.Unlock()
-		return nil, nil, 0, false, ErrClosed
-	}
-	if p.deleted {
-		p.mu.Unlock()
-		return nil, nil, 0, false, fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
+		return nil, nil, 0, false, err
 	}
 	end, queued, pending, ready, notify := l.queueFramesLocked(t, p, part, recs, now)
 	p.mu.Unlock()
@@ -234,6 +282,49 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 		l.kickCommitter()
 	}
 	return t, p, end, over, nil
+}
+
+// appendTarget finds the partition an Append of recs goes to and checks
+// what needs no lock: the log open, the topic's format, record sizes.
+func (l *Log) appendTarget(topic string, part int32, recs []Record) (*topicLog, *partition, error) {
+	if l.closed.Load() {
+		return nil, nil, ErrClosed
+	}
+	t, p, err := l.partition(topic, part)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.format != FormatFrames {
+		return nil, nil, fmt.Errorf("%w: Append to %s/%d, a %s topic (use AppendBatch)", ErrWrongFormat, topic, part, p.format)
+	}
+	for i := range recs {
+		if len(recs[i].Payload) > l.cfg.maxRecordBytes {
+			return nil, nil, fmt.Errorf("%w: %d bytes in %s/%d, the limit is %d",
+				ErrRecordTooLarge, len(recs[i].Payload), topic, part, l.cfg.maxRecordBytes)
+		}
+	}
+	return t, p, nil
+}
+
+// appendNow is the append time of recs: the caller's reading of the clock
+// (Record.AppendTime) or, without one, the log's.
+func appendNow(l *Log, recs []Record) int64 {
+	if len(recs) > 0 && recs[0].AppendTime != 0 {
+		return recs[0].AppendTime
+	}
+	return l.cfg.now().UnixNano()
+}
+
+// appendableLocked checks, under p.mu, that the log is open and p not
+// deleted: a Close or DeleteTopic that began before is seen here.
+func (l *Log) appendableLocked(p *partition, topic string) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if p.deleted {
+		return fmt.Errorf("%w: %s (deleted)", ErrUnknownTopic, topic)
+	}
+	return nil
 }
 
 // queueFramesLocked is the part of queue under p.mu, shared with

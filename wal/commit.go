@@ -202,7 +202,7 @@ func (l *Log) commit() error {
 			failed := c.p.takeWaitersLocked(c.base + c.count)
 			c.p.mu.Unlock()
 			for _, w := range failed {
-				w.done(err)
+				w.done.AppendDone(err)
 			}
 		}
 		l.restoreState(state)
@@ -230,7 +230,7 @@ func (l *Log) commit() error {
 		ready := p.takeWaitersLocked(p.stored)
 		p.mu.Unlock()
 		for _, w := range ready {
-			w.done(nil)
+			w.done.AppendDone(nil)
 		}
 		fireAll(watchers)
 		// The tail's next backing array, allocated here rather than by
@@ -356,7 +356,7 @@ func (l *Log) answerLate() {
 		ready := p.takeWaitersLocked(p.stored)
 		p.mu.Unlock()
 		for _, w := range ready {
-			w.done(nil)
+			w.done.AppendDone(nil)
 		}
 	}
 }

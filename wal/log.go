@@ -139,8 +139,8 @@ type partition struct {
 
 // waiter is an AppendAsync caller waiting for its records to be stored.
 type waiter struct {
-	end  int64 // the offset after its last record
-	done func(error)
+	end  int64      // the offset after its last record
+	done Completion // told once offsets below end are stored
 }
 
 // takeWaitersLocked removes the waiters whose records end at or below end.
@@ -397,7 +397,7 @@ func (l *Log) Close(ctx context.Context) error {
 		watchers = append(watchers, p.takeWatchersLocked(0, true)...)
 		p.mu.Unlock()
 		for _, w := range left {
-			w.done(ErrClosed)
+			w.done.AppendDone(ErrClosed)
 		}
 	}
 	l.mu.RUnlock()

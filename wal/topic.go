@@ -295,7 +295,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		p.mu.Unlock()
 	}
 	for _, w := range waiters {
-		w.done(fmt.Errorf("wal: topic %s deleted: %w", name, ErrUnknownTopic))
+		w.done.AppendDone(fmt.Errorf("wal: topic %s deleted: %w", name, ErrUnknownTopic))
 	}
 	fireAll(watchers)
 	defer func() {
