@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,51 +42,97 @@ type fetch struct {
 	req      *kmsg.FetchRequest
 	reply    func(kmsg.Response)
 	deadline time.Time
+	watch    []core.WatchPos // while parked: the positions to wait on
 }
 
-// run reads once and either answers or parks.
+// run reads once and either answers or parks the fetch on its future:
+// the connection's writer waits for it (wait) when its turn comes.
 func (f *fetch) run() {
 	resp, n, watch := f.read()
 	if n >= int(f.req.MinBytes) || f.req.MaxWaitMillis <= 0 || len(watch) == 0 || !time.Now().Before(f.deadline) {
 		f.reply(resp)
 		return
 	}
-	f.park(watch)
+	f.watch = watch
+	f.c.current.parkFetch(f)
 }
 
-// park waits for any watched partition to grow, the deadline, the
-// connection's end or the server's Close, then reads again.
-func (f *fetch) park(watch []core.WatchPos) {
+// wait runs on the connection's writer, once the responses before the
+// fetch are written: it waits for any watched partition to grow, the
+// deadline, the connection's end or the server's Close, reads again and
+// answers, or waits again while still below MinBytes. It reports false
+// when the connection ended first (nobody to answer).
+//
+// The wait is the writer's, not a goroutine of the fetch's own: the
+// writer could send nothing else before this fetch's response anyway
+// (responses go in request order), and so the append that wakes the
+// fetch hands it straight to the goroutine that builds and writes its
+// response, one wake-up instead of two on the consumer's path.
+func (f *fetch) wait(w *fetchWake) bool {
 	s := f.c.s
-	wake := make(chan struct{})
-	var once sync.Once
-	fire := func() { once.Do(func() { close(wake) }) }
-	cancel, err := s.kl.Watch(watch, fire)
-	if err != nil {
-		// A partition went away or the bus is closing: answer now.
-		resp, _, _ := f.read()
-		f.reply(resp)
-		return
-	}
-	remove := s.fetches.add(fire)
-	go f.c.guard("fetch wait", func() {
-		timer := time.NewTimer(time.Until(f.deadline))
-		defer timer.Stop()
-		defer remove()
-		defer cancel()
-		select {
-		case <-wake:
-		case <-timer.C:
-		case <-f.c.done:
-			return // nobody to answer
+	for {
+		cancel, err := s.kl.Watch(f.watch, w.fire)
+		if err != nil {
+			// A partition went away or the bus is closing: answer now.
+			resp, _, _ := f.read()
+			f.reply(resp)
+			return true
+		}
+		remove := s.fetches.add(w.fire)
+		woken := w.sleep(f.deadline, f.c.done)
+		remove()
+		cancel()
+		if !woken {
+			return false
 		}
 		resp, n, watch := f.read()
 		if n >= int(f.req.MinBytes) || len(watch) == 0 || !time.Now().Before(f.deadline) || s.isClosing() {
 			f.reply(resp)
-			return
+			return true
 		}
-		f.park(watch)
-	})
+		f.watch = watch
+	}
+}
+
+// fetchWake is a connection writer's means of waiting for its parked
+// fetches: one kick channel and one timer for the writer's life instead
+// of a channel, a sync.Once and a timer per wait. A kick left over from an
+// earlier wait (a watch that fired as it was cancelled) only makes the
+// next wait read once more before it waits again.
+type fetchWake struct {
+	kick  chan struct{} // buffer 1: many fires merge into one
+	fire  func()        // sends to kick without blocking
+	timer *time.Timer
+}
+
+func newFetchWake() *fetchWake {
+	w := &fetchWake{kick: make(chan struct{}, 1)}
+	w.fire = func() {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return w
+}
+
+// sleep waits for a kick or the deadline (true) or for done (false).
+func (w *fetchWake) sleep(deadline time.Time, done <-chan struct{}) bool {
+	d := time.Until(deadline)
+	if w.timer == nil {
+		w.timer = time.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	defer w.timer.Stop()
+	select {
+	case <-w.kick:
+		return true
+	case <-w.timer.C:
+		return true
+	case <-done:
+		return false
+	}
 }
 
 // read builds a response from what is visible now. It returns the bytes

@@ -43,6 +43,21 @@ type future struct {
 	replied atomic.Bool
 	resp    kmsg.Response // nil: nothing to send (acks=0)
 	raw     []byte        // a bare SASL token frame (after SaslHandshake v0), when resp is nil
+	// park is a long-poll fetch that the writer waits for and answers
+	// itself (fetch.wait) once the responses before it are written. It
+	// is set by parkFetch, on the reader, before done closes; reply then
+	// completes the future without closing done again.
+	park *fetch
+}
+
+// parkFetch hands a fetch that must wait to the connection's writer.
+// Only the reader calls it, for the request it is executing.
+func (f *future) parkFetch(p *fetch) {
+	if f.replied.Load() {
+		return
+	}
+	f.park = p
+	close(f.done)
 }
 
 func (f *future) replyRaw(b []byte) {
@@ -61,15 +76,21 @@ func (f *future) reply(r kmsg.Response) {
 		return
 	}
 	f.resp = r
-	close(f.done)
+	if f.park == nil {
+		close(f.done)
+	}
+	// A parked fetch replies on the writer, which has passed done.
 }
 
 // conn serves one client connection with three parts:
 //   - the reader reads a frame, parses it and executes it at once (it is
 //     the ordered executor): requests are applied in arrival order;
-//   - whatever waits (the fsync of a produce, a long-poll fetch, a parked
-//     JoinGroup) completes its future later from another goroutine;
-//   - the writer sends the futures' responses in request order.
+//   - whatever waits (the fsync of a produce, a parked JoinGroup)
+//     completes its future later from another goroutine;
+//   - the writer sends the futures' responses in request order; a
+//     long-poll fetch that must wait is parked on its future
+//     (parkFetch) and the writer itself waits for it, reads and answers
+//     when its turn comes.
 //
 // pending bounds the futures in flight (the window); when it is full the
 // reader stops reading and TCP pushes back on the client.
@@ -94,8 +115,9 @@ type conn struct {
 	mechanism  string    // of the first authentication: re-authentication must use it
 	sessionEnd time.Time // end of the SASL session (WithSASLSessionLifetime); zero: none
 	sasl       *saslState
-	stop       error  // set by closeAfter: the reader stops after this request
-	scratch    []byte // decompression buffer of produce validation
+	stop       error   // set by closeAfter: the reader stops after this request
+	current    *future // the future of the request being executed
+	scratch    []byte  // decompression buffer of produce validation
 }
 
 // closeAfter ends the connection once the current request's response is
@@ -308,6 +330,7 @@ func (c *conn) execute(req kafkawire.Request, f *future) (muted time.Duration, o
 		}
 	}()
 	cc := &connInfo{ClientID: req.Client(), Remote: c.remote, Principal: c.principal}
+	c.current = f
 	if req.Downgrade {
 		f.reply(apiVersionsDowngrade(c.s))
 		return 0, true
@@ -334,6 +357,7 @@ func (c *conn) guard(what string, fn func()) {
 func (c *conn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	var buf []byte
+	var wake *fetchWake // made at the first parked fetch
 	for {
 		var f *future
 		var ok bool
@@ -361,6 +385,25 @@ func (c *conn) writeLoop() {
 			select {
 			case <-f.done:
 			case <-c.done:
+				c.s.budget.release(f.bytes)
+				c.drainPending()
+				return
+			}
+		}
+		if f.park != nil {
+			// A parked fetch: what is before it goes out first, then the
+			// writer waits for it and answers it.
+			if !c.flush(bw) {
+				c.s.budget.release(f.bytes)
+				c.drainPending()
+				return
+			}
+			if wake == nil {
+				wake = newFetchWake()
+			}
+			answered := false
+			c.guard("fetch wait", func() { answered = f.park.wait(wake) })
+			if !answered || !f.replied.Load() {
 				c.s.budget.release(f.bytes)
 				c.drainPending()
 				return

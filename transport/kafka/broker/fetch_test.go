@@ -95,6 +95,74 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 	}
 }
 
+// TestFetchParkedKeepsResponseOrder: a request sent after a parked fetch
+// on the same connection is answered after the fetch (responses go in
+// request order), and both come once a produce on another connection
+// wakes the fetch, long before its 10 s MaxWait.
+func TestFetchParkedKeepsResponseOrder(t *testing.T) {
+	tb := startBroker(t)
+	consumer, producer := dialRaw(t, tb.addr), dialRaw(t, tb.addr)
+	consumer.do(createTopicsReq("po", 1, 1))
+	fetchCorr := consumer.send(fetchRequest("po", 0, 10_000, 1, 1<<20, 1<<20))
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(4)
+	metaCorr := consumer.send(meta)
+	start := time.Now()
+	if p := produceCode(t, producer, produceReq("po", testBatch(t, 2, -1, -1, -1))); p.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(p.ErrorCode))
+	}
+	got, body, err := consumer.readFrame()
+	if err != nil || got != fetchCorr {
+		t.Fatalf("first response: correlation %d (%v), want the fetch's %d", got, err, fetchCorr)
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(11)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(resp.Topics[0].Partitions[0].RecordBatches); n == 0 {
+		t.Fatalf("fetch woke with no records after %v", time.Since(start))
+	}
+	if got, _, err := consumer.readFrame(); err != nil || got != metaCorr {
+		t.Fatalf("second response: correlation %d (%v), want the metadata's %d", got, err, metaCorr)
+	}
+	if d := time.Since(start); d > 9*time.Second {
+		t.Fatalf("answered after %v: the fetch waited for its MaxWait", d)
+	}
+}
+
+// TestFetchParkedAgainAndAgain: one connection parks fetch after fetch
+// (the writer's kick and timer are reused): a fetch that reaches its
+// MaxWait answers empty, and each of the fetches after it is woken by
+// its own produce and gets exactly the batch produced, at its offset.
+func TestFetchParkedAgainAndAgain(t *testing.T) {
+	tb := startBroker(t)
+	consumer, producer := dialRaw(t, tb.addr), dialRaw(t, tb.addr)
+	consumer.do(createTopicsReq("pa", 1, 1))
+	if p := fetchPart(t, consumer, fetchRequest("pa", 0, 20, 1, 1<<20, 1<<20)); len(p.RecordBatches) != 0 || p.ErrorCode != 0 {
+		t.Fatalf("fetch at its MaxWait: %+v", p)
+	}
+	for i := range 20 {
+		corr := consumer.send(fetchRequest("pa", int64(i*3), 10_000, 1, 1<<20, 1<<20))
+		if p := produceCode(t, producer, produceReq("pa", testBatch(t, 3, -1, -1, -1))); p.ErrorCode != 0 || p.BaseOffset != int64(i*3) {
+			t.Fatalf("produce %d: base %d, %v", i, p.BaseOffset, kerr.ErrorForCode(p.ErrorCode))
+		}
+		got, body, err := consumer.readFrame()
+		if err != nil || got != corr {
+			t.Fatalf("fetch %d: correlation %d, %v", i, got, err)
+		}
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(11)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		h, err := kbatch.ParseHeader(resp.Topics[0].Partitions[0].RecordBatches)
+		if err != nil || h.BaseOffset != int64(i*3) || h.NumRecords != 3 {
+			t.Fatalf("fetch %d: base %d, %d records (%v)", i, h.BaseOffset, h.NumRecords, err)
+		}
+	}
+}
+
 // TestFetchParkedAnsweredOnClose: Close answers a parked fetch at once.
 func TestFetchParkedAnsweredOnClose(t *testing.T) {
 	tb := startBroker(t)
