@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onexbus/onexbus/core"
 	"github.com/onexbus/onexbus/transport/kafka"
@@ -165,5 +167,87 @@ func BenchmarkForwarderDrain(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestKgoPeersCarryForwarderHeaders: the kgo rows that bound the
+// forwarder's (kgo-async-hdrs for the default text headers, and
+// kgo-async-compact for kafka.HeadersCompact) carry the headers the
+// forwarder writes for a message with the bus's defaults: the same keys
+// in the same order, with values of the same length (the timestamp's
+// varies by a few bytes).
+func TestKgoPeersCarryForwarderHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		enc  kafka.HeaderEncoding
+		open func(context.Context, string, func([]byte)) (instance, error)
+	}{{kafka.HeadersText, openKgoAsyncHeaders}, {kafka.HeadersCompact, openKgoAsyncCompact}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, cfg, err := newKfake("bench", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		bus, err := memory.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bus.Close(ctx)
+		off, err := bus.Publish(ctx, &core.Message{Topic: "bench", Value: []byte("v")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fwd, err := kafka.NewForwarder(bus, cfg, kafka.WithHeaderEncoding(tc.enc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fwd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := fwd.WaitAcked(ctx, "bench", 0, off); err != nil {
+			t.Fatal(err)
+		}
+		if err := fwd.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		fs := cl.PollRecords(ctx, 1)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		recs := fs.Records()
+		if len(recs) != 1 {
+			t.Fatalf("%d records forwarded, want 1", len(recs))
+		}
+		inst, err := tc.open(ctx, "bench", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := inst.(*kgoInstance).headers
+		_ = inst.close()
+		got := recs[0].Headers
+		if len(got) != len(peer) {
+			t.Fatalf("encoding %d: forwarder wrote %d headers, the kgo peer carries %d", tc.enc, len(got), len(peer))
+		}
+		for i := range got {
+			if got[i].Key == core.HeaderTimestamp && peer[i].Key == got[i].Key {
+				// RFC 3339 with the nanoseconds' trailing zeros left out:
+				// its length varies from one instant to the next.
+				_, errGot := time.Parse(time.RFC3339Nano, string(got[i].Value))
+				_, errPeer := time.Parse(time.RFC3339Nano, string(peer[i].Value))
+				if errGot != nil || errPeer != nil {
+					t.Errorf("encoding %d: timestamps %q, %q", tc.enc, got[i].Value, peer[i].Value)
+				}
+				continue
+			}
+			if got[i].Key != peer[i].Key || len(got[i].Value) != len(peer[i].Value) {
+				t.Errorf("encoding %d, header %d: forwarder %s (%d B), kgo peer %s (%d B)", tc.enc, i,
+					got[i].Key, len(got[i].Value), peer[i].Key, len(peer[i].Value))
+			}
+		}
 	}
 }

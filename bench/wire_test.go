@@ -274,3 +274,57 @@ func BenchmarkWireRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWireOpenLoop runs BenchmarkSystems' open-loop measurement on
+// the kafka class's endpoints in this process, at the class's equal
+// offered rates (classRates: the report's r5000 and r20000 rows) for 2 s
+// per iteration, so that -cpuprofile and -trace see one endpoint at one
+// rate, without the peak and share-of-peak phases of the child. It
+// reports the percentiles of the run (medians over iterations are
+// benchstat's), the scheduler's lateness and cpu-ns/msg: the process's
+// CPU (endpoint, kgo producer and consumer, scheduler) per message.
+func BenchmarkWireOpenLoop(b *testing.B) {
+	for _, rate := range classRates["kafka"] {
+		for _, sys := range []struct {
+			name string
+			open func(context.Context, string, func([]byte)) (instance, error)
+		}{{"onexbusd-kafka", openOnexbusdKafka}, {"kgo-kfake", openKgoKfake}} {
+			b.Run(fmt.Sprintf("sys=%s/rate=%.0f", sys.name, rate), func(b *testing.B) {
+				ctx := context.Background()
+				rec := &latencyRecorder{}
+				inst, err := sys.open(ctx, "bench", rec.handled)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer func() {
+					if err := inst.close(); err != nil {
+						b.Error(err)
+					}
+				}()
+				if err := inst.publish(ctx, make([]byte, latencySize)); err != nil {
+					b.Fatal(err)
+				}
+				if err := rec.waitReceived(1, drainTimeout); err != nil {
+					b.Fatal(err)
+				}
+				const dur = 2 * time.Second
+				var p50, p99, sched, cpu, n float64
+				b.ResetTimer()
+				for b.Loop() {
+					c0 := cpuTime()
+					lr, err := openLoop(ctx, inst, rec, 4, latencySize, rate, dur)
+					if err != nil {
+						b.Fatal(err)
+					}
+					cpu += float64(cpuTime() - c0)
+					n += rate * dur.Seconds()
+					p50, p99, sched = lr.P50, lr.P99, lr.SchedP99
+				}
+				b.ReportMetric(p50, "p50-us")
+				b.ReportMetric(p99, "p99-us")
+				b.ReportMetric(sched, "sched-p99-us")
+				b.ReportMetric(cpu/n, "cpu-ns/msg")
+			})
+		}
+	}
+}

@@ -89,6 +89,9 @@ func cases() []benchCase {
 		{id: "kafka/fwd", bin: benchBin, bench: "^BenchmarkKafka$/^sys=onexbus-fwd$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "onexbus-fwd")},
 		{id: "kafka/kgo-hdrs", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-hdrs$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-hdrs")},
 		{id: "kafka/kgo", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async")},
+		// Informational: kgo with the compact forwarder's four headers,
+		// the bound of the compact row as kafka/kgo-hdrs is the default's.
+		{id: "kafka/kgo-compact", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-compact$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-compact")},
 		systemCase("memory", "onexbus-mem", mem...),
 		systemCase("memory", "gochannel", mem...),
 		systemCase("memory", "chan", mem[2:]...),

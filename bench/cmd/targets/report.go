@@ -242,29 +242,73 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 	}
 }
 
-// writeInformational writes the ratios that are no target: kgo's
-// transactional produce against its idempotent produce (issue 17).
+// writeInformational writes the ratios that are no target: what kgo
+// itself loses to the forwarder's headers (the bound of the forwarder's
+// rows against kgo without headers), and kgo's transactional produce
+// against its idempotent produce (issue 17).
 func writeInformational(w io.Writer, r *results, selected []benchCase) {
-	if !hasAll(selected, []string{"txn/produce"}) {
+	bounds := hasAll(selected, []string{"kafka/kgo", "kafka/kgo-hdrs", "kafka/kgo-compact"})
+	txn := hasAll(selected, []string{"txn/produce"})
+	if !bounds && !txn {
 		return
 	}
 	fmt.Fprintf(w, "\n## Informational (no target)\n\n")
+	if bounds {
+		writeHeaderBounds(w, r)
+	}
+	if txn {
+		writeTxnRatios(w, r)
+	}
+}
+
+// writeHeaderBounds writes kgo carrying the forwarder's headers against
+// kgo without any, per round: a forwarder that cost nothing of its own
+// would reach these ratios against kgo without headers, so they bound
+// the rows "Kafka forwarder (with the HeadersCompact option) vs kgo
+// without headers".
+func writeHeaderBounds(w io.Writer, r *results) {
+	kaf := func(sys string) string { return fmt.Sprintf("BenchmarkKafka/sys=%s/pubs=1/size=256", sys) }
+	fmt.Fprintf(w, "kgo producing the forwarder's records vs kgo producing them without headers (msgs/s, 256 B, per-round ratios): "+
+		"the most the forwarder can reach against kgo without headers while it writes these headers.\n\n")
+	fmt.Fprintf(w, "| figure | measured | per round | load (1 min) |\n| --- | ---: | --- | --- |\n")
+	plain := r.series("kafka/kgo", kaf("kgo-async"), "msgs/s")
+	for _, row := range []struct{ id, sys, label string }{
+		{"kafka/kgo-hdrs", "kgo-async-hdrs", "kgo with the nine default text headers vs kgo without"},
+		{"kafka/kgo-compact", "kgo-async-compact", "kgo with the four HeadersCompact headers vs kgo without"},
+	} {
+		v := paired(r.series(row.id, kaf(row.sys), "msgs/s"), plain)
+		fmt.Fprintf(w, "| %s | %s | [%s] | %s |\n", row.label, medianText(v), roundsText(v), loadRange(r, []string{row.id, "kafka/kgo"}))
+	}
+	fmt.Fprintln(w)
+}
+
+// medianText is the median of v as a ratio, n/a without values.
+func medianText(v []float64) string {
+	if med, ok := median(v); ok {
+		return format(med, "x")
+	}
+	return "n/a"
+}
+
+// roundsText is v's ratios, comma-separated.
+func roundsText(v []float64) string {
+	per := make([]string, len(v))
+	for i, x := range v {
+		per[i] = format(x, "x")
+	}
+	return strings.Join(per, ", ")
+}
+
+// writeTxnRatios writes kgo's transactional produce against its
+// idempotent produce, per round.
+func writeTxnRatios(w io.Writer, r *results) {
 	fmt.Fprintf(w, "Transactional vs idempotent produce: kgo to one broker (bbolt, fsync), 100,000 records of 100 B over 4 partitions, "+
 		"a transaction committed every N records (AddPartitionsToTxn, Flush, an fsync'd EndTxn), per-round ratios.\n\n")
 	fmt.Fprintf(w, "| figure | measured | per round | load (1 min) |\n| --- | ---: | --- | --- |\n")
 	idem := r.series("txn/produce", txnProduce("idempotent"), "msgs/s")
 	for _, sub := range []string{"txn-10000", "txn-1000"} {
 		v := paired(r.series("txn/produce", txnProduce(sub), "msgs/s"), idem)
-		med, ok := median(v)
-		measured := "n/a"
-		if ok {
-			measured = format(med, "x")
-		}
-		per := make([]string, len(v))
-		for i, x := range v {
-			per[i] = format(x, "x")
-		}
-		fmt.Fprintf(w, "| %s vs idempotent | %s | [%s] | %s |\n", sub, measured, strings.Join(per, ", "), loadRange(r, []string{"txn/produce"}))
+		fmt.Fprintf(w, "| %s vs idempotent | %s | [%s] | %s |\n", sub, medianText(v), roundsText(v), loadRange(r, []string{"txn/produce"}))
 	}
 }
 

@@ -134,3 +134,41 @@ func TestReportLatency(t *testing.T) {
 		t.Errorf("check = %v, want the missing cpu-ns/msg named", err)
 	}
 }
+
+// TestReportHeaderBounds: kgo with the forwarder's headers (default and
+// compact) is reported as per-round ratios against kgo without headers
+// of the same round, no verdict.
+func TestReportHeaderBounds(t *testing.T) {
+	r := newResults()
+	kaf := func(sys string) string { return "BenchmarkKafka/sys=" + sys + "/pubs=1/size=256" }
+	for round, v := range []float64{1000, 2000, 4000} {
+		r.add("kafka/kgo", round, figures{kaf("kgo-async"): {"msgs/s": v}}, nil, 1.5, time.Second)
+		r.add("kafka/kgo-hdrs", round, figures{kaf("kgo-async-hdrs"): {"msgs/s": v * 0.7}}, nil, 1.5, time.Second)
+		r.add("kafka/kgo-compact", round, figures{kaf("kgo-async-compact"): {"msgs/s": v * 0.8}}, nil, 1.5, time.Second)
+	}
+	var sel []benchCase
+	for _, c := range cases() {
+		switch c.id {
+		case "kafka/kgo", "kafka/kgo-hdrs", "kafka/kgo-compact":
+			sel = append(sel, c)
+		}
+	}
+	if len(sel) != 3 {
+		t.Fatalf("%d of the 3 kgo cases in cases()", len(sel))
+	}
+	var b strings.Builder
+	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, sel); failed != 0 {
+		t.Fatalf("failed = %d", failed)
+	}
+	for _, want := range []string{
+		"| kgo with the nine default text headers vs kgo without | 0.70x | [0.70x, 0.70x, 0.70x] | 1.5-1.5 |",
+		"| kgo with the four HeadersCompact headers vs kgo without | 0.80x | [0.80x, 0.80x, 0.80x] | 1.5-1.5 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "Transactional") {
+		t.Error("the transactional rows without their case")
+	}
+}
