@@ -216,7 +216,10 @@ func (l *loop) run() {
 
 // runSequential delivers the partition one message at a time, in order.
 func (l *loop) runSequential(slot *handlerSlot, log logger) {
-	batch := make([]*item, 0, deliveryBatch)
+	// The items are values reused from batch to batch (no handler sees
+	// one); each is cleared once delivered, so that the slice keeps no
+	// delivered message alive.
+	batch := make([]item, 0, deliveryBatch)
 	for !l.isStopped() {
 		if l.assigned.Load() == nil {
 			if !l.waitFor(nil) {
@@ -257,7 +260,8 @@ func (l *loop) runSequential(slot *handlerSlot, log logger) {
 		// the process before commit one by one, so that the durable
 		// attempt of the next one never blames one that passed.
 		start := l.cursor
-		for _, it := range batch {
+		for i := range batch {
+			it := &batch[i]
 			if !l.deliver(it, slot, log) {
 				break
 			}
@@ -266,6 +270,7 @@ func (l *loop) runSequential(slot *handlerSlot, log logger) {
 				l.commit(l.cursor)
 			}
 		}
+		clear(batch)
 		if l.cursor > start {
 			l.commit(l.cursor)
 		}
@@ -279,12 +284,12 @@ func (l *loop) runSequential(slot *handlerSlot, log logger) {
 // before the damage are returned first. A failed read is logged and
 // retried with backoff (woken early when the assignment changes); ok is
 // false only when the loop must exit.
-func (l *loop) read(dst []*item, pos int64, max int, log logger) (items []*item, next int64, ok bool) {
+func (l *loop) read(dst []item, pos int64, max int, log logger) (items []item, next int64, ok bool) {
 	for n := 0; ; n++ {
 		items = dst
 		l.skipped, l.skippedFirst = 0, 0
 		next, err := l.bus.readDelivery(l.ctx, l.topic, l.part, pos, max, func(e *wal.Entry) error {
-			if it := l.decode(e); it != nil {
+			if it, ok := l.decode(e); ok {
 				items = append(items, it)
 			} else { // a Kafka control record
 				l.skipped++
@@ -382,7 +387,7 @@ type item struct {
 	damage      *wal.CorruptError
 	next        int64 // for damage: the first offset past it
 	// ctxBuf, when not nil, is room for the first handler call's context,
-	// allocated with the item (decode); takeCtxBuf hands it out once.
+	// allocated with the message (decode); takeCtxBuf hands it out once.
 	ctxBuf *deliveryContext
 }
 
@@ -403,14 +408,14 @@ func (it *item) end() int64 {
 	return it.Offset + 1
 }
 
-// decode turns an entry into the item to deliver, or nil for an entry
+// decode turns an entry into the item to deliver, or false for an entry
 // that is not a message (a Kafka control record). One that does not
 // decode becomes a message holding the raw payload as its Value, marked
-// so that deliver dead-letters it. The item, its message, its first
-// handler context and (for a frame whose key and value fit a room class)
-// the bytes of Key and Value are one allocation: the handler owns the
+// so that deliver dead-letters it. The message, its first handler
+// context and (for a frame whose key and value fit a room class) the
+// bytes of Key and Value are one allocation: the handler owns the
 // message, and the rest goes with it.
-func (l *loop) decode(e *wal.Entry) *item {
+func (l *loop) decode(e *wal.Entry) (item, bool) {
 	var d *decoded
 	var room []byte
 	if e.Kafka {
@@ -420,20 +425,19 @@ func (l *loop) decode(e *wal.Entry) *item {
 	}
 	ok, err := l.bus.decodeEntryInto(l.topic, l.part, e, &d.msg, room)
 	if !ok && err == nil {
-		return nil // a Kafka control record: nothing to deliver
+		return item{}, false // a Kafka control record: nothing to deliver
 	}
+	it := item{Message: &d.msg, ctxBuf: &d.ctx}
 	if err != nil {
 		d.msg = Message{Topic: l.topic, Partition: l.part, Offset: e.Offset, Value: bytes.Clone(e.Payload)}
-		d.it.undecodable = err
+		it.undecodable = err
 	}
-	d.it.Message, d.it.ctxBuf = &d.msg, &d.ctx
-	return &d.it
+	return it, true
 }
 
-// decoded is an item, its message and the context of its first handler
-// call, allocated together.
+// decoded is a message and the context of its first handler call,
+// allocated together.
 type decoded struct {
-	it  item
 	msg Message
 	ctx deliveryContext
 }
@@ -455,16 +459,18 @@ const decodedAlloc = int(unsafe.Sizeof(decoded{})) + 8
 
 // newDecoded allocates a decoded with room for at least n bytes, from the
 // smallest class that holds them. Each class fills a size class of Go's
-// allocator (640 to 4,096 bytes), so the room costs no more than the
+// allocator (576 to 4,096 bytes), so the room costs no more than the
 // allocator would round up to anyway (TestDecodeAllocatesOnce checks it);
-// a message of a 256-byte value takes 896 bytes where its decoded and
-// its bytes apart took 832 in two allocations. It returns no room for
+// a message of a 256-byte value takes 768 bytes where its item, message
+// and context and its bytes apart took 832 in two allocations. It returns no room for
 // n < 0 (unknown) or n beyond the largest class: the decoder then
 // allocates the bytes apart.
 func newDecoded(n int) (*decoded, []byte) {
 	switch {
 	case n < 0:
 		return new(decoded), nil
+	case n <= 576-decodedAlloc:
+		return withRoom[[576 - decodedAlloc]byte]()
 	case n <= 640-decodedAlloc:
 		return withRoom[[640 - decodedAlloc]byte]()
 	case n <= 768-decodedAlloc:
@@ -497,9 +503,9 @@ func withRoom[R any]() (*decoded, []byte) {
 }
 
 // damaged is the item for damage met reading from pos.
-func (l *loop) damaged(pos int64, ce *wal.CorruptError) *item {
+func (l *loop) damaged(pos int64, ce *wal.CorruptError) item {
 	off := max64(ce.Offset, pos)
-	return &item{Message: &Message{Topic: l.topic, Partition: l.part, Offset: off},
+	return item{Message: &Message{Topic: l.topic, Partition: l.part, Offset: off},
 		damage: ce, next: max64(ce.Next, off+1)}
 }
 

@@ -39,7 +39,6 @@ func (l *loop) runParallel(log logger) {
 		results = make(chan result, l.concurrency)
 		retry   []*item // not delivered: no member was assigned
 		wg      sync.WaitGroup
-		batch   []*item
 	)
 	start := func(it *item) {
 		active++
@@ -117,9 +116,10 @@ func (l *loop) runParallel(log logger) {
 		}
 		var ch <-chan struct{}
 		if active < l.concurrency && len(window) < windowLimit && l.assigned.Load() != nil {
-			var next int64
-			var ok bool
-			batch, next, ok = l.read(batch[:0], readPos, min(deliveryBatch, l.concurrency-active, windowLimit-len(window)), log)
+			// The window and the workers keep pointers to the items:
+			// each read has a slice of its own.
+			n := min(deliveryBatch, l.concurrency-active, windowLimit-len(window))
+			batch, next, ok := l.read(make([]item, 0, n), readPos, n, log)
 			if !ok {
 				return
 			}
@@ -127,7 +127,8 @@ func (l *loop) runParallel(log logger) {
 				if !l.mark(batch[len(batch)-1].end(), log) {
 					return
 				}
-				for _, it := range batch {
+				for i := range batch {
+					it := &batch[i]
 					// Offsets with nothing to deliver (removed by
 					// retention) are done at once.
 					for range it.Offset - (l.cursor + int64(len(window))) {
