@@ -56,11 +56,8 @@ type limits struct {
 	format  Format
 	records int // most frames in a chunk (frames only: a batch is never split)
 	bytes   int // most record bytes in a chunk (a larger batch is its own chunk)
-	// spare lets a busy tail keep a spare backing array (tail.spare):
-	// on a store.Volatile store, which keeps the arrays as its values, so
-	// that the spare is memory the partition takes anyway. On another
-	// store a committed array is garbage, and a spare per busy partition
-	// would be one more array each.
+	// spare lets a busy tail keep a spare backing array (tail.spare);
+	// the log allows it on every store (Log.limits says why).
 	spare bool
 }
 
