@@ -97,6 +97,8 @@ const (
 	loadsEnv   = "ONEXBUS_BENCH_LOADS"
 	loadDurEnv = "ONEXBUS_BENCH_LOAD_DURATION"
 	systemsEnv = "ONEXBUS_BENCH_SYSTEMS"
+	// ratesEnv replaces every class's equal offered rates (classRatesOf).
+	ratesEnv = "ONEXBUS_BENCH_RATES"
 	// traceEnv names a file: the child writes a runtime execution trace
 	// of its open-loop runs there (go tool trace; -pprof=sched shows the
 	// scheduler latency of every goroutine, the open-loop scheduler's
@@ -107,18 +109,42 @@ const (
 	cpuProfileEnv = "ONEXBUS_BENCH_CPUPROFILE"
 )
 
+// classRatesOf returns the equal offered rates of class: classRates, or
+// the rates of ratesEnv (comma-separated msgs/s, for every class; none
+// for no rate) when it is set.
+func classRatesOf(class string) ([]float64, error) {
+	v := os.Getenv(ratesEnv)
+	switch v {
+	case "":
+		return classRates[class], nil
+	case "none":
+		return nil, nil
+	}
+	var rates []float64
+	for f := range strings.SplitSeq(v, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(r >= 1 && r <= 10_000_000) {
+			return nil, fmt.Errorf("%s=%q: want rates in 1..10,000,000 msgs/s, or none", ratesEnv, v)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
+}
+
 // openLoopPlan returns the loads and the duration of each open-loop run.
 func openLoopPlan() ([]int, time.Duration, error) {
 	pcts, dur := loads, 3*time.Second
 	if quick() {
 		dur = 500 * time.Millisecond
 	}
-	if v := os.Getenv(loadsEnv); v != "" {
+	if v := os.Getenv(loadsEnv); v == "none" {
+		pcts = nil
+	} else if v != "" {
 		pcts = nil
 		for f := range strings.SplitSeq(v, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n <= 0 || n > 200 {
-				return nil, 0, fmt.Errorf("%s=%q: want percentages in 1..200", loadsEnv, v)
+				return nil, 0, fmt.Errorf("%s=%q: want percentages in 1..200, or none", loadsEnv, v)
 			}
 			pcts = append(pcts, n)
 		}
@@ -261,7 +287,11 @@ func runChild(name string) error {
 			}
 			defer stop()
 		}
-		for _, r := range latencyRuns(s, res.Peak, pcts) {
+		rates, err := classRatesOf(s.class)
+		if err != nil {
+			return err
+		}
+		for _, r := range latencyRuns(s, res.Peak, pcts, rates) {
 			lr, err := runLoad(ctx, s, r.rate, runDuration(r.rate, loadDur))
 			if err != nil {
 				return fmt.Errorf("load %s (%.0f msgs/s): %w", r.label, r.rate, err)
@@ -301,18 +331,18 @@ type latencyRun struct {
 }
 
 // latencyRuns are a latency system's open-loop loads, the shares pcts of
-// its peak (none for the floor) and its class's rates, lowest rate first:
+// its peak (none for the floor) and the rates (its class's), lowest rate first:
 // whatever a run leaves behind that a fresh instance does not take away
 // (the process's heap size and its scavenging, a peer's own leftovers)
 // then comes from a lighter load, never from a 90% run's.
-func latencyRuns(s *system, peak float64, pcts []int) []latencyRun {
+func latencyRuns(s *system, peak float64, pcts []int, rates []float64) []latencyRun {
 	var runs []latencyRun
 	if !s.floor {
 		for _, pct := range pcts {
 			runs = append(runs, latencyRun{fmt.Sprintf("%d%%", pct), peak * float64(pct) / 100})
 		}
 	}
-	for _, r := range classRates[s.class] {
+	for _, r := range rates {
 		runs = append(runs, latencyRun{fmt.Sprintf("r%.0f", r), r})
 	}
 	slices.SortStableFunc(runs, func(a, b latencyRun) int { return cmp.Compare(a.rate, b.rate) })

@@ -86,7 +86,8 @@
 // or 10,000 messages, whichever is longer; wal BenchmarkReopen.
 //
 // ONEXBUS_BENCH_QUICK=1 shortens the children's phases (QUICK=1 sets it).
-// ONEXBUS_BENCH_LOADS (percentages, comma-separated) replaces 10,50,90,
+// ONEXBUS_BENCH_LOADS (percentages, comma-separated, or none) replaces 10,50,90,
+// ONEXBUS_BENCH_RATES (msgs/s, comma-separated, or none) every class's equal rates,
 // ONEXBUS_BENCH_LOAD_DURATION the length of each open-loop run, and
 // ONEXBUS_BENCH_SYSTEMS (names) limits BenchmarkSystems to those systems,
 // ONEXBUS_BENCH_TRACE (a file) makes a child write a runtime execution

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ func TestOpenLoopPlan(t *testing.T) {
 	if err != nil || len(pcts) != 2 || pcts[0] != 50 || pcts[1] != 90 || dur != 1500*time.Millisecond {
 		t.Fatalf("replaced: %v %v %v", pcts, dur, err)
 	}
+	t.Setenv(loadsEnv, "none")
+	if pcts, _, err = openLoopPlan(); err != nil || len(pcts) != 0 {
+		t.Fatalf("none: %v %v", pcts, err)
+	}
 	for _, bad := range []struct{ env, v string }{{loadsEnv, "fifty"}, {loadsEnv, "0"}, {loadDurEnv, "-1s"}, {loadDurEnv, "soon"}} {
 		t.Setenv(loadsEnv, "")
 		t.Setenv(loadDurEnv, "")
@@ -86,7 +91,7 @@ func TestSelected(t *testing.T) {
 // no load follows a heavier one; the floor gets the rates only.
 func TestLatencyRunsLowestRateFirst(t *testing.T) {
 	mem := &system{class: "memory"}
-	got := latencyRuns(mem, 300_000, []int{50, 90, 10})
+	got := latencyRuns(mem, 300_000, []int{50, 90, 10}, classRates["memory"])
 	var labels []string
 	for i, r := range got {
 		labels = append(labels, r.label)
@@ -102,7 +107,7 @@ func TestLatencyRunsLowestRateFirst(t *testing.T) {
 	}
 	floor := &system{class: "memory", floor: true}
 	var fl []string
-	for _, r := range latencyRuns(floor, 5_000_000, []int{50}) {
+	for _, r := range latencyRuns(floor, 5_000_000, []int{50}, classRates["memory"]) {
 		fl = append(fl, r.label)
 	}
 	if want := "r10000 r50000 r200000"; strings.Join(fl, " ") != want {
@@ -162,5 +167,28 @@ func TestRunDurationMinSamples(t *testing.T) {
 	t.Setenv(quickEnv, "1")
 	if got := runDuration(1_000, 500*time.Millisecond); got != 500*time.Millisecond {
 		t.Errorf("quick: %v", got)
+	}
+}
+
+// TestClassRatesOf checks ONEXBUS_BENCH_RATES: unset, the class's rates;
+// set, its rates for every class; none, no rate; bad values refused.
+func TestClassRatesOf(t *testing.T) {
+	t.Setenv(ratesEnv, "")
+	if got, err := classRatesOf("durable"); err != nil || !slices.Equal(got, classRates["durable"]) {
+		t.Fatalf("unset: %v %v", got, err)
+	}
+	t.Setenv(ratesEnv, "100000, 2500")
+	if got, err := classRatesOf("memory"); err != nil || !slices.Equal(got, []float64{100_000, 2_500}) {
+		t.Fatalf("set: %v %v", got, err)
+	}
+	t.Setenv(ratesEnv, "none")
+	if got, err := classRatesOf("memory"); err != nil || len(got) != 0 {
+		t.Fatalf("none: %v %v", got, err)
+	}
+	for _, bad := range []string{"fast", "0", "-5", "1e9", "NaN", "1000,"} {
+		t.Setenv(ratesEnv, bad)
+		if _, err := classRatesOf("memory"); err == nil {
+			t.Errorf("%s=%q accepted", ratesEnv, bad)
+		}
 	}
 }
