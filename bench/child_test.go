@@ -316,13 +316,17 @@ func runChild(name string) error {
 const minSamples = 10_000
 
 // runDuration is how long a run at rate lasts: dur, or long enough for
-// minSamples messages.
+// minSamples messages, but at most maxStretch times dur (a share of a
+// slow system's peak, 10% of 2,500 msgs/s, would take 40 s).
 func runDuration(rate float64, dur time.Duration) time.Duration {
 	if quick() || rate <= 0 {
 		return dur
 	}
-	return max(dur, time.Duration(minSamples/rate*float64(time.Second)))
+	return max(dur, min(time.Duration(minSamples/rate*float64(time.Second)), maxStretch*dur))
 }
+
+// maxStretch bounds runDuration's stretch of a run.
+const maxStretch = 5
 
 // A latencyRun is one open-loop load of a child.
 type latencyRun struct {

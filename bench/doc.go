@@ -83,7 +83,8 @@
 // headers and with kafka.HeadersCompact) and Kafka pubs=1
 // (onexbus-fwd, kgo-async-hdrs, kgo-async); the Systems children at 50%
 // and 90% of their peaks and at their class's equal rates, each run 2 s
-// or 10,000 messages, whichever is longer; wal BenchmarkReopen.
+// or 10,000 messages (at most 10 s), whichever is longer; wal
+// BenchmarkReopen.
 //
 // ONEXBUS_BENCH_QUICK=1 shortens the children's phases (QUICK=1 sets it).
 // ONEXBUS_BENCH_LOADS (percentages, comma-separated, or none) replaces 10,50,90,

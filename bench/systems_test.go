@@ -146,7 +146,8 @@ func TestRunLoadFreshInstance(t *testing.T) {
 }
 
 // TestRunDurationMinSamples: a run lasts its duration, or long enough to
-// offer minSamples messages at a low rate; quick mode keeps the duration.
+// offer minSamples messages at a low rate (at most maxStretch times the
+// duration); quick mode keeps the duration.
 func TestRunDurationMinSamples(t *testing.T) {
 	t.Setenv(quickEnv, "")
 	for _, c := range []struct {
@@ -159,6 +160,7 @@ func TestRunDurationMinSamples(t *testing.T) {
 		{2_000, 2 * time.Second, 5 * time.Second},
 		{1_000, 2 * time.Second, 10 * time.Second},
 		{1_000, 20 * time.Second, 20 * time.Second},
+		{250, 2 * time.Second, 10 * time.Second}, // at most maxStretch times
 	} {
 		if got := runDuration(c.rate, c.dur); got != c.want {
 			t.Errorf("runDuration(%.0f, %v) = %v, want %v", c.rate, c.dur, got, c.want)

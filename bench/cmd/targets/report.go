@@ -204,7 +204,7 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 	fmt.Fprintf(w, "Loads are shares of the system's own peak (50%%) or offered rates shared by its class (10,000/s). "+
 		"Latency runs from each message's scheduled send time to its handler; sched p99 is the sleeping scheduler's own lateness, "+
 		"part of every latency, and the bare channel (chan) is the floor it gives. "+
-		"Each load runs on a fresh instance, lowest rate first, for at least %s messages; "+
+		"Each load runs on a fresh instance, lowest rate first, for at least %s messages (or 5 times its duration); "+
 		"cpu-ns/msg is the child's CPU time (user and system, the harness's included) per message over the run.\n\n", thousands(minSamples))
 	fmt.Fprintf(w, "| system | peak msgs/s | peak RSS MB | load | offered msgs/s | achieved msgs/s | p50 | p99 | p99 per round | sched p99 | cpu-ns/msg | load (1 min) |\n")
 	fmt.Fprintf(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
