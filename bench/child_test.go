@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
@@ -354,14 +354,17 @@ func latencyRuns(s *system, peak float64, pcts []int, rates []float64) []latency
 }
 
 // runLoad measures one open-loop load on a fresh instance of s, opened
-// after a collection, warmed up with one message and closed after the run:
+// after a collection (debug.FreeOSMemory), warmed up with one message and closed after the run:
 // each load starts from the same state, as a real deployment at that rate
 // would, instead of inheriting the peak phase's and the previous loads'
 // stored messages (the memory bus keeps up to childRetention of them, and
 // the collector scans what it keeps), their backlog and their garbage.
 // Every system gets the same, so the rows of a class still compare.
 func runLoad(ctx context.Context, s *system, rate float64, dur time.Duration) (loadResult, error) {
-	runtime.GC()
+	// A collection that also returns the freed heap to the OS: what the
+	// previous instance left is neither swept nor scavenged during this
+	// run, as in a fresh process.
+	debug.FreeOSMemory()
 	rec := &latencyRecorder{}
 	inst, err := s.open(ctx, "bench", rec.handled)
 	if err != nil {

@@ -3,6 +3,7 @@ package bench
 import (
 	"math/bits"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -38,6 +39,16 @@ func (h *histogram) record(d time.Duration) {
 	h.n.Add(1)
 }
 
+// merge adds o's counts to h. Neither may be recorded into meanwhile.
+func (h *histogram) merge(o *histogram) {
+	for i := range o.counts {
+		if c := o.counts[i].Load(); c != 0 {
+			h.counts[i].Add(c)
+		}
+	}
+	h.n.Add(o.n.Load())
+}
+
 // quantile returns the smallest bucket value at or above q of the counts.
 func (h *histogram) quantile(q float64) time.Duration {
 	n := h.n.Load()
@@ -54,4 +65,30 @@ func (h *histogram) quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(bucketValue(len(h.counts) - 1))
+}
+
+// TestHistogramMerge: merging per-goroutine histograms gives the
+// quantiles of one histogram that recorded everything.
+func TestHistogramMerge(t *testing.T) {
+	whole, a, b := &histogram{}, &histogram{}, &histogram{}
+	for i := range 10_000 {
+		d := time.Duration(i*i) * time.Nanosecond
+		whole.record(d)
+		if i%3 == 0 {
+			a.record(d)
+		} else {
+			b.record(d)
+		}
+	}
+	merged := &histogram{}
+	merged.merge(a)
+	merged.merge(b)
+	for _, q := range []float64{0, 0.5, 0.99, 0.999, 1} {
+		if got, want := merged.quantile(q), whole.quantile(q); got != want {
+			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if merged.n.Load() != 10_000 {
+		t.Fatalf("n = %d", merged.n.Load())
+	}
 }

@@ -100,7 +100,6 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 	interval := float64(time.Second) / rate
 	h := &histogram{}
 	late := &histogram{}
-	pubLat := &histogram{}
 	rec.hist.Store(h)
 	defer rec.hist.Store(nil)
 	base := rec.received.Load()
@@ -109,7 +108,12 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 	queue := make(chan int64, total)
 	var wg sync.WaitGroup
 	var pubErr atomic.Pointer[error]
-	for range pubs {
+	// Each publisher records into a histogram of its own, merged after
+	// the run: one shared histogram's count was a cache line that every
+	// publisher's core wrote for every message.
+	pubHists := make([]histogram, pubs)
+	for p := range pubs {
+		pubLat := &pubHists[p]
 		wg.Go(func() {
 			for sched := range queue {
 				payload := make([]byte, max(size, 8))
@@ -150,6 +154,10 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 	}()
 	<-released
 	wg.Wait()
+	pubLat := &histogram{}
+	for p := range pubHists {
+		pubLat.merge(&pubHists[p])
+	}
 	if sleepErr != nil {
 		return loadResult{}, sleepErr
 	}
