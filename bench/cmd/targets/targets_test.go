@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,21 @@ func TestReportHeaderBounds(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "Transactional") {
 		t.Error("the transactional rows without their case")
+	}
+}
+
+// TestSystemCaseLoads: a Systems case runs the shares of its peak only
+// when it reports one (JetStream SyncAlways and chan report rates only).
+func TestSystemCaseLoads(t *testing.T) {
+	for _, c := range []struct {
+		c    benchCase
+		want string
+	}{
+		{systemCase("memory", "onexbus-mem", "50%", "r10000"), "ONEXBUS_BENCH_LOADS=" + reportLoads},
+		{systemCase("durable", "jetstream-syncalways", "r1000", "r2000"), "ONEXBUS_BENCH_LOADS=none"},
+	} {
+		if !slices.Contains(c.c.env, c.want) {
+			t.Errorf("%s: env %v, want %s", c.c.id, c.c.env, c.want)
+		}
 	}
 }
