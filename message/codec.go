@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -186,16 +187,18 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 	default:
 		m.Key, m.Value = nil, nil
 	}
-	// A text that is a constant (a default, the topic, the source, or
-	// one version 2 left out) is shared as it is; the others, and the
-	// strings of the header lists, share one allocation.
-	var strs [codecTexts]string
+	// A text that version 2 left out has its not-stored value: the
+	// topic for event_type (framed; "" standalone), the default content
+	// type and schema version, "" for the others. A stored text that is
+	// a constant (a default, the topic or the source) is shared as it
+	// is; the others, and the strings of the header lists, share one
+	// allocation.
+	strs := [codecTexts]string{1: raw.topic, 2: DefaultContentType, 3: DefaultSchemaVersion}
 	var own uint16 // bit i: text i is taken from the allocation
 	need := raw.listBytes[0] + raw.listBytes[1]
-	for i := range raw.texts {
-		if raw.isFixed[i] {
-			strs[i] = raw.fixedText(i)
-		} else if c, ok := intern(raw.texts[i], topic, source); ok {
+	for t := raw.stored; t != 0; t &= t - 1 {
+		i := bits.TrailingZeros16(t)
+		if c, ok := intern(raw.texts[i], topic, source); ok {
 			strs[i] = c
 		} else {
 			own |= 1 << i
@@ -300,31 +303,16 @@ type rawMessage struct {
 	ids         [2][16]byte
 	texts       [codecTexts][]byte
 	ints        [4]int64 // priority, retry_count, max_retries, ttl_seconds
-	// isFixed marks the texts not taken from the input (a version 2
-	// text left out): fixedText's, a default or topic.
-	isFixed [codecTexts]bool
-	topic   string
+	// stored has bit i set when text i was read from the input (every
+	// text of version 1; the stored ones of version 2).
+	stored uint16
+	topic  string // a framed version 2 record's topic: its not-stored event_type
 	// lists are the encoded extra and unparsed lists, count included;
 	// listLen counts their headers.
 	lists     [2][]byte
 	listLen   [2]int
 	listBytes [2]int // bytes of the lists' strings
 	v2        bool   // lists are in version 2's form
-}
-
-// fixedText is the value of text i when version 2 left it out: the
-// topic for event_type (framed; "" standalone), the default content type
-// and schema version, "" for the others.
-func (raw *rawMessage) fixedText(i int) string {
-	switch i {
-	case 1:
-		return raw.topic
-	case 2:
-		return DefaultContentType
-	case 3:
-		return DefaultSchemaVersion
-	}
-	return ""
 }
 
 // strings calls fn with each string of an encoded header list region.

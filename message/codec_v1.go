@@ -106,6 +106,7 @@ func (raw *rawMessage) parseV1(b []byte) error {
 	for i := range raw.texts {
 		raw.texts[i] = r.str()
 	}
+	raw.stored = 1<<codecTexts - 1
 	for i := range raw.ints {
 		raw.ints[i] = r.int()
 	}

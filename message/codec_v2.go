@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/google/uuid"
@@ -408,7 +409,7 @@ func (raw *rawMessage) parseV2(b []byte, env *Envelope, checkCRC bool) error {
 	if framed {
 		raw.topic = env.Topic
 	}
-	raw.textsV2(&r, bits, 0, 4)
+	raw.textsV2(&r, bits, 0, 4, v2Source)
 	switch {
 	case bits&v2Timestamp != 0:
 		raw.time = r.time()
@@ -447,7 +448,7 @@ func (raw *rawMessage) parseV2(b []byte, env *Envelope, checkCRC bool) error {
 	if bits&v2TTL != 0 {
 		raw.ints[3] = r.varint()
 	}
-	raw.textsV2(&r, bits, 4, codecTexts)
+	raw.textsV2(&r, bits, 4, codecTexts-4, v2Destination)
 	for li, bit := range [2]uint64{v2Extra, v2Unparsed} {
 		if bits&bit == 0 {
 			continue
@@ -482,15 +483,15 @@ func (raw *rawMessage) parseV2(b []byte, env *Envelope, checkCRC bool) error {
 	return raw.checkInts()
 }
 
-// textsV2 reads the texts from..to-1 that bits says are stored; the others
-// are fixedText's.
-func (raw *rawMessage) textsV2(r *vreader, bits uint64, from, to int) {
-	for i := from; i < to; i++ {
-		if bits&textBitsV2[i] != 0 {
-			raw.texts[i] = r.bytes()
-		} else {
-			raw.isFixed[i] = true
-		}
+// textsV2 reads the n texts from first on that fields says are stored,
+// their bits being n consecutive ones from low (textBitsV2[first]); the
+// others keep their not-stored values (decodeMessage). Only the stored
+// ones cost anything: a message stores few.
+func (raw *rawMessage) textsV2(r *vreader, fields uint64, first, n int, low uint64) {
+	for t := fields / low & (1<<n - 1); t != 0; t &= t - 1 {
+		i := first + bits.TrailingZeros64(t)
+		raw.texts[i] = r.bytes()
+		raw.stored |= 1 << i
 	}
 }
 
