@@ -166,6 +166,15 @@ func (l *Log) commit() error {
 		return nil
 	}
 	l.refreshFloors(cuts)
+	// The tail's frames carry no CRC yet (appendUnsealedFrame): write it
+	// now, before anything copies or stores them.
+	for i := range cuts {
+		if cuts[i].p.format == FormatFrames {
+			for j := range cuts[i].chunks {
+				sealFrames(cuts[i].chunks[j].b[framesHeader:])
+			}
+		}
+	}
 
 	now := l.cfg.now()
 	began := time.Now()

@@ -127,7 +127,7 @@ func (p *partition) fillTailSpare(urgent bool) {
 func (t *tail) appendFrame(lim limits, rec *Record, off int64) {
 	n := frameHeaderSize + frameFixedSize + len(rec.Payload)
 	c := t.open(lim, off, n, 1)
-	t.buf = appendFrame(t.buf, rec)
+	t.buf = appendUnsealedFrame(t.buf, rec) // the committer seals it (sealFrames)
 	c.b = t.buf[t.start:]
 	c.count++
 	c.n++
