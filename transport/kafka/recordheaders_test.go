@@ -41,6 +41,15 @@ func headerCases() []core.Headers {
 		h.Timestamp = ts
 		out = append(out, h)
 	}
+	// Every count of trailing zeros in the fraction, and digits in
+	// every pair position: 0.1, 0.12, ... 0.123456789, 0.000000009, ...
+	for k, ns := 0, 123_456_789; k < 9; k, ns = k+1, ns/10 {
+		for _, v := range []int{ns * pow10(k), 9 * pow10(k)} {
+			h := defaults
+			h.Timestamp = time.Date(2026, 12, 1, 12, 0, 0, v, time.UTC)
+			out = append(out, h)
+		}
+	}
 	odd := fullHeaders(4)
 	odd.Priority = core.PriorityCritical + 7 // written as its String form
 	odd.MaxRetries, odd.RetryCount, odd.TTLSeconds = -1, 1<<40, 7
@@ -217,18 +226,23 @@ func BenchmarkRecordHeaders(b *testing.B) {
 			sinkHeaders = kh
 		}
 	})
-	b.Run("impl=encoder", func(b *testing.B) {
-		b.ReportAllocs()
-		cpu := cpuTime()
-		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
-		enc := newHeaderEncoder(HeadersText, topic)
-		for i := 0; b.Loop(); i++ {
-			if i%len(msgs) == 0 {
-				enc.reset(HeadersText, topic)
+	for _, impl := range []struct {
+		name string
+		enc  HeaderEncoding
+	}{{"encoder", HeadersText}, {"encoder-compact", HeadersCompact}} {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuTime()
+			defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
+			enc := newHeaderEncoder(impl.enc, topic)
+			for i := 0; b.Loop(); i++ {
+				if i%len(msgs) == 0 {
+					enc.reset(impl.enc, topic)
+				}
+				sinkHeaders = enc.encode(&msgs[i%len(msgs)].Headers)
 			}
-			sinkHeaders = enc.encode(&msgs[i%len(msgs)].Headers)
-		}
-	})
+		})
+	}
 }
 
 var sinkHeaders []kgo.RecordHeader
@@ -322,4 +336,12 @@ func TestWithHeaderEncodingRefusesUnknown(t *testing.T) {
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "header encoding") {
 		t.Fatalf("err = %v, want ErrInvalidConfig naming the header encoding", err)
 	}
+}
+
+func pow10(k int) int {
+	n := 1
+	for range k {
+		n *= 10
+	}
+	return n
 }
