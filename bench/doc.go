@@ -41,7 +41,7 @@
 //     publishers are doing, and latency is measured from that scheduled
 //     time to the handler, so a stall counts for every message scheduled
 //     during it (no coordinated omission). The scheduler sleeps between
-//     sends (nanosleep on its own thread, no spinning), and its own
+//     sends (a timerfd read through the poller, no spinning), and its own
 //     lateness is reported (sched-p99-us); the bare channel run through
 //     it (sys=chan, rates only) is its floor. The latency systems: the
 //     memory bus, GoChannel, chan; the durable bus with 16 synchronous

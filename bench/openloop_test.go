@@ -92,7 +92,7 @@ type loadResult struct {
 // schedQuantum (newSleeper: a kernel timer read through the poller, not a
 // spin), and then releases every message that is due, so it takes almost
 // no core from the system under test; its
-// lateness (timer slack, descheduling) counts in the latency and is
+// lateness (the timer, descheduling) counts in the latency and is
 // reported on its own (SchedP99). The bare channel's rows (sys=chan)
 // show the floor this scheduler gives.
 func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, size int, rate float64, dur time.Duration) (loadResult, error) {
