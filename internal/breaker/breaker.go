@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -127,11 +128,21 @@ type Breaker struct {
 	probing  bool          // a half-open probe is under way
 	epoch    uint64        // counts state changes
 	changed  chan struct{} // closed and replaced at every state change and probe end
+
+	// clean is epoch+1 while the state is Closed with no failure in the
+	// current run, and 0 otherwise; written under mu (publishLocked),
+	// read without it. It is the lock-free path of a delivery's two
+	// calls in the common case: Acquire grants the pass a locked Acquire
+	// would, and Release of a success with that epoch has nothing to
+	// change (failures is already 0), so it returns at once, as if it
+	// had taken the lock just before any concurrent failure.
+	clean atomic.Uint64
 }
 
 // New returns a closed breaker with policy p, which the caller validated.
 func New(p Policy, opts ...Option) *Breaker {
 	b := &Breaker{policy: p, changed: make(chan struct{})}
+	b.clean.Store(1) // closed, no failure, epoch 0
 	for _, o := range opts {
 		if o != nil {
 			o(b)
@@ -161,6 +172,9 @@ func (p Pass) Probe() bool { return p.probe }
 func (b *Breaker) Acquire() (Pass, <-chan struct{}, time.Duration) {
 	if b.policy.Threshold == 0 {
 		return Pass{ok: true}, nil, 0
+	}
+	if e := b.clean.Load(); e != 0 {
+		return Pass{ok: true, epoch: e - 1}, nil, 0
 	}
 	var ch *Change
 	defer func() { b.notify(ch) }()
@@ -212,6 +226,9 @@ func (b *Breaker) Release(p Pass, ok bool, cause error) {
 	if b.policy.Threshold == 0 || !p.ok {
 		return
 	}
+	if ok && !p.probe && b.clean.Load() == p.epoch+1 {
+		return // closed, no failure, same epoch: nothing to change
+	}
 	var ch *Change
 	defer func() { b.notify(ch) }()
 	b.mu.Lock()
@@ -232,9 +249,11 @@ func (b *Breaker) Release(p Pass, ok bool, cause error) {
 	}
 	if ok {
 		b.failures = 0
+		b.publishLocked()
 		return
 	}
 	b.failures++
+	b.publishLocked()
 	if b.failures >= b.policy.Threshold {
 		ch = b.openLocked(cause)
 	}
@@ -316,9 +335,20 @@ func (b *Breaker) setLocked(s State, cause error) *Change {
 	c := &Change{From: b.state, To: s, Cause: cause}
 	b.state = s
 	b.epoch++
+	b.publishLocked()
 	b.wakeLocked()
 	c.Failures = b.failures
 	return c
+}
+
+// publishLocked sets clean from the state, the failures and the epoch;
+// every change of one of them calls it.
+func (b *Breaker) publishLocked() {
+	if b.state == Closed && b.failures == 0 {
+		b.clean.Store(b.epoch + 1)
+	} else {
+		b.clean.Store(0)
+	}
 }
 
 func (b *Breaker) wakeLocked() {

@@ -216,3 +216,81 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// The lock-free path of Acquire and of a success's Release (clean) keeps
+// the breaker's counting: a success clears the run of failures that came
+// before it and only that, a pass granted before the last state change
+// counts for nothing (success or failure) even once the breaker is clean
+// again, and concurrent calls leave it as the locked path would.
+func TestCleanPathKeepsCounting(t *testing.T) {
+	b := New(Policy{Threshold: 3, ResetTimeout: time.Minute})
+	stale, _, _ := b.Acquire()
+	fail(t, b)
+	fail(t, b)
+	p, _, _ := b.Acquire() // not clean: the locked path
+	b.Release(p, true, nil)
+	if s := b.Snapshot(); s.State != Closed || s.Failures != 0 {
+		t.Fatalf("after 2 failures and a success: %+v", s)
+	}
+	fail(t, b)
+	fail(t, b)
+	if s := b.Snapshot(); s.State != Closed || s.Failures != 2 {
+		t.Fatalf("after 2 more failures: %+v", s)
+	}
+	fail(t, b)
+	if b.State() != Open {
+		t.Fatalf("3 consecutive failures left the breaker %v", b.State())
+	}
+	b.Reset()
+	for range 5 {
+		b.Release(stale, false, errDown)
+	}
+	b.Release(stale, true, nil)
+	if s := b.Snapshot(); s.State != Closed || s.Failures != 0 || s.Opens != 1 {
+		t.Fatalf("a pass from before the open counted: %+v", s)
+	}
+
+	// 8 goroutines succeed; one more fails now and then, never 3 times
+	// in a row with no success between on its own, yet the successes
+	// interleave freely: the breaker must never open on fewer than 3
+	// consecutive failures, and it ends with the failures after the
+	// last success.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				p, _, _ := b.Acquire()
+				if !p.OK() {
+					t.Error("refused while closed")
+					return
+				}
+				b.Release(p, true, nil)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 200 {
+			p, _, _ := b.Acquire()
+			b.Release(p, i%2 == 0, errDown)
+		}
+	})
+	wg.Wait()
+	if s := b.Snapshot(); s.State != Closed || s.Opens != 1 {
+		t.Fatalf("after concurrent calls: %+v", s)
+	}
+	p, _, _ = b.Acquire()
+	b.Release(p, true, nil)
+	if s := b.Snapshot(); s.Failures != 0 {
+		t.Fatalf("a success left %d failures", s.Failures)
+	}
+}
+
+// BenchmarkAcquireRelease is a delivery's two calls on a closed breaker
+// with no failure: the path every successful handler call takes.
+func BenchmarkAcquireRelease(b *testing.B) {
+	br := New(Policy{Threshold: 5, ResetTimeout: time.Second})
+	for b.Loop() {
+		p, _, _ := br.Acquire()
+		br.Release(p, true, nil)
+	}
+}
