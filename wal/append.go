@@ -54,7 +54,15 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 	// it could be the round after (the committer may have swapped
 	// generations but not yet taken the tails), a second commit for one
 	// Append (a live subscriber's cursor makes that round a real one).
-	g := l.currentGen()
+	//
+	// Only under PolicySync: otherwise an Append waits only for
+	// back-pressure, which takes whatever round comes, and reading the
+	// generation took genMu (which the committer takes every round) on
+	// every append of a memory bus.
+	var g *commitGen
+	if l.cfg.policy == PolicySync {
+		g = l.currentGen()
+	}
 	t, p, end, over, err := l.queue(topic, part, recs)
 	if err != nil {
 		return err
@@ -66,9 +74,12 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 		l.co.appended()
 	}
 	// queue kicked the committer after queueing (under PolicySync, and
-	// for back-pressure), so no further kick is needed: one would start
-	// a round after the one that stores these records.
-	if err := l.waitStoredGen(ctx, p, end, g, false); err != nil {
+	// for back-pressure), so under PolicySync no further kick is needed:
+	// one would start a round after the one that stores these records.
+	// Back-pressure under another policy reads the generation only now,
+	// which may be that of the round after the one taking these records,
+	// so it kicks for that round to come.
+	if err := l.waitStoredGen(ctx, p, end, g, g == nil); err != nil {
 		return err
 	}
 	if l.cfg.policy != PolicySync {

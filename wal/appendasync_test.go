@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	memstore "github.com/onexbus/onexbus/store/memory"
 	"github.com/onexbus/onexbus/wal"
@@ -170,4 +171,51 @@ func TestAppendAsyncToRefused(t *testing.T) {
 	if n := a.calls.Load(); n != 0 {
 		t.Fatalf("told %d times", n)
 	}
+}
+
+// Back-pressure without PolicySync: Append returns once its records are
+// queued until the tail holds more than WithMaxPendingBytes; the append
+// that takes it over waits for the commit that stores its records (the
+// committer is kicked for it), and then returns.
+func TestAppendWaitsForRoomWithoutSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gs := &gatedStore{Store: memstore.New(), gate: make(chan struct{})}
+		l, err := wal.Open(gs, wal.WithPolicy(wal.PolicyNone, time.Hour),
+			wal.WithMaxRecordBytes(1024), wal.WithMaxPendingBytes(4096))
+		if err != nil {
+			t.Fatal(err)
+		}
+		createTopic(t, l, "t", wal.TopicConfig{Partitions: 1})
+		gs.hold.Store(true)
+		payload := make([]byte, 1000)
+		const n = 10
+		var returned atomic.Int32
+		errs := make(chan error, n)
+		go func() {
+			for range n {
+				errs <- l.Append(context.Background(), "t", 0, []wal.Record{{Payload: payload}})
+				returned.Add(1)
+			}
+		}()
+		synctest.Wait()
+		held := returned.Load()
+		close(gs.gate)
+		synctest.Wait()
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// Frames of 1,048 B: the fourth takes the tail over 4,096 and
+		// waits for the held commit.
+		if held != 3 {
+			t.Fatalf("%d appends returned while the commit was held, want 3", held)
+		}
+		if got := returned.Load(); got != n {
+			t.Fatalf("%d appends returned after the commit, want %d", got, n)
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
