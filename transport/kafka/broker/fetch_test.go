@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/onexbus/onexbus/internal/kbatch"
+	"github.com/onexbus/onexbus/internal/testutil"
 )
 
 func fetchRequest(topic string, off int64, maxWait, minBytes, maxBytes, partMax int32) *kmsg.FetchRequest {
@@ -161,6 +162,29 @@ func TestFetchParkedAgainAndAgain(t *testing.T) {
 			t.Fatalf("fetch %d: base %d, %d records (%v)", i, h.BaseOffset, h.NumRecords, err)
 		}
 	}
+}
+
+// TestFetchParkedClientGone: a client that closes its connection while
+// its fetch is parked (60 s MaxWait) ends the connection's goroutines:
+// the writer waiting for the fetch sees the connection end, long before
+// the deadline, and the server forgets the connection and the fetch.
+func TestFetchParkedClientGone(t *testing.T) {
+	tb := startBroker(t)
+	rc := dialRaw(t, tb.addr)
+	rc.do(createTopicsReq("pg", 1, 1))
+	rc.send(fetchRequest("pg", 0, 60_000, 1, 1<<20, 1<<20))
+	parked := func() int {
+		tb.srv.fetches.mu.Lock()
+		defer tb.srv.fetches.mu.Unlock()
+		return len(tb.srv.fetches.wake)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return parked() == 1 }, "the fetch parked")
+	rc.nc.Close()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		tb.srv.mu.Lock()
+		defer tb.srv.mu.Unlock()
+		return len(tb.srv.conns) == 0 && parked() == 0
+	}, "the connection and its parked fetch gone")
 }
 
 // TestFetchParkedAnsweredOnClose: Close answers a parked fetch at once.
