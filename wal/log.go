@@ -79,10 +79,13 @@ type Log struct {
 	co   coalescer     // the committer's wait for synchronous appenders (coalesce.go)
 	// extendBuf is the committer's scratch for extended chunks (extend.go).
 	extendBuf []byte
-	stop      chan struct{} // closed by Close
-	done      chan struct{} // closed when the committer exits
-	closed    atomic.Bool
-	closeErr  error // the final commit's, set by the committer before done closes
+	// runBuf is the committer's scratch for a partition's trailing run
+	// (extend.go trailingRun), reused by every commit.
+	runBuf   []runChunk
+	stop     chan struct{} // closed by Close
+	done     chan struct{} // closed when the committer exits
+	closed   atomic.Bool
+	closeErr error // the final commit's, set by the committer before done closes
 	// storeStopped holds the first commit error that wraps
 	// store.ErrCommitFailed (the store refuses writes until reopened):
 	// it is logged once, not at every later commit, and StoreStopped
