@@ -163,7 +163,15 @@ func (l *Log) AppendAsyncTo(ctx context.Context, topic string, part int32, recs 
 			p.waiters = append(p.waiters, waiter{end: end, done: c})
 			registered = true
 		}
+		// Nothing of p below end waits for a commit (every record was a
+		// duplicate of a stored one): no round of p's will answer c, so
+		// the next round (kicked below: PolicySync always kicks) answers
+		// it as late, in order behind the callbacks it may be calling.
+		late := registered && p.stored >= end
 		p.mu.Unlock()
+		if late {
+			l.addLate(p)
+		}
 		wake(notify)
 		fireAll(ready)
 		p.fillTailSpare(true)
@@ -240,11 +248,17 @@ func (l *Log) whenStored(p *partition, end int64, fn func(error)) {
 	late := p.stored >= end
 	p.mu.Unlock()
 	if late {
-		l.lateMu.Lock()
-		l.late = append(l.late, p)
-		l.lateMu.Unlock()
+		l.addLate(p)
 	}
 	l.kickCommitter()
+}
+
+// addLate has the committer's next round answer p's waiters whose records
+// are stored already (answerLate); the caller kicks it.
+func (l *Log) addLate(p *partition) {
+	l.lateMu.Lock()
+	l.late = append(l.late, p)
+	l.lateMu.Unlock()
 }
 
 // waitRoom waits while the partition has more queued than the log allows

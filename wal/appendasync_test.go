@@ -219,3 +219,43 @@ func TestAppendWaitsForRoomWithoutSync(t *testing.T) {
 		}
 	})
 }
+
+// A duplicate whose first copy is already stored, appended async to a
+// partition with nothing else queued, is acknowledged at once with the
+// first copy's position: no commit of its partition is coming to answer
+// it (none is needed), so it must not wait for one, nor for Close.
+func TestAppendAsyncToDuplicateOfStoredIsTold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := wal.Open(memstore.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		createTopic(t, l, "t", wal.TopicConfig{Partitions: 1})
+		id := [16]byte{1, 2, 3}
+		if err := l.Append(context.Background(), "t", 0, []wal.Record{{MessageID: id, Payload: []byte("first")}}); err != nil {
+			t.Fatal(err)
+		}
+		var al ackLog
+		recs := []wal.Record{{MessageID: id, Payload: []byte("again")}}
+		a := &ack{log: &al, rec: &recs[0]}
+		al.wg.Add(1)
+		if err := l.AppendAsyncTo(context.Background(), "t", 0, recs, a); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		told := a.calls.Load()
+		al.mu.Lock()
+		var errs []error
+		errs = append(errs, al.errs...)
+		al.mu.Unlock()
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if told != 1 {
+			t.Fatalf("the duplicate's completion was told %d times before Close, want 1", told)
+		}
+		if errs[0] != nil || !recs[0].Duplicate || recs[0].Offset != 0 {
+			t.Fatalf("told %v, duplicate %v at offset %d; want nil, a duplicate of offset 0", errs[0], recs[0].Duplicate, recs[0].Offset)
+		}
+	})
+}
