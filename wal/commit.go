@@ -114,7 +114,7 @@ func (l *Log) expireDedup() {
 // cut is what one commit takes of a partition.
 type cut struct {
 	p          *partition
-	chunks     []tailChunk // the tail as it was; its bytes never change
+	chunks     []tailChunk // the tail as it was; its bytes never change but for the frames' CRCs (sealFrames)
 	base       int64       // offset of the first record
 	count      int64
 	start      int64

@@ -207,5 +207,6 @@
 // (Watch callbacks, AppendBatch's done and a retention hold's match
 // function run with no lock held). The committer and readers read queued
 // chunks without the partition lock: tail bytes below a chunk's length are
-// never rewritten.
+// never rewritten, except each frame's CRC word, which the committer
+// writes after taking the chunk and no tail reader reads (see tail).
 package wal

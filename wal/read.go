@@ -258,7 +258,8 @@ const errFound = sentinel("found")
 // readTail passes the queued records in [from, end) to fn, at most max.
 // Queued records are not re-checked: Append wrote their frames in this
 // process and AppendBatch checked each batch's CRC before queueing it, and
-// their bytes are never written again (see tail). Chunks wholly before
+// their bytes are never written again but for the frames' CRC words,
+// which are not read here (see tail). Chunks wholly before
 // from are passed over by their offsets, and frames before from inside a
 // chunk by their length, so a reader that keeps up pays for what it reads,
 // not for the length of the tail.

@@ -18,6 +18,15 @@ import (
 // chunk list taken under the partition lock stays valid without it, which
 // is how readers (view) and the committer (take) read the tail. The last
 // chunk grows in place until it is full or the committer takes it.
+//
+// The one exception is each frame's CRC word: the appender leaves it zero
+// and the committer writes it, without the lock, once it has taken the
+// chunk (sealFrames), while readers may be walking the same chunk. They
+// never read that word (readTail passes verify false to readFrames, which
+// reads a frame's length, fields and payload only), so no byte is read
+// while it is written. A tail reader that checked a CRC or copied whole
+// frames would race with the committer (frameSkippable does, but only
+// after a frame failed to parse, which a frame written by Append cannot).
 type tail struct {
 	chunks []tailChunk
 	buf    []byte // backing array of the open chunk; appends go to its end
