@@ -174,6 +174,11 @@ func (l *Log) commit() error {
 				sealFrames(cuts[i].chunks[j].b[framesHeader:])
 			}
 		}
+		// A busy tail's next backing array (tail.spare), allocated now
+		// rather than after the transaction: a commit on a disk takes
+		// milliseconds, in which an appender fills most of an array and
+		// would allocate the spare itself (partition.fillTailSpare).
+		cuts[i].p.fillTailSpare(false)
 	}
 
 	now := l.cfg.now()
