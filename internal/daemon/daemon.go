@@ -505,6 +505,11 @@ func (d *Daemon) activeOperations() int64 {
 	return d.inFl.Load() + d.kafkaInFlight()
 }
 
+// adminGrace is how long the admin listener's requests get to end at
+// shutdown, after their context is cancelled, before their connections
+// are closed.
+const adminGrace = time.Second
+
 // stop shuts down what start started, in reverse order, each step
 // bounded by deadline: the Kafka and HTTP listeners stop accepting and
 // drain, the node says goodbye, the upstream stops, the bus drains its
@@ -548,9 +553,17 @@ func (d *Daemon) stop(rt *running, deadline time.Time) error {
 		d.mu.Unlock()
 	}
 	if rt.adminSrv != nil {
-		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		actx, acancel := context.WithTimeout(context.Background(), adminGrace)
 		rt.adminCancel()
-		step("admin listener", rt.adminSrv.Shutdown(actx))
+		if err := rt.adminSrv.Shutdown(actx); errors.Is(err, context.DeadlineExceeded) {
+			// The bus is closed and flushed: nothing stored depends on
+			// a request still running (a dashboard render on a starved
+			// machine, an embedder's route that ignores its context).
+			d.log.Warn("admin listener: requests still running after the grace; closing their connections", "grace", adminGrace)
+			step("admin listener", rt.adminSrv.Close())
+		} else {
+			step("admin listener", err)
+		}
 		acancel()
 		if err := <-rt.adminDone; !errors.Is(err, http.ErrServerClosed) {
 			step("admin listener", err)

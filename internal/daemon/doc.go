@@ -40,7 +40,10 @@
 // and HTTP listeners stop accepting and drain, the node publishes its
 // shutdown event, the upstream stops, the bus drains its handlers and
 // flushes the log, and the admin listener closes last, all within
-// shutdown.timeout.
+// shutdown.timeout (the admin listener's requests get a further second
+// once their context is cancelled; a request still running then has its
+// connection closed, which the shutdown logs and does not count as an
+// error).
 //
 // # Security
 //
