@@ -410,11 +410,13 @@ func (l *Log) shouldKick(over bool, queued int64, pending int) bool {
 // under p.mu. On a store.Volatile store the arrays become the stored
 // values, so the spare is memory the partition takes anyway. On another
 // store a committed array is garbage and the spare is one more array
-// (4 chunks' worth, 256 KiB by default) per partition busy enough to use
-// the largest arrays, dropped once it is idle for an interval
-// (releaseIdle): the price of taking the allocation (zeroing, fresh
-// pages, a GC assist) off the publisher's goroutine, about 5% of a
-// PublishAsync caller's time on bbolt.
+// (4 chunks' worth, 256 KiB by default) of a partition that reached the
+// largest arrays (about 256 KiB appended without an idle interval in
+// between), dropped once it is idle for an interval (releaseIdle), and
+// at most maxDiskSpares of them are held at once across the log: the
+// price of taking the allocation (zeroing, fresh pages, a GC assist) off
+// the publisher's goroutine, about 5% of a PublishAsync caller's time on
+// bbolt.
 func (l *Log) limits(p *partition) limits {
 	return limits{format: p.format, records: l.cfg.chunkRecords, bytes: l.cfg.chunkBytes, spare: true}
 }

@@ -35,6 +35,9 @@ type Log struct {
 	late   []*partition // partitions with callbacks registered after their records were stored
 	st     store.Store
 	cfg    config
+	// spares bounds the tails' spare arrays held at once (tail.go); nil
+	// on a store.Volatile store, whose arrays are its stored values.
+	spares *spareBudget
 
 	mu       sync.RWMutex         // protects topics, parts and deleting
 	topics   map[string]*topicLog // by name
@@ -205,6 +208,9 @@ func Open(st store.Store, opts ...Option) (*Log, error) {
 		kick:          make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
+	}
+	if !l.volatileStore() {
+		l.spares = &spareBudget{max: maxDiskSpares}
 	}
 	l.co.init(l.cfg.commitWait)
 	if err := l.recover(); err != nil {

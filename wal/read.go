@@ -244,9 +244,13 @@ func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(
 // verifyReads says whether reads check the CRCs of what they pass on:
 // not on a store.Volatile store, whose values cannot be damaged at rest
 // (the CRCs were computed by this process, on bytes it still holds).
-func (l *Log) verifyReads() bool {
+func (l *Log) verifyReads() bool { return !l.volatileStore() }
+
+// volatileStore reports whether the store is a store.Volatile one (its
+// values are the log's own arrays, never written to a disk).
+func (l *Log) volatileStore() bool {
 	_, volatile := l.st.(store.Volatile)
-	return !volatile
+	return volatile
 }
 
 type sentinel string

@@ -50,6 +50,56 @@ type tail struct {
 	// without the lock; set under it.
 	wantSpare   atomic.Int64
 	spareUrgent atomic.Bool
+	// budget bounds the spares held at once across the log (nil: no
+	// bound); spareCounted says this tail's spare is counted in it. Both
+	// under the partition lock.
+	budget       *spareBudget
+	spareCounted bool
+}
+
+// maxDiskSpares is the most spare arrays (tail.spare) held at once on a
+// store whose committed arrays are garbage (any but a store.Volatile
+// one): each is one more array (4 chunks' worth, 256 KiB by default) of
+// a busy partition, so the bound keeps that cost from growing with the
+// number of busy partitions (4 MiB in all by default). A partition past
+// it allocates its next array under its lock, as without spares.
+const maxDiskSpares = 16
+
+// spareBudget counts the spare arrays held across a log's partitions.
+// A nil budget has no bound: on a store.Volatile store the arrays become
+// the stored values, so a spare is memory the partition takes anyway.
+type spareBudget struct {
+	held atomic.Int64
+	max  int64
+}
+
+// take reserves room for one spare, reporting whether there was any.
+func (b *spareBudget) take() bool {
+	if b == nil {
+		return true
+	}
+	if b.held.Add(1) > b.max {
+		b.held.Add(-1)
+		return false
+	}
+	return true
+}
+
+// give returns the room of one spare.
+func (b *spareBudget) give() {
+	if b != nil {
+		b.held.Add(-1)
+	}
+}
+
+// dropSpare lets t's spare go and gives its room back. The caller holds
+// the partition lock.
+func (t *tail) dropSpare() {
+	t.spare = nil
+	if t.spareCounted {
+		t.budget.give()
+		t.spareCounted = false
+	}
 }
 
 // tailChunk is one chunk of the tail.
@@ -90,7 +140,8 @@ func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 	if cap(t.buf)-len(t.buf) < hdr+n {
 		size := max(min(t.grow, 4*lim.bytes), minTailBuffer, hdr+n)
 		if cap(t.spare) >= size {
-			t.buf, t.spare = t.spare[:0], nil
+			t.buf = t.spare[:0]
+			t.dropSpare()
 		} else {
 			t.buf = make([]byte, 0, size)
 		}
@@ -101,7 +152,8 @@ func (t *tail) open(lim limits, off int64, n int, span int64) *tailChunk {
 		if lim.spare && size >= 4*lim.bytes && t.spare == nil {
 			// Only a partition busy enough to reach the largest arrays
 			// keeps a spare: one more array of memory while it stays busy
-			// (releaseIdle drops it), none for the many small ones.
+			// (releaseIdle drops it), none for the many small ones, and
+			// at most maxDiskSpares across the log on a disk store.
 			t.wantSpare.Store(int64(t.grow))
 		}
 	}
@@ -124,10 +176,15 @@ func (p *partition) fillTailSpare(urgent bool) {
 		return
 	}
 	p.tail.spareUrgent.Store(false)
+	if !p.tail.budget.take() {
+		return // the next array is allocated under the lock, by open
+	}
 	b := make([]byte, 0, n)
 	p.mu.Lock()
-	if p.tail.spare == nil {
-		p.tail.spare = b
+	if p.tail.spare == nil && !p.deleted {
+		p.tail.spare, p.tail.spareCounted = b, p.tail.budget != nil
+	} else {
+		p.tail.budget.give()
 	}
 	p.mu.Unlock()
 }
@@ -213,7 +270,8 @@ func (t *tail) dropPrefix(snap []tailChunk) {
 // idle partition would otherwise keep it for good.
 func (t *tail) releaseIdle() {
 	if len(t.chunks) == 0 && !t.used && (t.buf != nil || t.spare != nil) {
-		t.buf, t.start, t.grow, t.spare = nil, 0, 0, nil
+		t.buf, t.start, t.grow = nil, 0, 0
+		t.dropSpare()
 		t.wantSpare.Store(0)
 		t.spareUrgent.Store(false)
 	}

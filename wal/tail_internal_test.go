@@ -180,3 +180,58 @@ func TestTailLateSpareReleasedWhenIdle(t *testing.T) {
 		t.Fatalf("an idle tail with no array keeps a spare of %d bytes", cap(p.tail.spare))
 	}
 }
+
+// On a store whose committed arrays are garbage the spares held at once
+// are bounded log-wide (spareBudget), not one per busy partition: a
+// partition past the bound allocates its next array itself, and a spare
+// taken into use, dropped when idle or by a deleted topic gives its room
+// back.
+func TestTailSparesBoundedAcrossPartitions(t *testing.T) {
+	budget := &spareBudget{max: 2}
+	parts := make([]*partition, 3)
+	for i := range parts {
+		parts[i] = &partition{}
+		parts[i].tail.budget = budget
+		parts[i].tail.wantSpare.Store(64 << 10)
+		parts[i].fillTailSpare(false)
+	}
+	held := 0
+	for _, p := range parts {
+		if p.tail.spare != nil {
+			held++
+		}
+	}
+	if held != 2 || budget.held.Load() != 2 {
+		t.Fatalf("%d partitions hold a spare, budget counts %d; want 2 and 2", held, budget.held.Load())
+	}
+	// The first idles: its spare goes, the third may have one now.
+	parts[0].tail.releaseIdle()
+	parts[0].tail.releaseIdle()
+	if parts[0].tail.spare != nil || budget.held.Load() != 1 {
+		t.Fatalf("an idle tail kept its spare (%v) or its room (%d held)", parts[0].tail.spare != nil, budget.held.Load())
+	}
+	parts[2].tail.wantSpare.Store(64 << 10)
+	parts[2].fillTailSpare(false)
+	if parts[2].tail.spare == nil || budget.held.Load() != 2 {
+		t.Fatalf("room given back was not used: spare %v, %d held", parts[2].tail.spare != nil, budget.held.Load())
+	}
+	// The second takes its spare into use.
+	lim := limits{format: FormatFrames, records: 100, bytes: 256, spare: true}
+	parts[1].tail.appendFrame(lim, &Record{Timestamp: 1, Payload: make([]byte, 100)}, 0)
+	if parts[1].tail.spare != nil || budget.held.Load() != 1 {
+		t.Fatalf("a spare taken into use still counts: spare %v, %d held", parts[1].tail.spare != nil, budget.held.Load())
+	}
+	// The third's topic is deleted.
+	parts[2].mu.Lock()
+	parts[2].deleted = true
+	parts[2].tail.dropSpare()
+	parts[2].mu.Unlock()
+	if budget.held.Load() != 0 {
+		t.Fatalf("%d spares counted after every one went, want 0", budget.held.Load())
+	}
+	parts[2].tail.wantSpare.Store(64 << 10)
+	parts[2].fillTailSpare(false)
+	if parts[2].tail.spare != nil || budget.held.Load() != 0 {
+		t.Fatal("a deleted partition was given a spare")
+	}
+}

@@ -236,6 +236,7 @@ func (l *Log) installTopicLocked(name string, cfg TopicConfig) *topicLog {
 	parts := slices.Clone(t.parts)
 	for id := int32(len(parts)); id < cfg.Partitions; id++ {
 		p := newPartition(name, id, cfg.Format)
+		p.tail.budget = l.spares
 		if l.holding() {
 			// Held until the first commit computes its floor: appends
 			// before it must not let count retention move the start.
@@ -289,6 +290,7 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		p.mu.Lock()
 		p.deleted = true
 		p.dropAbortedLocked() // out of the log's aborted-index total (txn_index.go)
+		p.tail.dropSpare()    // and out of its spare arrays' (tail.go)
 		p.wakeLocked()
 		watchers = append(watchers, p.takeWatchersLocked(0, true)...)
 		waiters = append(waiters, p.takeWaitersLocked(1<<62)...)
