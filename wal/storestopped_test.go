@@ -7,29 +7,15 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/onexbus/onexbus/internal/testutil"
 	"github.com/onexbus/onexbus/store"
 	memstore "github.com/onexbus/onexbus/store/memory"
 	"github.com/onexbus/onexbus/wal"
 )
-
-// stoppingStore fails every Update with store.ErrCommitFailed once
-// stopped is set, as store/bolt does after a failed commit.
-type stoppingStore struct {
-	store.Store
-	stopped *atomic.Bool
-}
-
-func (s stoppingStore) Update(fn func(store.Tx) error) error {
-	if s.stopped.Load() {
-		return fmt.Errorf("test: update: %w", store.ErrCommitFailed)
-	}
-	return s.Store.Update(fn)
-}
 
 // lockedBuffer is a log output safe for the committer's goroutine.
 type lockedBuffer struct {
@@ -53,11 +39,11 @@ func (w *lockedBuffer) String() string {
 // reopened, every append fails with that error, and the log says so
 // once, not at every commit the appends kick.
 func TestStoreStoppedLoggedOnce(t *testing.T) {
-	st := stoppingStore{memstore.New(), new(atomic.Bool)}
+	st := testutil.NewStoppingStore(memstore.New())
 	var out lockedBuffer
 	l := openLog(t, st, wal.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Error})))
 	createTopic(t, l, "t", wal.TopicConfig{Partitions: 1})
-	st.stopped.Store(true)
+	st.Stopped.Store(true)
 	for i := range 5 {
 		err := l.Append(context.Background(), "t", 0, []wal.Record{{Payload: []byte(fmt.Sprint(i))}})
 		if !errors.Is(err, store.ErrCommitFailed) {
