@@ -224,8 +224,10 @@ func (b *Bus) prepareTopic(m *Message, now time.Time) (t *topicState, fresh bool
 // sets its Partition and Offset first. Many messages in flight share
 // group commits, which is how a few publishers reach the disk's
 // throughput. done runs on the bus's commit goroutine (or before
-// PublishAsync returns, when the policy does not wait for the disk); it
-// must not block or call the Bus. PublishAsync itself blocks only while
+// PublishAsync returns, when the policy does not wait for the disk, or
+// on the goroutine of a Close or DeleteTopic that ends the message while
+// it is queued, with ErrClosed or ErrUnknownTopic); it must not block or
+// call the Bus. PublishAsync itself blocks only while
 // too much is queued, and when it returns an error done is never called.
 // A nil done is refused with ErrNilCallback; a done that panics is
 // recovered (and logged), as a handler's panic is.

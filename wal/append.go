@@ -102,9 +102,12 @@ func (l *Log) Append(ctx context.Context, topic string, part int32, recs []Recor
 // the disk: done is called once they (and, for duplicates, their first
 // copies) are durable by the log's policy, with nil, or with the error of
 // a commit that failed to store them (the records stay queued and may
-// still be stored, as with Append). Offsets and partitions are set in
-// recs before done is called. done runs on the committer's goroutine, or
-// before AppendAsync returns, and must not block or call the Log.
+// still be stored, as with Append), or with ErrClosed (Close while they
+// were queued) or ErrUnknownTopic (the topic deleted while they were
+// queued). Offsets and partitions are set in recs before done is called.
+// done runs on the committer's goroutine, before AppendAsync returns, or
+// on the goroutine of the Close or DeleteTopic that ends it, and must not
+// block or call the Log.
 //
 // It blocks only for back-pressure, before queueing anything: when it
 // returns an error, nothing was queued and done is never called.
@@ -113,10 +116,12 @@ func (l *Log) AppendAsync(ctx context.Context, topic string, part int32, recs []
 }
 
 // A Completion is told that the records of an AppendAsyncTo call are
-// durable (err nil), or that a commit failed to store them. AppendDone is
-// called exactly once per call that returned nil, on the committer's
-// goroutine or before AppendAsyncTo returns; it must not block or call
-// the Log. A caller that keeps its per-append state in a struct
+// durable (err nil), that a commit failed to store them, or that Close
+// (ErrClosed) or DeleteTopic (ErrUnknownTopic) ended them while queued.
+// AppendDone is called exactly once per call that returned nil, on the
+// committer's goroutine, before AppendAsyncTo returns, or on the
+// goroutine of that Close or DeleteTopic; it must not block or call the
+// Log. A caller that keeps its per-append state in a struct
 // implementing Completion spends no allocation on a callback.
 type Completion interface {
 	AppendDone(err error)
