@@ -67,7 +67,7 @@ func openForwarder(ctx context.Context, topic string, _ func([]byte)) (_ instanc
 }
 
 func (f *forwarderInstance) publish(ctx context.Context, payload []byte) error {
-	off, err := f.bus.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
+	off, err := publishValue(ctx, f.bus, f.topic, payload)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (f *forwarderInstance) publish(ctx context.Context, payload []byte) error {
 func (f *forwarderInstance) write(ctx context.Context, payload []byte, n int) error {
 	last := int64(-1)
 	for range n {
-		off, err := f.bus.Publish(ctx, &core.Message{Topic: f.topic, Value: payload})
+		off, err := publishValue(ctx, f.bus, f.topic, payload)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/onexbus/onexbus/core"
@@ -54,8 +55,26 @@ func openOnexbusWith(ctx context.Context, topic string, handled func([]byte), op
 }
 
 func (o *onexbusInstance) publish(ctx context.Context, payload []byte) error {
-	_, err := o.bus.Publish(ctx, &core.Message{Topic: o.topic, Value: payload})
+	_, err := publishValue(ctx, o.bus, o.topic, payload)
 	return err
+}
+
+// messages holds the Messages the onexbus instances publish with. The
+// bus keeps no reference to a message once Publish returns (its doc), so
+// a publisher reuses one, as a program publishing in a loop would;
+// Watermill's GoChannel hands the published message itself to its
+// subscriber and kgo keeps a record until its promise, so their
+// instances allocate one per publish as their APIs require.
+var messages = sync.Pool{New: func() any { return new(core.Message) }}
+
+// publishValue publishes payload to topic on bus with a reused Message.
+func publishValue(ctx context.Context, bus *core.Bus, topic string, payload []byte) (int64, error) {
+	m := messages.Get().(*core.Message)
+	*m = core.Message{Topic: topic, Value: payload}
+	off, err := bus.Publish(ctx, m)
+	*m = core.Message{}
+	messages.Put(m)
+	return off, err
 }
 
 func (o *onexbusInstance) close() error {

@@ -28,7 +28,10 @@ var encodePool = sync.Pool{New: func() any { return &encodeBuf{b: make([]byte, 0
 // Partition, Offset, Timestamp (when zero) and header defaults (see
 // Headers). The topic is created with the default configuration on first
 // use. A message_id already published within the dedup window is not
-// stored again: Publish returns the first copy's offset.
+// stored again: Publish returns the first copy's offset. Once it returns
+// the bus keeps no reference to msg or to the bytes of its Key and
+// Value: the caller may reuse them for the next publish (reset msg
+// first, or its message_id makes the next one a duplicate).
 //
 // It returns ErrClosed after Close, errors wrapping ErrInvalidTopic,
 // ErrNotONEXTopic, ErrInvalidHeaders, ErrInvalidPartition or
