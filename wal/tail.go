@@ -51,8 +51,9 @@ type tail struct {
 	wantSpare   atomic.Int64
 	spareUrgent atomic.Bool
 	// budget bounds the spares held at once across the log (nil: no
-	// bound); spareCounted says this tail's spare is counted in it. Both
-	// under the partition lock.
+	// bound), set when the partition is made and never changed;
+	// spareCounted, under the partition lock, says this tail's spare is
+	// counted in it.
 	budget       *spareBudget
 	spareCounted bool
 }
