@@ -177,12 +177,7 @@ func (l *Log) AppendAsyncTo(ctx context.Context, topic string, part int32, recs 
 		if late {
 			l.addLate(p)
 		}
-		wake(notify)
-		fireAll(ready)
-		p.fillTailSpare(true)
-		if l.shouldKick(pending > l.cfg.maxPendingBytes, queued, pending) {
-			l.kickCommitter()
-		}
+		l.afterQueue(p, ready, notify, queued, pending)
 		switch {
 		case l.cfg.policy != PolicySync:
 			c.AppendDone(nil)
@@ -303,15 +298,23 @@ func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partit
 	}
 	end, queued, pending, ready, notify := l.queueFramesLocked(t, p, part, recs, now)
 	p.mu.Unlock()
+	over := l.afterQueue(p, ready, notify, queued, pending)
+	return t, p, end, over, nil
+}
+
+// afterQueue finishes an append once p.mu is released: it wakes the
+// readers queueFramesLocked named, allocates the tail's spare array if
+// the one in use is nearly full, and kicks the committer when shouldKick
+// says so. It returns whether the tail is over the back-pressure bound.
+func (l *Log) afterQueue(p *partition, ready []*watcher, notify chan struct{}, queued int64, pending int) (over bool) {
 	wake(notify)
 	fireAll(ready)
 	p.fillTailSpare(true)
-
-	over := pending > l.cfg.maxPendingBytes
+	over = pending > l.cfg.maxPendingBytes
 	if l.shouldKick(over, queued, pending) {
 		l.kickCommitter()
 	}
-	return t, p, end, over, nil
+	return over
 }
 
 // appendTarget finds the partition an Append of recs goes to and checks
