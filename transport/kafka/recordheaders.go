@@ -57,7 +57,12 @@ func WithHeaderEncoding(e HeaderEncoding) ForwarderOption {
 //   - a value equal to the previous record's (source, event_type,
 //     content_type, schema_version, priority, max_retries: the same on
 //     almost every record) is the previous record's bytes, not a copy;
-//   - the timestamp's date and time of day are formatted once per second.
+//   - the timestamp's date and time of day are formatted once per second;
+//   - the headers after the timestamp, when a record has no per-record
+//     text among them (trace and span ids, partition_key, traceparent,
+//     extras), depend only on values that repeat (tailKey): a record with
+//     the previous such record's values gets a copy of its run of
+//     kgo.RecordHeader, not one header at a time.
 //
 // With HeadersCompact it leaves out the default-valued headers (see
 // HeadersCompact).
@@ -76,6 +81,21 @@ type headerEncoder struct {
 	// sec and secText cache the formatted second of the last timestamp.
 	sec     int64
 	secText []byte
+	// tail and tailRun are the tailKey of the last record written
+	// without a per-record text after its timestamp, and its headers
+	// from source on (their values in buf); tailOK says they are set.
+	tail    tailKey
+	tailRun []kgo.RecordHeader
+	tailOK  bool
+}
+
+// tailKey holds every value the headers after the timestamp are written
+// from, as encode writes them (after HeadersCompact's clearing), for a
+// record whose per-record texts there are all absent.
+type tailKey struct {
+	source, eventType, contentType, schemaVersion, destination, operationName, routingKey string
+	priority                                                                              core.Priority
+	retryCount, maxRetries, ttlSeconds                                                    int
 }
 
 type lastValue struct {
@@ -111,6 +131,9 @@ func (e *headerEncoder) reset(enc HeaderEncoding, topic string) {
 	e.hdrs, e.buf = e.hdrs[:0], e.buf[:0]
 	e.last = [numNamed]lastValue{}
 	e.sec, e.secText = -1<<63, e.secText[:0]
+	e.tailOK = false
+	clear(e.tailRun) // its values point into the previous run's bytes
+	e.tailRun = e.tailRun[:0]
 }
 
 // encode returns the headers of h, a sub-slice of the encoder's slab.
@@ -127,7 +150,6 @@ func (e *headerEncoder) encode(h *core.Headers) []kgo.RecordHeader {
 		e.buf = e.appendTimestamp(e.buf, h.Timestamp)
 		e.add(core.HeaderTimestamp, e.buf[s:len(e.buf):len(e.buf)])
 	}
-	e.repeated(lastSource, core.HeaderSource, h.Source)
 	eventType, contentType, schemaVersion, priority, maxRetries := h.EventType, h.ContentType, h.SchemaVersion, h.Priority, h.MaxRetries
 	if e.compact {
 		// What ApplyDefaults fills in on the reading side.
@@ -147,6 +169,24 @@ func (e *headerEncoder) encode(h *core.Headers) []kgo.RecordHeader {
 			maxRetries = 0
 		}
 	}
+	// Without a per-record text after the timestamp, what follows is a
+	// function of key: the previous such record's run when key is the
+	// same (its values are bytes of this run, never written again).
+	fixed := h.TraceID == "" && h.SpanID == "" && h.ParentSpanID == "" && h.PartitionKey == "" && h.TraceParent == "" && len(h.Extra) == 0
+	var key tailKey
+	if fixed {
+		key = tailKey{
+			source: h.Source, eventType: eventType, contentType: contentType, schemaVersion: schemaVersion,
+			destination: h.Destination, operationName: h.OperationName, routingKey: h.RoutingKey,
+			priority: priority, retryCount: h.RetryCount, maxRetries: maxRetries, ttlSeconds: h.TTLSeconds,
+		}
+		if e.tailOK && key == e.tail {
+			e.hdrs = append(e.hdrs, e.tailRun...)
+			return e.hdrs[first:len(e.hdrs):len(e.hdrs)]
+		}
+	}
+	mark := len(e.hdrs)
+	e.repeated(lastSource, core.HeaderSource, h.Source)
 	e.repeated(lastEventType, core.HeaderEventType, eventType)
 	e.repeated(lastContentType, core.HeaderContentType, contentType)
 	e.repeated(lastSchemaVersion, core.HeaderSchemaVersion, schemaVersion)
@@ -170,6 +210,10 @@ func (e *headerEncoder) encode(h *core.Headers) []kgo.RecordHeader {
 		// Extra headers are written even when empty, as
 		// AppendRecordHeaders does.
 		e.add(x.Key, e.copyText(x.Value))
+	}
+	if fixed {
+		e.tail, e.tailOK = key, true
+		e.tailRun = append(e.tailRun[:0], e.hdrs[mark:]...)
 	}
 	return e.hdrs[first:len(e.hdrs):len(e.hdrs)]
 }

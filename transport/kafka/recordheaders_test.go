@@ -115,6 +115,90 @@ func TestHeaderEncoderMatchesAppendRecordHeaders(t *testing.T) {
 	}
 }
 
+// The headers after the timestamp are copied from the previous record's
+// run when they would be the same bytes: a record that differs from its
+// predecessor in any one of the fields they come from (or carries a
+// per-record text among them) is written anew, and the records after it
+// again match AppendRecordHeaders, with either encoding.
+func TestHeaderEncoderRepeatedRunFollowsEveryField(t *testing.T) {
+	var base core.Headers
+	base.ApplyDefaults(topic, "svc", time.Date(2026, 12, 1, 12, 0, 0, 5, time.UTC))
+	change := []func(h *core.Headers){
+		func(h *core.Headers) { h.Source = "other" },
+		func(h *core.Headers) { h.EventType = "x" },
+		func(h *core.Headers) { h.ContentType = "text/plain" },
+		func(h *core.Headers) { h.SchemaVersion = "2.0.0" },
+		func(h *core.Headers) { h.Destination = "billing" },
+		func(h *core.Headers) { h.OperationName = "op" },
+		func(h *core.Headers) { h.Priority = core.PriorityHigh },
+		func(h *core.Headers) { h.RoutingKey = "rk" },
+		func(h *core.Headers) { h.RetryCount = 2 },
+		func(h *core.Headers) { h.MaxRetries = 7 },
+		func(h *core.Headers) { h.TTLSeconds = 30 },
+		func(h *core.Headers) { h.TraceID = "t" },
+		func(h *core.Headers) { h.SpanID = "s" },
+		func(h *core.Headers) { h.ParentSpanID = "p" },
+		func(h *core.Headers) { h.PartitionKey = "k" },
+		func(h *core.Headers) { h.TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+		func(h *core.Headers) { h.Extra = []core.Header{{Key: "tenant", Value: "acme"}} },
+		func(h *core.Headers) { h.Extra = []core.Header{{Key: "tenant", Value: "other"}} },
+	}
+	var msgs []*core.Message
+	next := func(h core.Headers) {
+		h.MessageID, h.CorrelationID = uuid.New(), uuid.New()
+		msgs = append(msgs, &core.Message{Headers: h})
+	}
+	next(base)
+	for _, c := range change {
+		changed := base
+		c(&changed)
+		next(base)
+		next(changed)
+		next(changed) // the same changed shape twice in a row
+		next(base)
+	}
+	for _, enc := range []HeaderEncoding{HeadersText, HeadersCompact} {
+		e := newHeaderEncoder(enc, topic)
+		got := make([][]kgo.RecordHeader, len(msgs))
+		for i, m := range msgs {
+			got[i] = e.encode(&m.Headers)
+		}
+		for i, m := range msgs {
+			var want []core.RecordHeader
+			if enc == HeadersText {
+				want = m.Headers.AppendRecordHeaders(nil)
+			} else {
+				c := compactReference(m.Headers)
+				want = c.AppendRecordHeaders(nil)
+			}
+			if show(got[i]) != showCore(want) {
+				t.Fatalf("encoding %d, record %d:\n got %s\nwant %s", enc, i, show(got[i]), showCore(want))
+			}
+		}
+	}
+}
+
+// compactReference is h with the fields HeadersCompact leaves out
+// cleared: AppendRecordHeaders of it is what HeadersCompact writes.
+func compactReference(h core.Headers) core.Headers {
+	if h.EventType == topic {
+		h.EventType = ""
+	}
+	if h.ContentType == core.DefaultContentType {
+		h.ContentType = ""
+	}
+	if h.SchemaVersion == core.DefaultSchemaVersion {
+		h.SchemaVersion = ""
+	}
+	if h.Priority == core.PriorityNormal {
+		h.Priority = core.PriorityUnset
+	}
+	if h.MaxRetries == core.DefaultMaxRetries {
+		h.MaxRetries = 0
+	}
+	return h
+}
+
 // Absent optional headers are left out: a message with the bus's
 // defaults carries exactly the nine ONEX headers.
 func TestHeaderEncoderDefaultsAreNineHeaders(t *testing.T) {
