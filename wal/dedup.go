@@ -62,25 +62,72 @@ type pendingID struct {
 // a cache miss and, while it grows, rehashing.
 type idGeneration struct {
 	ids     map[[16]byte]dedupEntry
-	pending []pendingID
+	pending pendingList
 	newest  int64 // newest append time in the generation
 }
 
-func (g *idGeneration) len() int { return len(g.ids) + len(g.pending) }
+func (g *idGeneration) len() int { return len(g.ids) + g.pending.n }
 
 // index moves the pending ids into the map.
 func (g *idGeneration) index() {
-	if len(g.pending) == 0 {
+	if g.pending.n == 0 {
 		return
 	}
 	if g.ids == nil {
-		g.ids = make(map[[16]byte]dedupEntry, len(g.pending))
+		g.ids = make(map[[16]byte]dedupEntry, g.pending.n)
 	}
-	for i := range g.pending {
-		g.ids[g.pending[i].id] = g.pending[i].dedupEntry
+	for _, seg := range g.pending.segs {
+		for i := range seg {
+			g.ids[seg[i].id] = seg[i].dedupEntry
+		}
 	}
-	clear(g.pending)
-	g.pending = g.pending[:0]
+	g.pending.reset()
+}
+
+// pendingSegment is the most ids one segment of a pendingList holds
+// (40 KiB).
+const pendingSegment = 1024
+
+// pendingList is the ids of a generation not in its map yet, in the order
+// they were added, in segments of at most pendingSegment. One slice grown
+// by append copied the whole list at each growth, and left the old
+// arrays as garbage: about 1.25 times the list copied and 4 times
+// allocated per generation of 50,000 ids (the default), 75 ns a publish
+// on the memory bus, most of it touching fresh memory. A segment, once
+// allocated, is never copied; only the first grows by append (so a topic
+// with one id costs a one-entry list), the others are allocated full.
+type pendingList struct {
+	segs [][]pendingID // every segment but the last is full
+	n    int           // ids in all segments
+	// spare is the segments of an earlier generation, emptied, for reuse:
+	// a busy topic fills its lists again.
+	spare [][]pendingID
+}
+
+func (l *pendingList) add(p pendingID) {
+	k := len(l.segs) - 1
+	if k < 0 || len(l.segs[k]) == pendingSegment {
+		var seg []pendingID
+		if j := len(l.spare) - 1; j >= 0 {
+			seg, l.spare = l.spare[j][:0], l.spare[:j]
+		} else if k >= 0 {
+			seg = make([]pendingID, 0, pendingSegment)
+		}
+		l.segs = append(l.segs, seg)
+		k++
+	}
+	l.segs[k] = append(l.segs[k], p)
+	l.n++
+}
+
+// reset empties l, keeping its segments for reuse.
+func (l *pendingList) reset() {
+	for _, seg := range l.segs {
+		clear(seg)
+		l.spare = append(l.spare, seg[:0])
+	}
+	clear(l.segs)
+	l.segs, l.n = l.segs[:0], 0
 }
 
 // dedup remembers the message ids a topic saw within the window, at most
@@ -114,7 +161,7 @@ func (d *dedup) add(id [16]byte, pos position, now int64, limit int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g := d.rotateLocked(limit)
-	g.pending = append(g.pending, pendingID{id: id, dedupEntry: dedupEntry{pos: pos, at: now}})
+	g.pending.add(pendingID{id: id, dedupEntry: dedupEntry{pos: pos, at: now}})
 	g.newest = max(g.newest, now)
 }
 
@@ -148,8 +195,8 @@ func (d *dedup) addLocked(id [16]byte, pos position, now int64, limit int) {
 func (d *dedup) rotateLocked(limit int) *idGeneration {
 	if half := max(limit/2, 1); d.cur.len() >= half {
 		reuse := d.prev.pending
-		clear(reuse)
-		d.prev, d.cur = d.cur, idGeneration{pending: reuse[:0]}
+		reuse.reset()
+		d.prev, d.cur = d.cur, idGeneration{pending: reuse}
 	}
 	return &d.cur
 }
