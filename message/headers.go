@@ -1,11 +1,8 @@
 package message
 
 import (
-	"crypto/rand"
 	"fmt"
-	mrand "math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -203,74 +200,4 @@ func parsePriority(s string) (Priority, bool) {
 		return PriorityCritical, true
 	}
 	return PriorityUnset, false
-}
-
-// uuidPool hands out version 4 UUIDs from random bytes read ahead, so
-// that making one does not allocate (uuid.New without
-// uuid.EnableRandPool allocates, and EnableRandPool is a process-wide
-// switch that is not ours to flip). It is a sync.Pool of buffers, not one
-// buffer under a mutex: publishers on several cores each take a buffer
-// of their own, where one mutex, held while the buffer was refilled, made
-// them wait for each other. A buffer is taken by one caller at a time, so
-// no byte is handed out twice; a buffer the GC drops loses only unused
-// random bytes.
-//
-// Each buffer refills from a ChaCha8 generator of its own, seeded with
-// 32 bytes from crypto/rand when the buffer is made: a cryptographically
-// strong stream (math/rand/v2's, which rekeys itself as it goes) at
-// several times the speed of crypto/rand, whose getrandom call was 7% of
-// a memory-bus publish's CPU. RFC 9562 asks version 4 UUIDs for random
-// bits from a CSPRNG; what the bus needs of them is uniqueness, which
-// 122 bits from a 256-bit seed give as surely as crypto/rand's.
-var uuidPool = sync.Pool{New: func() any {
-	var seed [32]byte
-	// crypto/rand.Read never fails (since Go 1.24 it crashes the
-	// program rather than return weak randomness).
-	_, _ = rand.Read(seed[:])
-	return &uuidBuf{pos: len(uuidBuf{}.buf), rng: mrand.NewChaCha8(seed)}
-}}
-
-// uuidBuf is random bytes read ahead, of which buf[pos:] are unused, and
-// the generator that refills it.
-type uuidBuf struct {
-	buf [16 * 256]byte
-	pos int
-	rng *mrand.ChaCha8
-}
-
-// newUUID returns a fresh random (version 4, RFC 9562 variant) UUID.
-func newUUID() uuid.UUID {
-	var u uuid.UUID
-	r := uuidPool.Get().(*uuidBuf)
-	if r.pos == len(r.buf) {
-		_, _ = r.rng.Read(r.buf[:])
-		r.pos = 0
-	}
-	copy(u[:], r.buf[r.pos:])
-	r.pos += 16
-	uuidPool.Put(r)
-	return asV4(u)
-}
-
-// newUUIDPair is two newUUID calls for one trip to the pool (a publish
-// with neither id set needs both).
-func newUUIDPair() (a, b uuid.UUID) {
-	r := uuidPool.Get().(*uuidBuf)
-	for _, u := range [2]*uuid.UUID{&a, &b} {
-		if r.pos == len(r.buf) {
-			_, _ = r.rng.Read(r.buf[:])
-			r.pos = 0
-		}
-		copy(u[:], r.buf[r.pos:])
-		r.pos += 16
-	}
-	uuidPool.Put(r)
-	return asV4(a), asV4(b)
-}
-
-// asV4 sets the version (4) and variant (RFC 9562) bits of random u.
-func asV4(u uuid.UUID) uuid.UUID {
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
 }
