@@ -37,7 +37,12 @@ type system struct {
 	class string // systems compared with each other: memory, durable, kafka, http
 	name  string
 	open  func(ctx context.Context, topic string, handled func([]byte)) (instance, error)
-	pubs  int
+	// pubs is how many goroutines publish: all of the peak phase, and
+	// the open-loop runs' fixed pool or the start of their elastic one.
+	pubs int
+	// maxPubs, above pubs, makes the open-loop runs' pool elastic, up to
+	// maxPubs publishers (senders); 0 keeps a fixed pool of pubs.
+	maxPubs int
 	// msgs is the message count of the peak phase (quick: msgs/5), the
 	// same within a class so that peaks compare.
 	msgs int
@@ -57,19 +62,41 @@ var systems = []system{
 	{class: "memory", name: "onexbus-mem", open: openOnexbusBounded, pubs: 4, msgs: 300_000, latency: true},
 	{class: "memory", name: "gochannel", open: openGoChannel, pubs: 4, msgs: 300_000, latency: true},
 	{class: "memory", name: "chan", open: openChan, pubs: 4, msgs: 300_000, latency: true, floor: true},
-	{class: "durable", name: "onexbus", open: openOnexbusDurable, pubs: 16, msgs: 20_000, latency: true},
+	{class: "durable", name: "onexbus", open: openOnexbusDurable, pubs: 16, maxPubs: elasticCap, msgs: 20_000, latency: true},
 	{class: "durable", name: "onexbus-async", open: openOnexbusAsync, pubs: 1, msgs: 200_000, latency: true},
 	{class: "durable", name: "onexbus-batch", open: openOnexbusBatch, pubs: 16, msgs: 200_000},
 	{class: "durable", name: "bbolt-key", open: openBboltKey, pubs: 16, msgs: 200_000},
 	{class: "durable", name: "bbolt-chunk", open: openBboltChunk, pubs: 16, msgs: 200_000},
-	{class: "durable", name: "jetstream", open: openJetStream, pubs: 16, msgs: 20_000, latency: true},
+	{class: "durable", name: "jetstream", open: openJetStream, pubs: 16, maxPubs: elasticCap, msgs: 20_000, latency: true},
 	// 20,000 messages at about 1,000/s would take 20 s: fewer.
-	{class: "durable", name: "jetstream-syncalways", open: openJetStreamSyncAlways, pubs: 16, msgs: 5_000, latency: true},
+	{class: "durable", name: "jetstream-syncalways", open: openJetStreamSyncAlways, pubs: 16, maxPubs: elasticCap, msgs: 5_000, latency: true},
 	{class: "kafka", name: "onexbusd-kafka", open: openOnexbusdKafka, pubs: 4, msgs: 200_000, latency: true},
 	{class: "kafka", name: "onexbusd-kafka-durable", open: openOnexbusdKafkaDurable, pubs: 4, msgs: 200_000, latency: true},
 	{class: "kafka", name: "kgo-kfake", open: openKgoKfake, pubs: 4, msgs: 200_000, latency: true},
 	{class: "kafka", name: "kgo-async", open: openKgoAsync, pubs: 4, msgs: 200_000},
 	{class: "http", name: "onexbus-http", open: openHTTP, pubs: 16, msgs: 20_000, latency: true},
+}
+
+// elasticCap is the most publishers of an elastic open-loop pool: the
+// synchronous publishers of the durable class (onexbus, JetStream and
+// JetStream SyncAlways alike), whose Publish returns only once the
+// message is stored. With a fixed pool of 16, a message due while all 16
+// waited inside a commit waited in the harness's queue for one of them,
+// a queue the system never saw (the bus would have taken it into its
+// next commit); independent clients, or a server's handler goroutine per
+// request, hand it over when it is due. The asynchronous publishers
+// (onexbus-async, the kafka class's kgo producers, whose publish returns
+// at once) and the HTTP row keep their fixed pools. The peak phase keeps
+// its pubs publishers, so the shares of the peak are of the same peak.
+const elasticCap = 1024
+
+// senders is the open-loop pool of s: elastic from pubs to maxPubs, or
+// fixed at pubs.
+func (s *system) senders() senders {
+	if s.maxPubs > s.pubs {
+		return senders{n: s.pubs, max: s.maxPubs}
+	}
+	return fixedSenders(s.pubs)
 }
 
 // loads are the default offered loads of the open-loop runs, in percent
@@ -107,7 +134,43 @@ const (
 	// cpuProfileEnv names a file: the child writes a CPU profile of its
 	// open-loop runs there (go tool pprof).
 	cpuProfileEnv = "ONEXBUS_BENCH_CPUPROFILE"
+	// fixedEnv names loads ("50%", "r1000", comma-separated) that a
+	// system with an elastic pool also runs with the fixed pool of its
+	// pubs publishers, labelled "<load>/fixed" (fixedSuffix): the
+	// harness's figure before the elastic pool, kept so a reader can
+	// compare.
+	fixedEnv = "ONEXBUS_BENCH_FIXED"
 )
+
+// fixedSuffix ends the label of a run with the fixed pool of a system
+// whose pool is elastic.
+const fixedSuffix = "/fixed"
+
+// fixedLoads parses fixedEnv: shares of the peak (pcts) and offered
+// rates (msgs/s) to run again with a fixed pool.
+func fixedLoads() (pcts []int, rates []float64, err error) {
+	v := os.Getenv(fixedEnv)
+	if v == "" || v == "none" {
+		return nil, nil, nil
+	}
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if p, ok := strings.CutSuffix(f, "%"); ok {
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 || n > 200 {
+				return nil, nil, fmt.Errorf("%s=%q: %q is no percentage in 1..200", fixedEnv, v, f)
+			}
+			pcts = append(pcts, n)
+			continue
+		}
+		r, err := strconv.ParseFloat(strings.TrimPrefix(f, "r"), 64)
+		if !strings.HasPrefix(f, "r") || err != nil || !(r >= 1 && r <= 10_000_000) {
+			return nil, nil, fmt.Errorf("%s=%q: %q is neither a share (50%%) nor a rate (r1000)", fixedEnv, v, f)
+		}
+		rates = append(rates, r)
+	}
+	return pcts, rates, nil
+}
 
 // classRatesOf returns the equal offered rates of class: classRates, or
 // the rates of ratesEnv (comma-separated msgs/s, for every class; none
@@ -291,8 +354,16 @@ func runChild(name string) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range latencyRuns(s, res.Peak, pcts, rates) {
-			lr, err := runLoad(ctx, s, r.rate, runDuration(r.rate, loadDur))
+		fixedPcts, fixedRates, err := fixedLoads()
+		if err != nil {
+			return err
+		}
+		for _, r := range latencyRuns(s, res.Peak, pcts, rates, fixedPcts, fixedRates) {
+			pool := s.senders()
+			if r.fixed {
+				pool = fixedSenders(s.pubs)
+			}
+			lr, err := runLoad(ctx, s, pool, r.rate, runDuration(r.rate, loadDur))
 			if err != nil {
 				return fmt.Errorf("load %s (%.0f msgs/s): %w", r.label, r.rate, err)
 			}
@@ -330,37 +401,76 @@ const maxStretch = 5
 
 // A latencyRun is one open-loop load of a child.
 type latencyRun struct {
-	label string  // "50%" or "r10000" (loadResult.Label)
+	label string  // "50%", "r10000" or "50%/fixed" (loadResult.Label)
 	rate  float64 // msgs/s offered
+	fixed bool    // with the fixed pool of a system whose pool is elastic
 }
 
 // latencyRuns are a latency system's open-loop loads, the shares pcts of
 // its peak (none for the floor) and the rates (its class's), lowest rate first:
 // whatever a run leaves behind that a fresh instance does not take away
 // (the process's heap size and its scavenging, a peer's own leftovers)
-// then comes from a lighter load, never from a 90% run's.
-func latencyRuns(s *system, peak float64, pcts []int, rates []float64) []latencyRun {
+// then comes from a lighter load, never from a 90% run's. A system with
+// an elastic pool also runs the shares fixedPcts and the rates
+// fixedRates with a fixed pool, each right after its elastic twin.
+func latencyRuns(s *system, peak float64, pcts []int, rates []float64, fixedPcts []int, fixedRates []float64) []latencyRun {
 	var runs []latencyRun
+	share := func(pct int, fixed bool) latencyRun {
+		r := latencyRun{fmt.Sprintf("%d%%", pct), peak * float64(pct) / 100, fixed}
+		if fixed {
+			r.label += fixedSuffix
+		}
+		return r
+	}
+	rateRun := func(rate float64, fixed bool) latencyRun {
+		r := latencyRun{fmt.Sprintf("r%.0f", rate), rate, fixed}
+		if fixed {
+			r.label += fixedSuffix
+		}
+		return r
+	}
 	if !s.floor {
 		for _, pct := range pcts {
-			runs = append(runs, latencyRun{fmt.Sprintf("%d%%", pct), peak * float64(pct) / 100})
+			runs = append(runs, share(pct, false))
 		}
 	}
 	for _, r := range rates {
-		runs = append(runs, latencyRun{fmt.Sprintf("r%.0f", r), r})
+		runs = append(runs, rateRun(r, false))
 	}
-	slices.SortStableFunc(runs, func(a, b latencyRun) int { return cmp.Compare(a.rate, b.rate) })
+	if s.senders().elastic() {
+		if !s.floor {
+			for _, pct := range fixedPcts {
+				runs = append(runs, share(pct, true))
+			}
+		}
+		for _, r := range fixedRates {
+			runs = append(runs, rateRun(r, true))
+		}
+	}
+	slices.SortStableFunc(runs, func(a, b latencyRun) int {
+		if c := cmp.Compare(a.rate, b.rate); c != 0 {
+			return c
+		}
+		return cmp.Compare(btoi(a.fixed), btoi(b.fixed))
+	})
 	return runs
 }
 
-// runLoad measures one open-loop load on a fresh instance of s, opened
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// runLoad measures one open-loop load, published by pool, on a fresh instance of s, opened
 // after a collection (debug.FreeOSMemory), warmed up with one message and closed after the run:
 // each load starts from the same state, as a real deployment at that rate
 // would, instead of inheriting the peak phase's and the previous loads'
 // stored messages (the memory bus keeps up to childRetention of them, and
 // the collector scans what it keeps), their backlog and their garbage.
 // Every system gets the same, so the rows of a class still compare.
-func runLoad(ctx context.Context, s *system, rate float64, dur time.Duration) (loadResult, error) {
+func runLoad(ctx context.Context, s *system, pool senders, rate float64, dur time.Duration) (loadResult, error) {
 	// A collection that also returns the freed heap to the OS: what the
 	// previous instance left is neither swept nor scavenged during this
 	// run, as in a fresh process.
@@ -378,7 +488,7 @@ func runLoad(ctx context.Context, s *system, rate float64, dur time.Duration) (l
 		_ = inst.close()
 		return loadResult{}, err
 	}
-	lr, err := openLoop(ctx, inst, rec, s.pubs, latencySize, rate, dur)
+	lr, err := openLoop(ctx, inst, rec, pool, latencySize, rate, dur)
 	if cerr := inst.close(); err == nil {
 		err = cerr
 	}
@@ -496,6 +606,7 @@ func BenchmarkSystems(b *testing.B) {
 				b.ReportMetric(lr.PubP50, "pub-p50-us"+sfx)
 				b.ReportMetric(lr.PubP99, "pub-p99-us"+sfx)
 				b.ReportMetric(lr.CPUPerMsg, "cpu-ns/msg"+sfx)
+				b.ReportMetric(float64(lr.Pubs), "pubs"+sfx)
 			}
 		})
 	}

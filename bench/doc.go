@@ -40,12 +40,21 @@
 //     scheduler releases message i at start + i/rate whatever the
 //     publishers are doing, and latency is measured from that scheduled
 //     time to the handler, so a stall counts for every message scheduled
-//     during it (no coordinated omission). The scheduler sleeps between
-//     sends (a timerfd read through the poller, no spinning), and its own
+//     during it (no coordinated omission). Publisher goroutines take the
+//     released messages: a fixed pool of the system's publishers, except
+//     for the durable class's synchronous publishers (onexbus, JetStream
+//     and JetStream SyncAlways alike), whose pool starts at 16 and adds a
+//     publisher whenever a message is due and none is idle, up to 1,024,
+//     as independent clients or a server's handler goroutines would: with
+//     16 fixed ones, a message due while all 16 waited in a commit waited
+//     in the harness's queue, which the system never saw (the peak phase
+//     keeps its 16). Each run reports how many publishers it used. The
+//     scheduler sleeps between sends (a timerfd read through the poller,
+//     no spinning), and its own
 //     lateness is reported (sched-p99-us); the bare channel run through
 //     it (sys=chan, rates only) is its floor. The latency systems: the
-//     memory bus, GoChannel, chan; the durable bus with 16 synchronous
-//     publishers and with PublishAsync, JetStream (default sync and
+//     memory bus, GoChannel, chan; the durable bus with synchronous
+//     publishers (16 in the peak phase) and with PublishAsync, JetStream (default sync and
 //     SyncAlways); onexbusd over the Kafka wire (transport/kafka/broker in
 //     process, on a memory bus and on bbolt, produced to and consumed
 //     from with kgo) against kgo on kfake; and the HTTP API
@@ -91,6 +100,9 @@
 // ONEXBUS_BENCH_RATES (msgs/s, comma-separated, or none) every class's equal rates,
 // ONEXBUS_BENCH_LOAD_DURATION the length of each open-loop run, and
 // ONEXBUS_BENCH_SYSTEMS (names) limits BenchmarkSystems to those systems,
+// ONEXBUS_BENCH_FIXED (loads: 50%, r1000) makes a system with an elastic
+// pool run those loads again with its fixed pool (labels 50%/fixed,
+// r1000/fixed; the report's informational rows),
 // ONEXBUS_BENCH_TRACE (a file) makes a child write a runtime execution
 // trace of its open-loop runs (go tool trace; -pprof=sched gives each
 // goroutine's wait for a P, the open-loop scheduler's among them) and

@@ -72,6 +72,10 @@ type loadResult struct {
 	// rest is the delivery to the handler.
 	PubP50 float64 `json:"pub_p50_us"`
 	PubP99 float64 `json:"pub_p99_us"`
+	// Pubs is how many publishers the run used: the pool's size, or for
+	// an elastic pool the most it grew to (at its cap, due messages
+	// waited in the harness's queue).
+	Pubs int `json:"pubs"`
 	// CPUPerMsg is the process's CPU time (user and system: the system
 	// under test, the scheduler, the publishers and the recorder) per
 	// message, from the first send to the last receive: unlike the
@@ -81,12 +85,42 @@ type loadResult struct {
 	CPUPerMsg float64 `json:"cpu_ns_per_msg"`
 }
 
+// senders is how an open-loop run hands its messages to the system: n
+// publisher goroutines from the start, and, for an elastic pool (max >
+// n), another whenever a message is due and no publisher is idle, up to
+// max. A fixed pool (max <= n) models n clients that each send one
+// message at a time; an elastic pool models independent clients, or a
+// server with a handler goroutine per request: a message is handed to
+// the system when it is due, not when one of n publishers comes back.
+type senders struct {
+	n   int // publishers started with the run
+	max int // the most publishers; at most n: a fixed pool of n
+}
+
+// fixedSenders is a fixed pool of n publishers.
+func fixedSenders(n int) senders { return senders{n: n, max: n} }
+
+// elastic reports whether the pool grows.
+func (s senders) elastic() bool { return s.max > s.n }
+
+// grow is how many publishers an elastic pool starts when queued
+// messages are due, idle publishers wait for one and started of at most
+// limit are running: one for every due message no idle publisher will
+// take, within the cap.
+func grow(queued, idle, started, limit int) int {
+	return max(min(queued-idle, limit-started), 0)
+}
+
 // openLoop offers rate msgs/s for dur to inst and measures end-to-end
 // latency from each message's scheduled send time to its handler, so
 // that a stall delays every message scheduled during it (no coordinated
 // omission). One scheduler goroutine releases message i at start +
-// i/rate into a queue that never blocks it; pubs goroutines take from the
-// queue and publish, each message stamped with its scheduled time.
+// i/rate into a queue that never blocks it; the publishers of pool take
+// from the queue and publish, each message stamped with its scheduled
+// time. An elastic pool grows from the scheduler: after a release, one
+// more publisher for every released message that no idle publisher will
+// take (grow), so that a message waits in the queue only while the pool
+// is at its cap.
 //
 // The scheduler sleeps until the next send time, but never less than
 // schedQuantum (newSleeper: a kernel timer read through the poller, not a
@@ -95,7 +129,7 @@ type loadResult struct {
 // lateness (the timer, descheduling) counts in the latency and is
 // reported on its own (SchedP99). The bare channel's rows (sys=chan)
 // show the floor this scheduler gives.
-func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, size int, rate float64, dur time.Duration) (loadResult, error) {
+func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pool senders, size int, rate float64, dur time.Duration) (loadResult, error) {
 	total := max(int64(rate*dur.Seconds()), 1)
 	interval := float64(time.Second) / rate
 	h := &histogram{}
@@ -108,14 +142,22 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 	queue := make(chan int64, total)
 	var wg sync.WaitGroup
 	var pubErr atomic.Pointer[error]
+	// idle counts the publishers waiting for a message: an elastic pool
+	// grows only when the due messages outnumber them.
+	var idle atomic.Int64
 	// Each publisher records into a histogram of its own, merged after
 	// the run: one shared histogram's count was a cache line that every
-	// publisher's core wrote for every message.
-	pubHists := make([]histogram, pubs)
-	for p := range pubs {
-		pubLat := &pubHists[p]
+	// publisher's core wrote for every message. The scheduler goroutine
+	// starts the publishers an elastic pool adds and appends their
+	// histograms; they are read after it has finished.
+	var pubHists []*histogram
+	startPublisher := func() {
+		pubLat := &histogram{}
+		pubHists = append(pubHists, pubLat)
+		idle.Add(1) // from now on, until it takes a message
 		wg.Go(func() {
 			for sched := range queue {
+				idle.Add(-1)
 				payload := make([]byte, max(size, 8))
 				binary.LittleEndian.PutUint64(payload, uint64(sched))
 				if err := inst.publish(ctx, payload); err != nil {
@@ -123,16 +165,20 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 					return
 				}
 				pubLat.record(time.Duration(nowNanos() - sched))
+				idle.Add(1)
 			}
 		})
 	}
-	start := nowNanos() + int64(time.Millisecond)
-	schedOf := func(i int64) int64 { return start + int64(float64(i)*interval) }
 	sleep, release, err := newSleeper()
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer func() { _ = release() }()
+	for range max(pool.n, 1) {
+		startPublisher()
+	}
+	start := nowNanos() + int64(time.Millisecond)
+	schedOf := func(i int64) int64 { return start + int64(float64(i)*interval) }
 	released := make(chan struct{})
 	var sleepErr error
 	go func() {
@@ -150,13 +196,18 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 				late.record(time.Duration(now - schedOf(i)))
 				queue <- schedOf(i)
 			}
+			if pool.elastic() && pubErr.Load() == nil {
+				for range grow(len(queue), int(idle.Load()), len(pubHists), pool.max) {
+					startPublisher()
+				}
+			}
 		}
 	}()
 	<-released
 	wg.Wait()
 	pubLat := &histogram{}
-	for p := range pubHists {
-		pubLat.merge(&pubHists[p])
+	for _, ph := range pubHists {
+		pubLat.merge(ph)
 	}
 	if sleepErr != nil {
 		return loadResult{}, sleepErr
@@ -184,6 +235,7 @@ func openLoop(ctx context.Context, inst instance, rec *latencyRecorder, pubs, si
 		SchedP99: us(late.quantile(0.99)),
 		PubP50:   us(pubLat.quantile(0.50)),
 		PubP99:   us(pubLat.quantile(0.99)),
+		Pubs:     len(pubHists),
 		// The warm-up and the recorder's drain poll are in it too: a
 		// few microseconds a run.
 		CPUPerMsg: float64(cpu) / float64(total),

@@ -313,7 +313,7 @@ func BenchmarkWireOpenLoop(b *testing.B) {
 				b.ResetTimer()
 				for b.Loop() {
 					c0 := cpuTime()
-					lr, err := openLoop(ctx, inst, rec, 4, latencySize, rate, dur)
+					lr, err := openLoop(ctx, inst, rec, fixedSenders(4), latencySize, rate, dur)
 					if err != nil {
 						b.Fatal(err)
 					}

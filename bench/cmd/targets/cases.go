@@ -50,7 +50,14 @@ func throughput(format, sys string) map[string][]string {
 	return map[string][]string{fmt.Sprintf(format, sys): {"msgs/s"}}
 }
 
-// systemCase is one Systems child: its peak and its open-loop runs.
+// fixedSuffix ends the label of a run with the fixed pool of publishers
+// of a system whose open-loop pool is elastic (bench/child_test.go
+// fixedSuffix): "50%/fixed", "r1000/fixed".
+const fixedSuffix = "/fixed"
+
+// systemCase is one Systems child: its peak and its open-loop runs. A
+// label ending in fixedSuffix is a run of the child's fixed pool
+// (ONEXBUS_BENCH_FIXED), the harness's figure before the elastic pool.
 func systemCase(class, sys string, labels ...string) benchCase {
 	name := fmt.Sprintf("BenchmarkSystems/class=%s/sys=%s", class, sys)
 	units := []string{"peak-msgs/s", "peak-rss-MB"}
@@ -58,16 +65,22 @@ func systemCase(class, sys string, labels ...string) benchCase {
 	// reported at its class's rates only) runs no share of its peak: the
 	// child would spend its longest runs on figures nobody reads.
 	loads := "none"
+	var fixed []string
 	for _, l := range labels {
-		units = append(units, "p50-us@"+l, "p99-us@"+l, "sched-p99-us@"+l, "msgs/s@"+l, "cpu-ns/msg@"+l)
-		if strings.HasSuffix(l, "%") {
+		units = append(units, "p50-us@"+l, "p99-us@"+l, "sched-p99-us@"+l, "msgs/s@"+l, "cpu-ns/msg@"+l, "pubs@"+l)
+		if base, ok := strings.CutSuffix(l, fixedSuffix); ok {
+			fixed = append(fixed, base)
+		} else if strings.HasSuffix(l, "%") {
 			loads = reportLoads
 		}
 	}
+	env := []string{"ONEXBUS_BENCH_LOADS=" + loads, "ONEXBUS_BENCH_LOAD_DURATION=" + loadDuration}
+	if len(fixed) > 0 {
+		env = append(env, "ONEXBUS_BENCH_FIXED="+strings.Join(fixed, ","))
+	}
 	return benchCase{
 		id: "sys/" + sys, bin: benchBin, bench: "^BenchmarkSystems$/^class=" + class + "$/^sys=" + sys + "$", n: 1,
-		env:  []string{"ONEXBUS_BENCH_LOADS=" + loads, "ONEXBUS_BENCH_LOAD_DURATION=" + loadDuration},
-		want: map[string][]string{name: units},
+		env: env, want: map[string][]string{name: units},
 	}
 }
 
@@ -77,6 +90,10 @@ func systemCase(class, sys string, labels ...string) benchCase {
 func cases() []benchCase {
 	mem := []string{"50%", "90%", "r10000", "r50000", "r200000"}
 	dur := []string{"50%", "90%", "r1000", "r2000"}
+	// The durable class's synchronous publishers (onexbus, JetStream)
+	// publish from an elastic pool; the fixed pool of 16 of the earlier
+	// harness is run too for the rows it changed, an informational block.
+	durFixed := []string{"50%" + fixedSuffix, "r1000" + fixedSuffix, "r2000" + fixedSuffix}
 	kaf := []string{"50%", "90%", "r5000", "r20000"}
 	durable := "BenchmarkDurable/sys=%s/pubs=%d/size=256"
 	kafka := "BenchmarkKafka/sys=%s/pubs=1/size=256"
@@ -105,10 +122,10 @@ func cases() []benchCase {
 		systemCase("memory", "onexbus-mem", mem...),
 		systemCase("memory", "gochannel", mem...),
 		systemCase("memory", "chan", mem[2:]...),
-		systemCase("durable", "onexbus", dur...),
+		systemCase("durable", "onexbus", append(dur, durFixed...)...),
 		systemCase("durable", "onexbus-async", dur...),
-		systemCase("durable", "jetstream", dur...),
-		systemCase("durable", "jetstream-syncalways", dur[2:]...),
+		systemCase("durable", "jetstream", append(dur, durFixed[1:]...)...),
+		systemCase("durable", "jetstream-syncalways", append(dur[2:], durFixed[1:]...)...),
 		systemCase("kafka", "onexbusd-kafka", kaf...),
 		systemCase("kafka", "onexbusd-kafka-durable", kaf...),
 		systemCase("kafka", "kgo-kfake", kaf...),

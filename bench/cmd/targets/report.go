@@ -71,7 +71,7 @@ func targets() []target {
 		{name: "16 synchronous publishers vs the baseline commit", figure: "msgs/s, 16 goroutines each Publish (sync policy), 256 B; baseline: its own bench module and library",
 			ids: []string{"sync16/current", "sync16/baseline"}, values: ratioOf("sync16/current", dur("onexbus", 16), "sync16/baseline", dur("onexbus", 16), "msgs/s"),
 			atLeast: true, bound: 1.7, unit: "x"},
-		{name: "durable bus p99 at 50% of its own peak", figure: "open loop, 16 synchronous publishers, scheduled send to handler",
+		{name: "durable bus p99 at 50% of its own peak", figure: "open loop, synchronous publishers: 16, and another whenever a message is due and none is idle (up to 1,024), scheduled send to handler",
 			ids: []string{"sys/onexbus"}, values: figureOf("sys/onexbus", "BenchmarkSystems/class=durable/sys=onexbus", "p99-us@50%", 1e-3),
 			bound: 5, unit: "ms"},
 		{name: "memory bus p99 at 50% of its own peak", figure: "open loop, 4 publishers, scheduled send to handler",
@@ -206,8 +206,11 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 		"part of every latency, and the bare channel (chan) is the floor it gives. "+
 		"Each load runs on a fresh instance, lowest rate first, for at least %s messages (or 5 times its duration); "+
 		"cpu-ns/msg is the child's CPU time (user and system, the harness's included) per message over the run.\n\n", thousands(minSamples))
-	fmt.Fprintf(w, "| system | peak msgs/s | peak RSS MB | load | offered msgs/s | achieved msgs/s | p50 | p99 | p99 per round | sched p99 | cpu-ns/msg | load (1 min) |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
+	fmt.Fprintf(w, "publishers is the most publisher goroutines a run used (median of the rounds): a fixed pool's size, or what an elastic pool "+
+		"(the durable class's synchronous publishers: another whenever a message is due and none is idle, up to 1,024) grew to; "+
+		"a load marked fixed pool is the same load published by a fixed pool of the system's 16, as before the elastic pool.\n\n")
+	fmt.Fprintf(w, "| system | peak msgs/s | peak RSS MB | load | offered msgs/s | achieved msgs/s | p50 | p99 | p99 per round | sched p99 | cpu-ns/msg | publishers | load (1 min) |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |\n")
 	for _, c := range selected {
 		if !strings.HasPrefix(c.id, "sys/") {
 			continue
@@ -226,20 +229,30 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 				if !ok {
 					continue
 				}
-				load := label
-				if n, ok := strings.CutPrefix(label, "r"); ok {
-					x, _ := strconv.Atoi(n)
-					load = thousands(float64(x)) + "/s"
-				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | [%s] | %s | %s | %s |\n", strings.TrimPrefix(c.id, "sys/"), peak, rss, load,
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | [%s] | %s | %s | %s | %s |\n", strings.TrimPrefix(c.id, "sys/"), peak, rss, loadText(label),
 					med("offered-msgs/s@"+label), med("msgs/s@"+label),
 					med("p50-us@"+label), med("p99-us@"+label), joinThousands(values(r.series(c.id, name, "p99-us@"+label))),
-					med("sched-p99-us@"+label), med("cpu-ns/msg@"+label),
+					med("sched-p99-us@"+label), med("cpu-ns/msg@"+label), med("pubs@"+label),
 					loadRange(r, []string{c.id}))
 				peak, rss = "", ""
 			}
 		}
 	}
+}
+
+// loadText is a run's label for the reader: "50%", "1,000/s", and
+// ", fixed pool" after either for a run of a fixed pool (fixedSuffix).
+func loadText(label string) string {
+	base, fixed := strings.CutSuffix(label, fixedSuffix)
+	text := base
+	if n, ok := strings.CutPrefix(base, "r"); ok {
+		x, _ := strconv.Atoi(n)
+		text = thousands(float64(x)) + "/s"
+	}
+	if fixed {
+		text += ", fixed pool"
+	}
+	return text
 }
 
 // writeInformational writes the ratios that are no target: what kgo
@@ -249,16 +262,60 @@ func writeLatency(w io.Writer, r *results, selected []benchCase) {
 func writeInformational(w io.Writer, r *results, selected []benchCase) {
 	bounds := hasAll(selected, []string{"kafka/kgo", "kafka/kgo-hdrs", "kafka/kgo-compact"})
 	txn := hasAll(selected, []string{"txn/produce"})
-	if !bounds && !txn {
+	fixed := hasAll(selected, []string{"sys/onexbus"})
+	if !bounds && !txn && !fixed {
 		return
 	}
 	fmt.Fprintf(w, "\n## Informational (no target)\n\n")
+	if fixed {
+		var peers []string
+		for _, p := range []string{"jetstream", "jetstream-syncalways"} {
+			if hasAll(selected, []string{"sys/" + p}) {
+				peers = append(peers, p)
+			}
+		}
+		writeFixedPool(w, r, peers)
+	}
 	if bounds {
 		writeHeaderBounds(w, r)
 	}
 	if txn {
 		writeTxnRatios(w, r)
 	}
+}
+
+// writeFixedPool writes the latency rows of the durable class's
+// synchronous publishers as the harness measured them before the elastic
+// pool: 16 fixed publishers, so that a message due while all 16 waited
+// in a commit waited in the harness's queue. The same figures as the
+// targets, from runs of the same children in the same rounds.
+func writeFixedPool(w io.Writer, r *results, peers []string) {
+	sys := func(s string) string { return "BenchmarkSystems/class=durable/sys=" + s }
+	fmt.Fprintf(w, "The durable targets with a fixed pool of 16 synchronous publishers (the harness before the elastic pool; "+
+		"the same children and rounds as the targets, a run of its own for each load).\n\n")
+	fmt.Fprintf(w, "| figure | measured | per round | load (1 min) |\n| --- | ---: | --- | --- |\n")
+	v := values(r.series("sys/onexbus", sys("onexbus"), "p99-us@50%"+fixedSuffix))
+	for i := range v {
+		v[i] *= 1e-3
+	}
+	med := "n/a"
+	if m, ok := median(v); ok {
+		med = format(m, "ms")
+	}
+	per := make([]string, len(v))
+	for i, x := range v {
+		per[i] = format(x, "ms")
+	}
+	fmt.Fprintf(w, "| durable bus p99 at 50%% of its own peak, fixed pool of 16 | %s | [%s] | %s |\n", med, strings.Join(per, ", "), loadRange(r, []string{"sys/onexbus"}))
+	for _, l := range []string{"r1000", "r2000"} {
+		for _, p := range peers {
+			u := "p99-us@" + l + fixedSuffix
+			v := paired(r.series("sys/onexbus", sys("onexbus"), u), r.series("sys/"+p, sys(p), u))
+			fmt.Fprintf(w, "| onexbus p99 vs %s at %s, both fixed pools of 16 | %s | [%s] | %s |\n", p, loadText(l), medianText(v), roundsText(v),
+				loadRange(r, []string{"sys/onexbus", "sys/" + p}))
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // writeHeaderBounds writes kgo carrying the forwarder's headers against

@@ -114,14 +114,14 @@ func TestReportLatency(t *testing.T) {
 	for round, p99 := range []float64{900, 1_500, 1_200} {
 		r.add(c.id, round, figures{name: {
 			"peak-msgs/s": 4_000_000, "peak-rss-MB": 17, "offered-msgs/s@r10000": 10_000, "msgs/s@r10000": 9_999,
-			"p50-us@r10000": 100, "p99-us@r10000": p99, "sched-p99-us@r10000": 500, "cpu-ns/msg@r10000": 20_000 + p99,
+			"p50-us@r10000": 100, "p99-us@r10000": p99, "sched-p99-us@r10000": 500, "cpu-ns/msg@r10000": 20_000 + p99, "pubs@r10000": 4,
 		}}, nil, 1, time.Second)
 	}
 	var b strings.Builder
 	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, []benchCase{c}); failed != 0 {
 		t.Fatalf("failed = %d", failed)
 	}
-	want := "| chan | 4,000,000 | 17 | 10,000/s | 10,000 | 9,999 | 100 | 1,200 | [900, 1,500, 1,200] | 500 | 21,200 | 1.0-1.0 |"
+	want := "| chan | 4,000,000 | 17 | 10,000/s | 10,000 | 9,999 | 100 | 1,200 | [900, 1,500, 1,200] | 500 | 21,200 | 4 | 1.0-1.0 |"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("missing %q in\n%s", want, b.String())
 	}
@@ -171,6 +171,65 @@ func TestReportHeaderBounds(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "Transactional") {
 		t.Error("the transactional rows without their case")
+	}
+}
+
+// TestReportFixedPool: the durable children's runs with the fixed pool
+// of 16 (labels ending in /fixed) are asked of the child through
+// ONEXBUS_BENCH_FIXED (JetStream SyncAlways too), shown in the latency
+// table as their load with "fixed pool", and written as an informational
+// block next to the targets they correspond to: the 50% figure and the
+// ratios against JetStream, per round, no verdict.
+func TestReportFixedPool(t *testing.T) {
+	var sel []benchCase
+	for _, c := range cases() {
+		if c.id == "sys/onexbus" || c.id == "sys/jetstream" {
+			sel = append(sel, c)
+		}
+	}
+	if len(sel) != 2 {
+		t.Fatalf("%d of the 2 durable cases in cases()", len(sel))
+	}
+	for _, c := range cases() {
+		if c.id == "sys/jetstream-syncalways" && !slices.Contains(c.env, "ONEXBUS_BENCH_FIXED=r1000,r2000") {
+			t.Errorf("jetstream-syncalways: env %v", c.env)
+		}
+	}
+	if !slices.Contains(sel[0].env, "ONEXBUS_BENCH_FIXED=50%,r1000,r2000") || !slices.Contains(sel[1].env, "ONEXBUS_BENCH_FIXED=r1000,r2000") {
+		t.Fatalf("env %v / %v", sel[0].env, sel[1].env)
+	}
+	r := newResults()
+	name := func(s string) string { return "BenchmarkSystems/class=durable/sys=" + s }
+	for round, p99 := range []float64{4_000, 8_000, 6_000} {
+		f := func(sys string, scale float64) figures {
+			m := map[string]float64{}
+			for _, u := range sel[0].want[name("onexbus")] {
+				m[u] = 1
+			}
+			m["p99-us@50%"] = p99 / 2
+			m["p99-us@50%/fixed"] = p99 * scale
+			m["p99-us@r1000/fixed"] = p99 * scale
+			m["p99-us@r2000/fixed"] = 2 * p99 * scale
+			m["pubs@r1000/fixed"] = 16
+			return figures{name(sys): m}
+		}
+		r.add("sys/onexbus", round, f("onexbus", 1), nil, 1.5, time.Second)
+		r.add("sys/jetstream", round, f("jetstream", 0.5), nil, 1.5, time.Second)
+	}
+	var b strings.Builder
+	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, sel); failed != 0 {
+		t.Fatalf("failed = %d", failed)
+	}
+	for _, want := range []string{
+		"| durable bus p99 at 50% of its own peak | 3.00 ms | <= 5.00 ms | yes | [2.00 ms, 4.00 ms, 3.00 ms] |",
+		"| durable bus p99 at 50% of its own peak, fixed pool of 16 | 6.00 ms | [4.00 ms, 8.00 ms, 6.00 ms] | 1.5-1.5 |",
+		"| onexbus p99 vs jetstream at 1,000/s, both fixed pools of 16 | 2.00x | [2.00x, 2.00x, 2.00x] | 1.5-1.5 |",
+		"| onexbus p99 vs jetstream at 2,000/s, both fixed pools of 16 | 2.00x | [2.00x, 2.00x, 2.00x] | 1.5-1.5 |",
+		"| onexbus |  |  | 1,000/s, fixed pool | n/a | 1 | 1 | 6,000 | [4,000, 8,000, 6,000] | 1 | 1 | 16 | 1.5-1.5 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
 	}
 }
 
