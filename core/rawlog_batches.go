@@ -108,7 +108,7 @@ func (k *KafkaLog) DeleteTopic(ctx context.Context, name string) error {
 	if err := k.b.log.DeleteTopic(ctx, name); err != nil {
 		return fmt.Errorf("onexbus: delete topic %s: %w", name, k.b.wrapLogErr(err))
 	}
-	k.b.topics.Delete(name)
+	k.b.deleteTopic(name)
 	return k.SetTopicSettings(name, nil)
 }
 
