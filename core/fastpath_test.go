@@ -3,9 +3,13 @@ package core_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/onexbus/onexbus/core"
+	"github.com/onexbus/onexbus/internal/testutil"
 )
 
 // Publish remembers the topic it published to last (bus.go, topicCache),
@@ -44,6 +48,66 @@ func TestPublishSeesTopicChangesAtOnce(t *testing.T) {
 		}
 		if _, err := publish(&core.Message{Topic: "t", Partition: 3, ExplicitPartition: true}); !errors.Is(err, core.ErrInvalidPartition) {
 			t.Fatalf("partition 3 of the re-created 1-partition topic: %v, want ErrInvalidPartition", err)
+		}
+	})
+}
+
+// Unsubscribe waits for every handler call under way, however many run
+// at once, and none starts after it: while four calls are held it gives
+// up with its context's error (it waited, and the subscription is
+// inactive from then on), and no call starts afterwards.
+func TestUnsubscribeWaitsForEveryRunningCall(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newBus func(...core.Option) *core.Bus) {
+		b := newBus()
+		ctx := context.Background()
+		const n = 4
+		started := make(chan struct{}, n)
+		release := make(chan struct{})
+		var finished, after atomic.Int32
+		var unsubscribed atomic.Bool
+		sub, err := b.Subscribe(ctx, "t", "g", func(context.Context, *core.Message) error {
+			if unsubscribed.Load() {
+				after.Add(1)
+			}
+			started <- struct{}{}
+			<-release
+			finished.Add(1)
+			return nil
+		}, core.SubscribeOrdering(core.OrderNone, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if _, err := b.Publish(ctx, msg("t", fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range n {
+			testutil.Receive(t, started, wait)
+		}
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if err := sub.Unsubscribe(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Unsubscribe with %d calls held: %v, want the context's deadline", n, err)
+		}
+		unsubscribed.Store(true)
+		close(release)
+		testutil.Eventually(t, wait, func() bool { return finished.Load() == n }, "the held calls to return")
+		if err := sub.Unsubscribe(ctx); err != nil {
+			t.Fatalf("second Unsubscribe: %v", err)
+		}
+		if _, err := b.Publish(ctx, msg("t", "late")); err != nil {
+			t.Fatal(err)
+		}
+		h, got := collector(10)
+		if _, err := b.Subscribe(ctx, "t", "witness", h, core.SubscribeStart(core.StartEarliest)); err != nil {
+			t.Fatal(err)
+		}
+		for range n + 1 {
+			testutil.Receive(t, got, wait)
+		}
+		if a := after.Load(); a != 0 {
+			t.Fatalf("%d calls started after Unsubscribe", a)
 		}
 	})
 }
