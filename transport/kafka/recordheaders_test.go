@@ -115,6 +115,26 @@ func TestHeaderEncoderMatchesAppendRecordHeaders(t *testing.T) {
 	}
 }
 
+// A UUID's text is uuid.UUID.String's (lower-case hex, 8-4-4-4-12) for
+// every byte value at every position.
+func TestHeaderEncoderUUIDText(t *testing.T) {
+	e := newHeaderEncoder(HeadersText, topic)
+	for pos := range 16 {
+		for v := range 256 {
+			var u uuid.UUID
+			for i := range u {
+				u[i] = byte(i*37 + 11) // a different byte everywhere else
+			}
+			u[pos] = byte(v)
+			e.hdrs = e.hdrs[:0]
+			e.uuid(core.HeaderMessageID, u)
+			if got, want := string(e.hdrs[0].Value), u.String(); got != want {
+				t.Fatalf("byte %d = %#x: %q, want %q", pos, v, got, want)
+			}
+		}
+	}
+}
+
 // The headers after the timestamp are copied from the previous record's
 // run when they would be the same bytes: a record that differs from its
 // predecessor in any one of the fields they come from (or carries a
