@@ -135,54 +135,38 @@ func (f doneFunc) AppendDone(err error) { f(err) }
 
 // AppendAsyncTo is AppendAsync telling c instead of calling a func. The
 // records are queued and c registered in one critical section of the
-// partition (the back-pressure check included), so an async append takes
-// its partition's lock once, and c is registered before any commit can
-// take the records.
+// partition (the back-pressure check included), its own or that of the
+// concurrent appender that queues it (combine.go), so c is registered
+// before any commit can take the records.
 func (l *Log) AppendAsyncTo(ctx context.Context, topic string, part int32, recs []Record, c Completion) error {
 	t, p, err := l.appendTarget(topic, part, recs)
 	if err != nil {
 		return err
 	}
 	for {
-		now := appendNow(l, recs)
-		p.mu.Lock()
-		if err := l.appendableLocked(p, topic); err != nil {
-			p.mu.Unlock()
-			return err
+		r := appendReq{t: t, topic: topic, part: part, recs: recs, now: appendNow(l, recs), c: c}
+		l.enqueue(p, &r)
+		if r.err != nil {
+			return r.err
 		}
-		if p.tail.bytes > l.cfg.maxPendingBytes {
+		if r.full {
 			// Back-pressure, before queueing anything (as waitRoom).
-			end := p.next
-			p.mu.Unlock()
-			if err := l.waitStored(ctx, p, end); err != nil {
+			if err := l.waitStored(ctx, p, r.end); err != nil {
 				return err
 			}
 			continue
 		}
-		end, queued, pending, ready, notify := l.queueFramesLocked(t, p, part, recs, now)
-		registered := false
-		if l.cfg.policy == PolicySync && !dupElsewhere(recs, part) {
-			// The common case: every record (and every duplicate's first
-			// copy) is in p below end. Registered under the lock that
-			// queued them, c cannot miss the commit that stores them.
-			p.waiters = append(p.waiters, waiter{end: end, done: c})
-			registered = true
-		}
-		// Nothing of p below end waits for a commit (every record was a
-		// duplicate of a stored one): no round of p's will answer c, so
-		// the next round (kicked below: PolicySync always kicks) answers
-		// it as late, in order behind the callbacks it may be calling.
-		late := registered && p.stored >= end
-		p.mu.Unlock()
-		if late {
+		if r.late {
+			// After the kick of the append that queued c: the round that
+			// answers it must start after it is in l.late.
 			l.addLate(p)
+			l.kickCommitter()
 		}
-		l.afterQueue(p, ready, notify, queued, pending)
 		switch {
 		case l.cfg.policy != PolicySync:
 			c.AppendDone(nil)
-		case !registered:
-			l.whenAllStored(t, p, end, recs, part, c)
+		case !r.registered:
+			l.whenAllStored(t, p, r.end, recs, part, c)
 		}
 		return nil
 	}
@@ -281,25 +265,20 @@ func (l *Log) waitRoom(ctx context.Context, topic string, part int32) error {
 	}
 }
 
-// queue adds recs to the partition's tail. It returns the end of what
-// the partition holds and whether the tail is over the back-pressure
-// bound (the caller should wait for the committer).
+// queue adds recs to the partition's tail (enqueue). It returns the end
+// of what the partition holds and whether the tail is over the
+// back-pressure bound (the caller should wait for the committer).
 func (l *Log) queue(topic string, part int32, recs []Record) (*topicLog, *partition, int64, bool, error) {
 	t, p, err := l.appendTarget(topic, part, recs)
 	if err != nil {
 		return nil, nil, 0, false, err
 	}
-	now := appendNow(l, recs)
-
-	p.mu.Lock()
-	if err := l.appendableLocked(p, topic); err != nil {
-		p.mu.Unlock()
-		return nil, nil, 0, false, err
+	r := appendReq{t: t, topic: topic, part: part, recs: recs, now: appendNow(l, recs)}
+	l.enqueue(p, &r)
+	if r.err != nil {
+		return nil, nil, 0, false, r.err
 	}
-	end, queued, pending, ready, notify := l.queueFramesLocked(t, p, part, recs, now)
-	p.mu.Unlock()
-	over := l.afterQueue(p, ready, notify, queued, pending)
-	return t, p, end, over, nil
+	return t, p, r.end, r.over, nil
 }
 
 // afterQueue finishes an append once p.mu is released: it wakes the
@@ -360,13 +339,21 @@ func (l *Log) appendableLocked(p *partition, topic string) error {
 	return nil
 }
 
-// queueFramesLocked is the part of queue under p.mu, shared with
-// AppendAtomic (atomic.go): dedup, offsets, the tail, retention by count.
-// It returns the end of what p holds, how many records and bytes its tail
+// queueFramesLocked is one append under p.mu, for AppendAtomic
+// (atomic.go): framesLocked, then what to wake (queueReadersLocked). It
+// returns the end of what p holds, how many records and bytes its tail
 // queues, and the readers to wake (after p.mu is released: the watchers
 // with fireAll, the Notify channel with wake) under a policy that shows
 // queued records.
 func (l *Log) queueFramesLocked(t *topicLog, p *partition, part int32, recs []Record, now int64) (end, queued int64, pending int, ready []*watcher, notify chan struct{}) {
+	end = l.framesLocked(t, p, part, recs, now)
+	queued, pending, ready, notify = l.queueReadersLocked(p)
+	return end, queued, pending, ready, notify
+}
+
+// framesLocked queues recs in p's tail under p.mu: dedup, offsets, the
+// frames, retention by count. It returns the end of what p holds.
+func (l *Log) framesLocked(t *topicLog, p *partition, part int32, recs []Record, now int64) int64 {
 	for i := range recs {
 		r := &recs[i]
 		if l.cfg.dedupWindow > 0 && r.MessageID != ([16]byte{}) {
@@ -383,14 +370,7 @@ func (l *Log) queueFramesLocked(t *topicLog, p *partition, part int32, recs []Re
 		p.next++
 	}
 	l.retainCountLocked(p)
-	end = p.next
-	queued = p.next - p.stored
-	pending = p.tail.bytes
-	if l.cfg.policy != PolicySync {
-		notify = p.takeNotifyLocked()
-		ready = p.takeWatchersLocked(end, false)
-	}
-	return end, queued, pending, ready, notify
+	return p.next
 }
 
 // shouldKick says whether an append that left queued records and pending

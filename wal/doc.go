@@ -201,6 +201,12 @@
 //
 // # Locks
 //
+// A partition's combining token (partition.combining, combine.go) comes
+// before partition.mu: only its holder queues Append and AppendAsyncTo
+// records, its own and those of the appenders that found it held, which
+// wait on their request (spinning, then parked on its channel), never on
+// partition.mu, and hold no lock while they wait.
+//
 // Log.closeMu, then Log.roundMu, then Log.mu, then partition.mu, then
 // topicLog.dedup.mu, then Log.genMu (Log.roundMu also before Log.curMu); Log.curMu, Log.holdMu, Log.durable's locks and
 // Log.producers.mu are never held with another, nor is a watcher's mu

@@ -119,6 +119,12 @@ type partition struct {
 	// The committer refreshes it; it may lag (be lower), never lead.
 	floor atomic.Int64
 
+	// pending is a stack of appends waiting for the combiner to queue
+	// them, and combining (0 or 1) the token of the one appender that
+	// queues appends in this partition (combine.go); both lock-free.
+	pending   atomic.Pointer[appendReq]
+	combining atomic.Int32
+
 	mu         sync.Mutex // protects the fields below
 	retention  Retention  // the topic's, copied here so Append needs no other lock
 	next       int64      // next offset to assign
