@@ -270,7 +270,7 @@ func TestMain(m *testing.M) {
 // runChild runs the named system: the peak phase (msgs messages from pubs
 // publishers, closed loop), the peaks of RSS (VmHWM) and Go heap at its
 // end, then for a latency system one open-loop run per load (runLoad).
-func runChild(name string) error {
+func runChild(name string) (err error) {
 	var s *system
 	for i := range systems {
 		if systems[i].name == name {
@@ -349,6 +349,17 @@ func runChild(name string) error {
 				return err
 			}
 			defer stop()
+		}
+		if path := os.Getenv(mutexProfileEnv); path != "" {
+			stopMutex, merr := startMutexProfile(path)
+			if merr != nil {
+				return merr
+			}
+			defer func() {
+				if serr := stopMutex(); serr != nil && err == nil {
+					err = serr // the named result: runChild's error
+				}
+			}()
 		}
 		rates, err := classRatesOf(s.class)
 		if err != nil {

@@ -105,8 +105,10 @@
 // r1000/fixed; the report's informational rows),
 // ONEXBUS_BENCH_TRACE (a file) makes a child write a runtime execution
 // trace of its open-loop runs (go tool trace; -pprof=sched gives each
-// goroutine's wait for a P, the open-loop scheduler's among them) and
-// ONEXBUS_BENCH_CPUPROFILE (a file) a CPU profile of them.
+// goroutine's wait for a P, the open-loop scheduler's among them),
+// ONEXBUS_BENCH_CPUPROFILE (a file) a CPU profile of them and
+// ONEXBUS_BENCH_MUTEXPROFILE (a file) a mutex profile of them (every
+// contention: the delay each Unlock made its waiters wait).
 //
 // # Caveats
 //
