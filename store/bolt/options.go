@@ -81,9 +81,21 @@ func WithFileMode(mode os.FileMode) Option { return func(c *config) { c.mode = m
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithInitialMmapSize sets the size in bytes of the first memory mapping
-// (default 0: the file size). A mapping that must grow waits for every
-// open read transaction, so a size above the expected file size keeps
-// long Views from stalling commits.
+// (default 0: the file size). bbolt maps the file with room to grow: the
+// mapping doubles from 32 KiB up to 1 GiB, then grows 1 GiB at a time.
+// Each remap happens inside the commit that needs it, waits for every
+// open read transaction (and holds back new ones) and unmaps the old
+// mapping: measured here, about 0.1 ms for a mapping of a few MiB with
+// short Views open, and 1.5-2 ms to unmap a 512 MiB mapping whose pages
+// had all been read. So a size above the expected file size keeps long
+// Views from stalling commits, and saves the remaps. Its cost on Unix is
+// virtual address space only (no memory and no disk until pages are
+// written), but a mapping above 16 MiB makes bbolt grow the file 16 MiB
+// past what it needs at each growth (a sparse extension: only written
+// pages take disk); on Windows bbolt extends the file to the mapping's
+// size at once. The default keeps the file as small as its data: the
+// remaps are rare (one per doubling) and cheap against a commit's two
+// fsyncs.
 func WithInitialMmapSize(n int) Option { return func(c *config) { c.initialMmapSize = n } }
 
 // WithFreelistType selects the in-memory freelist (default FreelistMap).
