@@ -46,6 +46,7 @@ type loop struct {
 	ordering    Ordering
 	concurrency int
 	retry       RetryPolicy
+	readOnly    bool // SubscribeReadOnly: Key and Value may alias stable log bytes
 
 	// ready is set once run has read the cursor and the in-flight mark; a
 	// goroutine that carries on after a handler's runtime.Goexit skips it.
@@ -415,15 +416,26 @@ func (it *item) end() int64 {
 // context and (for a frame whose key and value fit a room class) the
 // bytes of Key and Value are one allocation: the handler owns the
 // message, and the rest goes with it.
+//
+// For a group of read-only handlers (SubscribeReadOnly) and a frame whose
+// bytes stay as they are (wal.Entry.Stable), Key and Value alias the log
+// instead: the allocation is the message and context alone.
 func (l *loop) decode(e *wal.Entry) (item, bool) {
 	var d *decoded
 	var room []byte
-	if e.Kafka {
+	var ok bool
+	var err error
+	switch {
+	case l.readOnly && e.Stable && !e.Kafka:
 		d = new(decoded)
-	} else {
+		ok, err = l.bus.decodeEntryView(l.topic, l.part, e, &d.msg)
+	case e.Kafka:
+		d = new(decoded)
+		ok, err = l.bus.decodeEntryInto(l.topic, l.part, e, &d.msg, nil)
+	default:
 		d, room = newDecoded(message.RecordDataLen(e.Payload))
+		ok, err = l.bus.decodeEntryInto(l.topic, l.part, e, &d.msg, room)
 	}
-	ok, err := l.bus.decodeEntryInto(l.topic, l.part, e, &d.msg, room)
 	if !ok && err == nil {
 		return item{}, false // a Kafka control record: nothing to deliver
 	}

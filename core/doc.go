@@ -35,6 +35,10 @@
 // concurrency limit. A message_id published twice within the dedup window
 // is stored once. PublishBatch is all or nothing, and a transactional
 // handler's outputs are stored with its group's move (Transactions).
+// Each delivered Message, Key and Value included, is the handler's own
+// copy, which it may change and keep; a group that declares read-only
+// handlers (SubscribeReadOnly) may instead get Key and Value aliasing the
+// log's bytes, on the memory store, and must not write to them.
 //
 // # Transactions
 //

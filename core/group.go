@@ -27,11 +27,16 @@ type groupSettings struct {
 	retry       RetryPolicy
 	ordering    Ordering
 	concurrency int
+	readOnly    bool // SubscribeReadOnly
 }
 
 func (s groupSettings) String() string {
-	return fmt.Sprintf("retry %d attempts from %v to %v, ordering %v with concurrency %d",
+	str := fmt.Sprintf("retry %d attempts from %v to %v, ordering %v with concurrency %d",
 		s.retry.MaxAttempts, s.retry.Base, s.retry.Max, s.ordering, s.concurrency)
+	if s.readOnly {
+		str += ", read-only handlers"
+	}
+	return str
 }
 
 func newGroup(name string) *group {
@@ -86,7 +91,8 @@ func (g *group) ensureLoopLocked(b *Bus, topic string, part int32, start StartPo
 	}
 	l := &loop{bus: b, group: g, topic: topic, part: part, kick: make(chan struct{}, 1), breaker: br,
 		stop: make(chan struct{}), done: make(chan struct{}), prev: g.retired[tp],
-		ordering: g.settings.ordering, concurrency: g.settings.concurrency, retry: g.settings.retry}
+		ordering: g.settings.ordering, concurrency: g.settings.concurrency, retry: g.settings.retry,
+		readOnly: g.settings.readOnly}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	delete(g.retired, tp)
 	g.loops[tp] = l

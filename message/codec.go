@@ -92,8 +92,9 @@ func RecordDataLen(b []byte) int {
 }
 
 // DecodeRecordView is DecodeRecord without copying the Key and Value:
-// they alias b (nil when stored as nil), so they are valid only as long
-// as b is, and a reader that keeps them copies them. Header texts are as
+// they alias b (nil when stored as nil), with capacities cut at their
+// lengths, so they are valid only as long as b is, and a reader that
+// keeps them copies them. Header texts are as
 // DecodeRecord makes them (constants, or one new string). It suits a
 // reader that copies each message somewhere else at once (the Kafka
 // forwarder, into its record batch) and would otherwise copy the value
@@ -168,7 +169,16 @@ func decodeMessage(b []byte, env *Envelope, topic, source string, m *Message, ch
 	// room), once for the strings.
 	switch {
 	case alias:
+		// Capacities end at the lengths: an append to Key or Value
+		// (which a reader of a view must not do anyway) then allocates
+		// instead of writing over the bytes that follow them in b.
 		m.Key, m.Value = raw.key, raw.value
+		if raw.key != nil {
+			m.Key = raw.key[:len(raw.key):len(raw.key)]
+		}
+		if raw.value != nil {
+			m.Value = raw.value[:len(raw.value):len(raw.value)]
+		}
 	case raw.key != nil || raw.value != nil:
 		nk, nv := len(raw.key), len(raw.value)
 		kv := room

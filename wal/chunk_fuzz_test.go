@@ -131,7 +131,7 @@ func FuzzFramesChunk(f *testing.F) {
 			}
 			last = e.Offset
 			return nil
-		}, true)
+		}, true, false)
 		_, _ = walkStoredFrames(v, first, func(int64, *frameView) bool { return true })
 	})
 }

@@ -39,6 +39,14 @@ type Entry struct {
 	// Aborted is set by ReadCommitted on a record of an aborted
 	// transaction (txn_read.go): readers that deliver skip it.
 	Aborted bool
+	// Stable says Payload stays valid and unchanged after the read, for as
+	// long as it is referenced, so that a reader that never writes to it
+	// may keep it instead of a copy: a frame (FormatFrames) read from the
+	// tail or from a store.Volatile store, which is memory of this process
+	// that nothing writes again. False for a frame read in a store's
+	// transaction (bbolt's bytes are valid only inside it) and for every
+	// Kafka record (it may be decompressed into a buffer the read reuses).
+	Stable bool
 }
 
 // Read calls fn with the visible records of a partition from offset from,
@@ -138,6 +146,7 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 	read := 0
 	var scratch []byte // decompressed records of Kafka batches
 	verify := l.verifyReads()
+	volatile := l.volatileStore()
 	err := l.st.View(func(tx store.Tx) error {
 		data := tx.Bucket(p.data)
 		if data == nil {
@@ -177,7 +186,7 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 			case p.format == FormatKafka:
 				next, n, err = readKafkaRecords(p, body, first, from, end, max-read, fn, &scratch, verify)
 			default:
-				next, n, err = readFrames(p, body, first, from, end, max-read, fn, verify)
+				next, n, err = readFrames(p, body, first, from, end, max-read, fn, verify, volatile)
 			}
 			read += n
 			if err != nil {
@@ -208,8 +217,8 @@ func (l *Log) readStored(p *partition, from, end int64, max int, fn func(*Entry)
 // [from, end) to fn, at most max. It returns the offset after the last one
 // passed (or from, if none). The frames passed have their CRC checked when
 // verify; frames before from are only skipped, by their length (a damaged
-// length shows in the next frame read).
-func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(*Entry) error, verify bool) (int64, int, error) {
+// length shows in the next frame read). stable is the entries' Stable.
+func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(*Entry) error, verify, stable bool) (int64, int, error) {
 	off := base
 	read := 0
 	var e Entry
@@ -229,7 +238,7 @@ func readFrames(p *partition, b []byte, base, from, end int64, max int, fn func(
 			// be stepped over (frameSkippable, chunk.go).
 			return from, read, &CorruptError{Topic: p.topic, Partition: p.id, Offset: off, Next: off + 1, Reason: reason, inStore: !frameSkippable(b)}
 		}
-		e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload}
+		e = Entry{Offset: off, Timestamp: f.Timestamp, MessageID: f.MessageID, CorrelationID: f.CorrelationID, Payload: f.Payload, Stable: stable}
 		if err := fn(&e); err != nil {
 			return off, read, err
 		}
@@ -283,7 +292,7 @@ func readTail(p *partition, chunks []tailChunk, from, end int64, max int, fn fun
 		if p.format == FormatKafka {
 			next, n, err = readKafkaRecords(p, c.b[kafkaHeader:], c.first, from, end, max-read, fn, &scratch, false)
 		} else {
-			next, n, err = readFrames(p, c.b[framesHeader:], c.first, from, end, max-read, fn, false)
+			next, n, err = readFrames(p, c.b[framesHeader:], c.first, from, end, max-read, fn, false, true)
 		}
 		read += n
 		from = next
