@@ -15,7 +15,10 @@
 //
 //   - EndToEnd and Publish: the memory bus vs Watermill's GoChannel and a
 //     bare Go channel buffered by 1,024 (sys=chan, the floor of any
-//     in-process bus).
+//     in-process bus); sys=onexbus-readonly is the memory bus with a
+//     group of read-only handlers (core.SubscribeReadOnly: Key and Value
+//     alias the log), informational, beside the default that the targets
+//     measure.
 //   - Durable: onexbus on bbolt (sync policy; synchronous Publish,
 //     PublishAsync with at most 8,192 in flight, and PublishBatch) vs raw
 //     bbolt (1,000 records per fsync'd Update, one key per record or 100

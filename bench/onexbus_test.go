@@ -37,7 +37,19 @@ func openOnexbusBounded(ctx context.Context, topic string, handled func([]byte))
 	return openOnexbusWith(ctx, topic, handled, core.WithDefaultTopicConfig(core.TopicConfig{Partitions: 1, Retention: childRetention}))
 }
 
+// openOnexbusReadOnly is openOnexbus with a group of read-only handlers
+// (core.SubscribeReadOnly): the harness's handler only reads the payload
+// during the call, so it may take the log's bytes instead of a copy. An
+// informational system, not a target row's: the rows measure the default.
+func openOnexbusReadOnly(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+	return openOnexbusSub(ctx, topic, handled, []core.SubscribeOption{core.SubscribeReadOnly()})
+}
+
 func openOnexbusWith(ctx context.Context, topic string, handled func([]byte), opts ...core.Option) (instance, error) {
+	return openOnexbusSub(ctx, topic, handled, nil, opts...)
+}
+
+func openOnexbusSub(ctx context.Context, topic string, handled func([]byte), sub []core.SubscribeOption, opts ...core.Option) (instance, error) {
 	bus, err := memory.New(opts...)
 	if err != nil {
 		return nil, err
@@ -46,7 +58,7 @@ func openOnexbusWith(ctx context.Context, topic string, handled func([]byte), op
 		if _, err := bus.Subscribe(ctx, topic, "bench", func(_ context.Context, m *core.Message) error {
 			handled(m.Value)
 			return nil
-		}); err != nil {
+		}, sub...); err != nil {
 			_ = bus.Close(ctx)
 			return nil, err
 		}

@@ -35,6 +35,7 @@ type peer struct {
 // order. A new system is one file with its open func and a line here.
 var peers = []peer{
 	{name: "onexbus", open: openOnexbus},
+	{name: "onexbus-readonly", open: openOnexbusReadOnly}, // informational: core.SubscribeReadOnly
 	{name: "gochannel", open: openGoChannel},
 	{name: "chan", open: openChan},
 }

@@ -99,6 +99,9 @@ func cases() []benchCase {
 	kafka := "BenchmarkKafka/sys=%s/pubs=1/size=256"
 	return []benchCase{
 		{id: "e2e/onexbus", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=onexbus$/^pubs=1$/^size=256$", n: 300_000, want: throughput(e2e, "onexbus")},
+		// Informational: the same with core.SubscribeReadOnly (a handler
+		// that only reads the payload during the call gets the log's bytes).
+		{id: "e2e/onexbus-readonly", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=onexbus-readonly$/^pubs=1$/^size=256$", n: 300_000, want: throughput(e2e, "onexbus-readonly")},
 		{id: "e2e/gochannel", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=gochannel$/^pubs=1$/^size=256$", n: 100_000, want: throughput(e2e, "gochannel")},
 		{id: "e2e/chan", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=chan$/^pubs=1$/^size=256$", n: 3_000_000, want: throughput(e2e, "chan")},
 		{id: "durable/async", bin: benchBin, bench: "^BenchmarkDurable$/^sys=onexbus-async$/^pubs=1$/^size=256$", n: 200_000,

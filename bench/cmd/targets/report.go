@@ -263,10 +263,14 @@ func writeInformational(w io.Writer, r *results, selected []benchCase) {
 	bounds := hasAll(selected, []string{"kafka/kgo", "kafka/kgo-hdrs", "kafka/kgo-compact"})
 	txn := hasAll(selected, []string{"txn/produce"})
 	fixed := hasAll(selected, []string{"sys/onexbus"})
-	if !bounds && !txn && !fixed {
+	readOnly := hasAll(selected, []string{"e2e/onexbus-readonly", "e2e/gochannel", "e2e/chan"})
+	if !bounds && !txn && !fixed && !readOnly {
 		return
 	}
 	fmt.Fprintf(w, "\n## Informational (no target)\n\n")
+	if readOnly {
+		writeReadOnly(w, r)
+	}
 	if fixed {
 		var peers []string
 		for _, p := range []string{"jetstream", "jetstream-syncalways"} {
@@ -282,6 +286,23 @@ func writeInformational(w io.Writer, r *results, selected []benchCase) {
 	if txn {
 		writeTxnRatios(w, r)
 	}
+}
+
+// writeReadOnly writes the memory bus's end-to-end rows with a group of
+// read-only handlers (core.SubscribeReadOnly, which takes the log's bytes
+// instead of a copy), against the same peers in the same rounds. The
+// target rows measure the default, which copies.
+func writeReadOnly(w io.Writer, r *results) {
+	e2e := func(sys string) string { return fmt.Sprintf("BenchmarkEndToEnd/sys=%s/pubs=1/size=256", sys) }
+	fmt.Fprintf(w, "The memory bus end to end with core.SubscribeReadOnly (Key and Value alias the log instead of a copy; "+
+		"msgs/s, 1 publisher, 1 subscriber, 256 B, per-round ratios; the target rows above use the default).\n\n")
+	fmt.Fprintf(w, "| figure | measured | per round | load (1 min) |\n| --- | ---: | --- | --- |\n")
+	for _, peer := range []string{"gochannel", "chan"} {
+		v := paired(r.series("e2e/onexbus-readonly", e2e("onexbus-readonly"), "msgs/s"), r.series("e2e/"+peer, e2e(peer), "msgs/s"))
+		fmt.Fprintf(w, "| memory bus with SubscribeReadOnly vs %s | %s | [%s] | %s |\n", peer, medianText(v), roundsText(v),
+			loadRange(r, []string{"e2e/onexbus-readonly", "e2e/" + peer}))
+	}
+	fmt.Fprintln(w)
 }
 
 // writeFixedPool writes the latency rows of the durable class's
