@@ -187,11 +187,11 @@ func (s *Subscription) Pattern() string { return s.pattern.String() }
 // subscribed begin at their first message.
 //
 // The retry policy, the ordering (with its concurrency) and
-// SubscribeReadOnly are settings of the group, not of a member: the first member of a group sets them,
-// and a member joining with different ones is refused with an error
-// wrapping ErrGroupSettings. Once the last member has left, the next one
-// sets them anew. The start position and the handler timeout are the
-// member's own.
+// SubscribeReadOnly are settings of the group, not of a member: the
+// first member of a group sets them, and a member joining with different
+// ones is refused with an error wrapping ErrGroupSettings. Once the last
+// member has left, the next one sets them anew. The start position and
+// the handler timeout are the member's own.
 //
 // ctx bounds only the call: the subscription lives until Unsubscribe or
 // Close, whatever happens to ctx afterwards.
