@@ -52,6 +52,66 @@ func TestPublishSeesTopicChangesAtOnce(t *testing.T) {
 	})
 }
 
+// An Unsubscribe waiting (without a deadline) for calls under way is
+// woken by the last of them to end, and not before: with four calls
+// held, it is still waiting after three have returned, and returns once
+// the fourth has (a call ending after Unsubscribe set the inactive bit
+// must wake it; endCall).
+func TestUnsubscribeWokenByLastCall(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newBus func(...core.Option) *core.Bus) {
+		b := newBus()
+		ctx := context.Background()
+		const n = 4
+		started := make(chan struct{}, n)
+		release := make(chan struct{}, n)
+		failed := make(chan struct{}) // a failed test lets the held calls go before the bus closes
+		t.Cleanup(func() { close(failed) })
+		var finished atomic.Int32
+		sub, err := b.Subscribe(ctx, "t", "g", func(context.Context, *core.Message) error {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-failed:
+			}
+			finished.Add(1)
+			return nil
+		}, core.SubscribeOrdering(core.OrderNone, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if _, err := b.Publish(ctx, msg("t", fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range n {
+			testutil.Receive(t, started, wait)
+		}
+		returned := make(chan int32, 1) // the calls finished when Unsubscribe returned
+		go func() {
+			if err := sub.Unsubscribe(ctx); err != nil {
+				t.Errorf("Unsubscribe: %v", err)
+			}
+			returned <- finished.Load()
+		}()
+		// Unsubscribe has set the inactive bit once the member is gone.
+		testutil.Eventually(t, wait, func() bool { return b.Health().Subscribers == 0 }, "Unsubscribe to remove the member")
+		for range n - 1 {
+			release <- struct{}{}
+		}
+		testutil.Eventually(t, wait, func() bool { return finished.Load() == n-1 }, "three calls to return")
+		select {
+		case f := <-returned:
+			t.Fatalf("Unsubscribe returned with a call still under way (%d finished)", f)
+		default:
+		}
+		release <- struct{}{}
+		if f := testutil.Receive(t, returned, wait); f != n {
+			t.Fatalf("Unsubscribe returned after %d calls finished, want %d", f, n)
+		}
+	})
+}
+
 // Unsubscribe waits for every handler call under way, however many run
 // at once, and none starts after it: while four calls are held it gives
 // up with its context's error (it waited, and the subscription is
