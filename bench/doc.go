@@ -112,6 +112,13 @@
 // ONEXBUS_BENCH_CPUPROFILE (a file) a CPU profile of them and
 // ONEXBUS_BENCH_MUTEXPROFILE (a file) a mutex profile of them (every
 // contention: the delay each Unlock made its waiters wait).
+// ONEXBUS_BENCH_KFAKE_STORE=1 makes the produce-only Kafka rows
+// (BenchmarkKafka, BenchmarkForwarderDrain, the kafka class's onexbus-fwd
+// and kgo-async peaks) give kfake a store, as before; by default their
+// kfake acknowledges and drops what it is sent (kfake.BlackholeProduce),
+// so that the fake broker's store, in the benchmark's own heap, does not
+// drive the collector of the systems measured (make bench-report shows
+// both).
 //
 // # Caveats
 //

@@ -39,7 +39,7 @@ type forwarderInstance struct {
 }
 
 func openForwarder(ctx context.Context, topic string, _ func([]byte)) (_ instance, err error) {
-	c, cfg, err := newKfake(topic, false)
+	c, cfg, err := newKfake(topic, false, kfakeStores())
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func BenchmarkForwarderDrain(b *testing.B) {
 		b.Run(fmt.Sprintf("sys=%s/size=%d", sys.name, size), func(b *testing.B) {
 			ctx := context.Background()
 			payload := make([]byte, size)
-			c, cfg, err := newKfake("bench", false)
+			c, cfg, err := newKfake("bench", false, kfakeStores())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -183,7 +183,7 @@ func TestKgoPeersCarryForwarderHeaders(t *testing.T) {
 	}{{kafka.HeadersText, openKgoAsyncHeaders}, {kafka.HeadersCompact, openKgoAsyncCompact}} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		c, cfg, err := newKfake("bench", true)
+		c, cfg, err := newKfake("bench", true, true)
 		if err != nil {
 			t.Fatal(err)
 		}

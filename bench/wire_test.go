@@ -46,7 +46,7 @@ type wireInstance struct {
 }
 
 func openKgoKfake(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
-	c, _, err := newKfake(topic, true)
+	c, _, err := newKfake(topic, true, true)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +40,12 @@ const (
 	loadDuration = "2s"
 	minSamples   = 10_000 // bench/child_test.go minSamples
 )
+
+// storedGroup prefixes the ids of the forwarder's Kafka cases run with
+// kfake storing every record (ONEXBUS_BENCH_KFAKE_STORE=1, the harness's
+// figures before the produce-only rows dropped kfake's store): an
+// informational block beside the targets.
+const storedGroup = "kafka-stored"
 
 const e2e = "BenchmarkEndToEnd/sys=%s/pubs=1/size=256"
 
@@ -97,7 +104,7 @@ func cases() []benchCase {
 	kaf := []string{"50%", "90%", "r5000", "r20000"}
 	durable := "BenchmarkDurable/sys=%s/pubs=%d/size=256"
 	kafka := "BenchmarkKafka/sys=%s/pubs=1/size=256"
-	return []benchCase{
+	all := []benchCase{
 		{id: "e2e/onexbus", bin: benchBin, bench: "^BenchmarkEndToEnd$/^sys=onexbus$/^pubs=1$/^size=256$", n: 300_000, want: throughput(e2e, "onexbus")},
 		// Informational: the same with core.SubscribeReadOnly (a handler
 		// that only reads the payload during the call gets the log's bytes).
@@ -122,6 +129,16 @@ func cases() []benchCase {
 		// Informational: kgo with the compact forwarder's four headers,
 		// the bound of the compact row as kafka/kgo-hdrs is the default's.
 		{id: "kafka/kgo-compact", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-compact$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-compact")},
+	}
+	// Informational: the forwarder's rows with kfake storing what it is
+	// sent, the harness's figures before it dropped kfake's store.
+	for _, id := range []string{"kafka/drain", "kafka/drain-compact", "kafka/fwd", "kafka/kgo-hdrs", "kafka/kgo"} {
+		c := all[slices.IndexFunc(all, func(c benchCase) bool { return c.id == id })]
+		c.id = storedGroup + strings.TrimPrefix(id, "kafka")
+		c.env = append(slices.Clip(c.env), "ONEXBUS_BENCH_KFAKE_STORE=1")
+		all = append(all, c)
+	}
+	return append(all, []benchCase{
 		systemCase("memory", "onexbus-mem", mem...),
 		systemCase("memory", "gochannel", mem...),
 		systemCase("memory", "chan", mem[2:]...),
@@ -139,5 +156,5 @@ func cases() []benchCase {
 			txnProduce("idempotent"): {"msgs/s"}, txnProduce("txn-10000"): {"msgs/s"}, txnProduce("txn-1000"): {"msgs/s"}}},
 		{id: "reopen", bin: walBin, bench: "^BenchmarkReopen$", n: 3, env: []string{"ONEXBUS_BENCH_BIG=1"},
 			want: map[string][]string{"BenchmarkReopen/dedup=past": {"open-ms", "file-MiB"}, "BenchmarkReopen/dedup=all": {"open-ms", "file-MiB"}}},
-	}
+	}...)
 }

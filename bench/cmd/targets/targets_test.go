@@ -248,3 +248,53 @@ func TestSystemCaseLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestReportStoredKfake: every forwarder case runs a second time per
+// round with kfake storing what it is sent (ONEXBUS_BENCH_KFAKE_STORE=1,
+// the harness's figures before), the same benchmark and count; the
+// targets take the default cases' figures and an informational block the
+// stored ones, per round.
+func TestReportStoredKfake(t *testing.T) {
+	byID := map[string]benchCase{}
+	for _, c := range cases() {
+		byID[c.id] = c
+	}
+	var sel []benchCase
+	for _, id := range []string{"drain", "drain-compact", "fwd", "kgo-hdrs", "kgo"} {
+		c, ok := byID["kafka/"+id]
+		s, sok := byID[storedGroup+"/"+id]
+		if !ok || !sok {
+			t.Fatalf("kafka/%s or %s/%s missing from cases()", id, storedGroup, id)
+		}
+		if s.bench != c.bench || s.n != c.n || !slices.Contains(s.env, "ONEXBUS_BENCH_KFAKE_STORE=1") || slices.Contains(c.env, "ONEXBUS_BENCH_KFAKE_STORE=1") {
+			t.Errorf("%s/%s = %+v, kafka/%s = %+v", storedGroup, id, s, id, c)
+		}
+		sel = append(sel, c, s)
+	}
+	r := newResults()
+	kaf := func(sys string) string { return "BenchmarkKafka/sys=" + sys + "/pubs=1/size=256" }
+	for round := range 3 {
+		for group, scale := range map[string]float64{"kafka": 1, storedGroup: 0.5} {
+			r.add(group+"/kgo", round, figures{kaf("kgo-async"): {"msgs/s": 1000}}, nil, 1.5, time.Second)
+			r.add(group+"/kgo-hdrs", round, figures{kaf("kgo-async-hdrs"): {"msgs/s": 800}}, nil, 1.5, time.Second)
+			r.add(group+"/fwd", round, figures{kaf("onexbus-fwd"): {"msgs/s": 800 * scale}}, nil, 1.5, time.Second)
+			r.add(group+"/drain", round, figures{"BenchmarkForwarderDrain/sys=onexbus-fwd/size=256": {"msgs/s": 900 * scale}}, nil, 1.5, time.Second)
+			r.add(group+"/drain-compact", round, figures{"BenchmarkForwarderDrain/sys=onexbus-fwd-compact/size=256": {"msgs/s": 950 * scale}}, nil, 1.5, time.Second)
+		}
+	}
+	var b strings.Builder
+	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, sel); failed != 0 {
+		t.Fatalf("failed = %d", failed)
+	}
+	for _, want := range []string{
+		"| Kafka forwarder vs kgo straight to kfake, the same records | 1.12x | >= 0.80x | yes |",
+		"| publish + forward vs kgo straight to kfake, the same records | 1.00x | >= 0.80x | yes |",
+		"| Kafka forwarder vs kgo straight to kfake, the same records, kfake storing | 0.56x | [0.56x, 0.56x, 0.56x] | 1.5-1.5 |",
+		"| Kafka forwarder with the HeadersCompact option vs kgo without headers, kfake storing | 0.47x | [0.47x, 0.47x, 0.47x] | 1.5-1.5 |",
+		"| publish + forward vs kgo straight to kfake, the same records, kfake storing | 0.50x | [0.50x, 0.50x, 0.50x] | 1.5-1.5 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}
