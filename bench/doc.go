@@ -117,8 +117,10 @@
 // and kgo-async peaks) give kfake a store, as before; by default their
 // kfake acknowledges and drops what it is sent (kfake.BlackholeProduce),
 // so that the fake broker's store, in the benchmark's own heap, does not
-// drive the collector of the systems measured (make bench-report shows
-// both).
+// drive the collector of the systems measured, and
+// ONEXBUS_BENCH_KAFKA_WARMUP=0 makes BenchmarkKafka time a fresh process,
+// as before, instead of after a warm-up of as many messages (make
+// bench-report shows the rows both ways).
 //
 // # Caveats
 //

@@ -61,7 +61,11 @@ func BenchmarkDurable(b *testing.B) {
 
 // benchWrite times b.N messages written by pubs goroutines into a fresh
 // instance of p with no subscriber.
-func benchWrite(b *testing.B, p peer, pubs, size int) {
+func benchWrite(b *testing.B, p peer, pubs, size int) { benchWriteWarm(b, p, pubs, size, 0) }
+
+// benchWriteWarm is benchWrite with warm messages written the same way
+// before the clock starts.
+func benchWriteWarm(b *testing.B, p peer, pubs, size, warm int) {
 	ctx := context.Background()
 	inst, err := p.open(ctx, "bench", nil)
 	if err != nil {
@@ -76,6 +80,11 @@ func benchWrite(b *testing.B, p peer, pubs, size int) {
 	// Create the topic or stream before the clock starts.
 	if err := inst.publish(ctx, payload); err != nil {
 		b.Fatal(err)
+	}
+	if warm > 0 {
+		if err := writeN(ctx, inst, payload, warm, pubs); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(size))

@@ -41,11 +41,14 @@ const (
 	minSamples   = 10_000 // bench/child_test.go minSamples
 )
 
-// storedGroup prefixes the ids of the forwarder's Kafka cases run with
-// kfake storing every record (ONEXBUS_BENCH_KFAKE_STORE=1, the harness's
-// figures before the produce-only rows dropped kfake's store): an
-// informational block beside the targets.
+// storedGroup prefixes the ids of the forwarder's Kafka cases run as the
+// harness ran them before session 7 (oldKafkaEnv: kfake storing every
+// record, BenchmarkKafka without its warm-up): an informational block
+// beside the targets.
 const storedGroup = "kafka-stored"
+
+// oldKafkaEnv is the environment of the storedGroup cases.
+var oldKafkaEnv = []string{"ONEXBUS_BENCH_KFAKE_STORE=1", "ONEXBUS_BENCH_KAFKA_WARMUP=0"}
 
 const e2e = "BenchmarkEndToEnd/sys=%s/pubs=1/size=256"
 
@@ -130,12 +133,12 @@ func cases() []benchCase {
 		// the bound of the compact row as kafka/kgo-hdrs is the default's.
 		{id: "kafka/kgo-compact", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-compact$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-compact")},
 	}
-	// Informational: the forwarder's rows with kfake storing what it is
-	// sent, the harness's figures before it dropped kfake's store.
+	// Informational: the forwarder's rows as the harness measured them
+	// before it dropped kfake's store and warmed BenchmarkKafka up.
 	for _, id := range []string{"kafka/drain", "kafka/drain-compact", "kafka/fwd", "kafka/kgo-hdrs", "kafka/kgo"} {
 		c := all[slices.IndexFunc(all, func(c benchCase) bool { return c.id == id })]
 		c.id = storedGroup + strings.TrimPrefix(id, "kafka")
-		c.env = append(slices.Clip(c.env), "ONEXBUS_BENCH_KFAKE_STORE=1")
+		c.env = append(slices.Clip(c.env), oldKafkaEnv...)
 		all = append(all, c)
 	}
 	return append(all, []benchCase{
