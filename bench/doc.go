@@ -27,8 +27,11 @@
 //     the same number of goroutines.
 //   - Kafka: kgo producing to kfake, async and sync, with no headers and
 //     with the forwarder's nine ONEX text headers (kgo-async-hdrs: the
-//     forwarder's own records) or the four it writes under
-//     kafka.HeadersCompact (kgo-async-compact), vs onexbus's memory bus through
+//     forwarder's own records, each with its own message_id,
+//     correlation_id and timestamp; kgo-async-hdrs-shared: one header set
+//     on every record, the reference before session 7) or the four it
+//     writes under kafka.HeadersCompact (kgo-async-compact), vs onexbus's
+//     memory bus through
 //     transport/kafka's Forwarder (build tag forwarder, set by make
 //     bench-peers when transport/kafka/forwarder.go exists).
 //   - Systems: each system alone in a child process (this test binary

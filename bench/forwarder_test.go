@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -175,12 +176,16 @@ func BenchmarkForwarderDrain(b *testing.B) {
 // kgo-async-compact for kafka.HeadersCompact) carry the headers the
 // forwarder writes for a message with the bus's defaults: the same keys
 // in the same order, with values of the same length (the timestamp's
-// varies by a few bytes).
+// varies by a few bytes), each record its own message_id and
+// correlation_id (UUIDs) and timestamp, as the forwarder's; the old
+// reference kgo-async-hdrs-shared the same headers on every record.
 func TestKgoPeersCarryForwarderHeaders(t *testing.T) {
 	for _, tc := range []struct {
-		enc  kafka.HeaderEncoding
-		open func(context.Context, string, func([]byte)) (instance, error)
-	}{{kafka.HeadersText, openKgoAsyncHeaders}, {kafka.HeadersCompact, openKgoAsyncCompact}} {
+		enc    kafka.HeaderEncoding
+		open   func(context.Context, string, func([]byte)) (instance, error)
+		shared bool
+	}{{kafka.HeadersText, openKgoAsyncHeaders, false}, {kafka.HeadersCompact, openKgoAsyncCompact, false},
+		{kafka.HeadersText, openKgoAsyncHeadersShared, true}} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c, cfg, err := newKfake("bench", true, true)
@@ -227,8 +232,22 @@ func TestKgoPeersCarryForwarderHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		peer := inst.(*kgoInstance).headers
+		k := inst.(*kgoInstance)
+		m := k.headerSource()
+		peer, _ := k.recordHeaders(m)
+		second, _ := k.recordHeaders(m)
 		_ = inst.close()
+		for i := range peer {
+			switch k := peer[i].Key; k {
+			case core.HeaderMessageID, core.HeaderCorrelationID:
+				if _, err := uuid.ParseBytes(peer[i].Value); err != nil {
+					t.Errorf("encoding %d: %s %q: %v", tc.enc, k, peer[i].Value, err)
+				}
+				if same := string(peer[i].Value) == string(second[i].Value); same != tc.shared {
+					t.Errorf("encoding %d, shared %v: %s of two records %q, %q", tc.enc, tc.shared, k, peer[i].Value, second[i].Value)
+				}
+			}
+		}
 		got := recs[0].Headers
 		if len(got) != len(peer) {
 			t.Fatalf("encoding %d: forwarder wrote %d headers, the kgo peer carries %d", tc.enc, len(got), len(peer))

@@ -28,6 +28,7 @@ import (
 var kafkaPeers = []peer{
 	{name: "kgo-async", open: openKgoAsync},
 	{name: "kgo-async-hdrs", open: openKgoAsyncHeaders},
+	{name: "kgo-async-hdrs-shared", open: openKgoAsyncHeadersShared},
 	{name: "kgo-async-compact", open: openKgoAsyncCompact},
 	{name: "kgo-sync", open: openKgoSync},
 }
@@ -123,10 +124,33 @@ type kgoInstance struct {
 	cl      *kgo.Client
 	topic   string
 	async   bool
-	// headers go on every record: kgo-async-hdrs carries what the
-	// forwarder writes for a message with the bus's defaults (its nine
-	// ONEX text headers), so that it produces the forwarder's records.
+	// headers are the template of every record's headers: kgo-async-hdrs
+	// carries what the forwarder writes for a message with the bus's
+	// defaults (its nine ONEX text headers), so that it produces the
+	// forwarder's records, each with its own ids and timestamp
+	// (headerMaker), unless shared.
 	headers []kgo.RecordHeader
+	// shared puts the template itself on every record (one message_id
+	// for all): kgo-async-hdrs-shared, the reference before session 7.
+	shared bool
+}
+
+// headerSource returns what gives each record of one producing goroutine
+// its headers: nil (the template on every record) or a headerMaker.
+func (k *kgoInstance) headerSource() *headerMaker {
+	if k.shared || len(k.headers) == 0 {
+		return nil
+	}
+	return newHeaderMaker(k.headers)
+}
+
+// recordHeaders are the headers of the next record from m (see
+// headerSource) and what to give m.done after its promise.
+func (k *kgoInstance) recordHeaders(m *headerMaker) ([]kgo.RecordHeader, *headerSlab) {
+	if m == nil {
+		return k.headers, nil
+	}
+	return m.next()
 }
 
 func openKgoSync(_ context.Context, topic string, _ func([]byte)) (instance, error) {
@@ -139,7 +163,8 @@ func openKgoAsync(_ context.Context, topic string, _ func([]byte)) (instance, er
 
 // openKgoAsyncHeaders is kgo-async with the forwarder's headers on every
 // record: those of a message published with the bus's defaults, encoded
-// as the forwarder encodes them (message.Headers.AppendRecordHeaders).
+// as the forwarder encodes them (message.Headers.AppendRecordHeaders),
+// with each record's own message_id, correlation_id and timestamp.
 func openKgoAsyncHeaders(_ context.Context, topic string, _ func([]byte)) (instance, error) {
 	inst, err := openKgo(topic, true)
 	if err != nil {
@@ -151,6 +176,19 @@ func openKgoAsyncHeaders(_ context.Context, topic string, _ func([]byte)) (insta
 	for _, x := range h.AppendRecordHeaders(nil) {
 		inst.(*kgoInstance).headers = append(inst.(*kgoInstance).headers, kgo.RecordHeader{Key: x.Key, Value: x.Value})
 	}
+	return inst, nil
+}
+
+// openKgoAsyncHeadersShared is kgo-async-hdrs with one header set on
+// every record (the same ids and timestamp 200,000 times): the reference
+// of the forwarder's "same records" rows before session 7, which wrote
+// no header of its own per record; an informational figure.
+func openKgoAsyncHeadersShared(ctx context.Context, topic string, handled func([]byte)) (instance, error) {
+	inst, err := openKgoAsyncHeaders(ctx, topic, handled)
+	if err != nil {
+		return nil, err
+	}
+	inst.(*kgoInstance).shared = true
 	return inst, nil
 }
 
@@ -194,15 +232,25 @@ func openKgo(topic string, async bool) (instance, error) {
 
 // publish is ProduceSync: one record, returns with Kafka's ack.
 func (k *kgoInstance) publish(ctx context.Context, payload []byte) error {
-	return k.cl.ProduceSync(ctx, &kgo.Record{Value: payload, Headers: k.headers}).FirstErr()
+	return k.produceSync(ctx, payload, k.headerSource())
+}
+
+func (k *kgoInstance) produceSync(ctx context.Context, payload []byte, m *headerMaker) error {
+	h, sl := k.recordHeaders(m)
+	err := k.cl.ProduceSync(ctx, &kgo.Record{Value: payload, Headers: h}).FirstErr()
+	if m != nil {
+		m.done(sl)
+	}
+	return err
 }
 
 // write produces n records: kgo-sync one ProduceSync at a time, kgo-async
 // with Produce (kgo batches them) and waits for every ack.
 func (k *kgoInstance) write(ctx context.Context, payload []byte, n int) error {
+	headers := k.headerSource()
 	if !k.async {
 		for range n {
-			if err := k.publish(ctx, payload); err != nil {
+			if err := k.produceSync(ctx, payload, headers); err != nil {
 				return err
 			}
 		}
@@ -212,9 +260,13 @@ func (k *kgoInstance) write(ctx context.Context, payload []byte, n int) error {
 	var first atomic.Pointer[error]
 	wg.Add(n)
 	for range n {
-		k.cl.Produce(ctx, &kgo.Record{Value: payload, Headers: k.headers}, func(_ *kgo.Record, err error) {
+		h, sl := k.recordHeaders(headers)
+		k.cl.Produce(ctx, &kgo.Record{Value: payload, Headers: h}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				first.CompareAndSwap(nil, &err)
+			}
+			if headers != nil {
+				headers.done(sl)
 			}
 			wg.Done()
 		})

@@ -128,6 +128,9 @@ func cases() []benchCase {
 			want: map[string][]string{"BenchmarkForwarderDrain/sys=onexbus-fwd-compact/size=256": {"msgs/s"}}},
 		{id: "kafka/fwd", bin: benchBin, bench: "^BenchmarkKafka$/^sys=onexbus-fwd$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "onexbus-fwd")},
 		{id: "kafka/kgo-hdrs", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-hdrs$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-hdrs")},
+		// Informational: the "same records" reference before session 7,
+		// one header set (one message_id) on every record.
+		{id: "kafka/kgo-hdrs-shared", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async-hdrs-shared$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async-hdrs-shared")},
 		{id: "kafka/kgo", bin: benchBin, bench: "^BenchmarkKafka$/^sys=kgo-async$/^pubs=1$/^size=256$", n: 200_000, want: throughput(kafka, "kgo-async")},
 		// Informational: kgo with the compact forwarder's four headers,
 		// the bound of the compact row as kafka/kgo-hdrs is the default's.

@@ -280,7 +280,8 @@ func writeInformational(w io.Writer, r *results, selected []benchCase) {
 	for _, t := range forwarderTargets(storedGroup) {
 		stored = stored || hasAll(selected, t.ids)
 	}
-	if !bounds && !txn && !fixed && !readOnly && !stored {
+	shared := hasAll(selected, []string{"kafka/kgo-hdrs-shared"})
+	if !bounds && !txn && !fixed && !readOnly && !stored && !shared {
 		return
 	}
 	fmt.Fprintf(w, "\n## Informational (no target)\n\n")
@@ -301,6 +302,9 @@ func writeInformational(w io.Writer, r *results, selected []benchCase) {
 	}
 	if stored {
 		writeStoredKfake(w, r, selected)
+	}
+	if shared {
+		writeSharedHeaders(w, r, selected)
 	}
 	if txn {
 		writeTxnRatios(w, r)
@@ -394,6 +398,31 @@ func writeStoredKfake(w io.Writer, r *results, selected []benchCase) {
 		}
 		v := t.values(r)
 		fmt.Fprintf(w, "| %s, the harness before | %s | [%s] | %s |\n", t.name, medianText(v), roundsText(v), loadRange(r, t.ids))
+	}
+	fmt.Fprintln(w)
+}
+
+// writeSharedHeaders writes the two "same records" rows against their
+// reference before session 7, kgo putting one header set on every record
+// (the same message_id, correlation_id and timestamp each time), where
+// the targets' kgo-async-hdrs writes each record's own as the forwarder
+// does; the same rounds.
+func writeSharedHeaders(w io.Writer, r *results, selected []benchCase) {
+	kaf := func(sys string) string { return fmt.Sprintf("BenchmarkKafka/sys=%s/pubs=1/size=256", sys) }
+	fmt.Fprintf(w, "The forwarder's \"same records\" rows against kgo putting one header set on every record (one message_id for all), "+
+		"their reference before session 7; the targets' reference writes each record's own ids and timestamp, as the forwarder does (msgs/s, 256 B, per-round ratios).\n\n")
+	fmt.Fprintf(w, "| figure | measured | per round | load (1 min) |\n| --- | ---: | --- | --- |\n")
+	ref := r.series("kafka/kgo-hdrs-shared", kaf("kgo-async-hdrs-shared"), "msgs/s")
+	for _, row := range []struct{ id, name, label string }{
+		{"kafka/drain", "BenchmarkForwarderDrain/sys=onexbus-fwd/size=256", "Kafka forwarder vs kgo with one shared header set"},
+		{"kafka/fwd", kaf("onexbus-fwd"), "publish + forward vs kgo with one shared header set"},
+		{"kafka/kgo-hdrs", kaf("kgo-async-hdrs"), "kgo writing each record's headers vs kgo with one shared header set"},
+	} {
+		if !hasAll(selected, []string{row.id}) {
+			continue
+		}
+		v := paired(r.series(row.id, row.name, "msgs/s"), ref)
+		fmt.Fprintf(w, "| %s | %s | [%s] | %s |\n", row.label, medianText(v), roundsText(v), loadRange(r, []string{row.id, "kafka/kgo-hdrs-shared"}))
 	}
 	fmt.Fprintln(w)
 }

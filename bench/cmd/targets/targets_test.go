@@ -299,3 +299,42 @@ func TestReportStoredKfake(t *testing.T) {
 		}
 	}
 }
+
+// TestReportSharedHeaders: kgo with one shared header set (the "same
+// records" reference before session 7) is its own case, and the report
+// gives the forwarder's two "same records" rows and kgo writing each
+// record's headers against it, per round, no verdict.
+func TestReportSharedHeaders(t *testing.T) {
+	ids := []string{"kafka/drain", "kafka/fwd", "kafka/kgo-hdrs", "kafka/kgo-hdrs-shared"}
+	var sel []benchCase
+	for _, c := range cases() {
+		if slices.Contains(ids, c.id) {
+			sel = append(sel, c)
+		}
+	}
+	if len(sel) != len(ids) {
+		t.Fatalf("%d of the %d cases in cases()", len(sel), len(ids))
+	}
+	r := newResults()
+	kaf := func(sys string) string { return "BenchmarkKafka/sys=" + sys + "/pubs=1/size=256" }
+	for round := range 3 {
+		r.add("kafka/kgo-hdrs-shared", round, figures{kaf("kgo-async-hdrs-shared"): {"msgs/s": 1000}}, nil, 1.5, time.Second)
+		r.add("kafka/kgo-hdrs", round, figures{kaf("kgo-async-hdrs"): {"msgs/s": 900}}, nil, 1.5, time.Second)
+		r.add("kafka/fwd", round, figures{kaf("onexbus-fwd"): {"msgs/s": 700}}, nil, 1.5, time.Second)
+		r.add("kafka/drain", round, figures{"BenchmarkForwarderDrain/sys=onexbus-fwd/size=256": {"msgs/s": 800}}, nil, 1.5, time.Second)
+	}
+	var b strings.Builder
+	if failed := writeReport(&b, meta{rounds: 3, cores: 2}, r, sel); failed != 0 {
+		t.Fatalf("failed = %d", failed)
+	}
+	for _, want := range []string{
+		"| Kafka forwarder vs kgo straight to kfake, the same records | 0.89x | >= 0.80x | yes |",
+		"| Kafka forwarder vs kgo with one shared header set | 0.80x | [0.80x, 0.80x, 0.80x] | 1.5-1.5 |",
+		"| publish + forward vs kgo with one shared header set | 0.70x | [0.70x, 0.70x, 0.70x] | 1.5-1.5 |",
+		"| kgo writing each record's headers vs kgo with one shared header set | 0.90x | [0.90x, 0.90x, 0.90x] | 1.5-1.5 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}
