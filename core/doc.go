@@ -123,6 +123,13 @@
 // and a clean Close leaves no record in flight. A damaged stretch of the
 // log is dead-lettered with its location and counted in Health.
 //
+// Retention (TopicConfig.Retention) drops a partition's oldest messages
+// whoever has read them, unless a group holds it: HoldRetention for any
+// consumer, or every Subscription of a bus built with
+// WithSubscribersHoldRetention(true) (the memory bus's default, which is
+// how transport/memory bounds its memory without losing what a subscriber
+// has not handled).
+//
 // # Storage
 //
 // Without WithStore, New opens a bbolt file in the data directory

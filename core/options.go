@@ -115,6 +115,9 @@ type config struct {
 	now             func() time.Time
 	hooks           []Hook
 	txnLimits       TxnLimits // options_txn.go
+	// subscribersHold makes every Subscription hold retention for its
+	// group (WithSubscribersHoldRetention).
+	subscribersHold bool
 	// nilOptions counts nil Options given to New, reported by validate.
 	nilOptions int
 	// deadLetterSet is true when WithDeadLetterTopic was given.
@@ -291,6 +294,20 @@ func WithEnforcement(e Enforcement) Option { return func(c *config) { c.enforcem
 // WithDefaultTopicConfig sets the configuration of topics created on
 // first use (default: 1 partition, no retention bound).
 func WithDefaultTopicConfig(tc TopicConfig) Option { return func(c *config) { c.defaultTopic = tc } }
+
+// WithSubscribersHoldRetention(true) makes every subscribed group hold
+// retention of the topics it subscribes to, as HoldRetention does: from
+// Subscribe until its Unsubscribe, MaxMessages, MaxBytes and MaxAge never
+// drop a message that the member's group has not consumed (committed).
+// Consumed messages are dropped down to the bounds as usual, so a bounded
+// topic whose subscribers keep up holds about its bound, while one whose
+// subscriber lags grows past it. Default false: retention drops the
+// oldest messages whoever has read them (the memory bus,
+// transport/memory, turns it on). Groups consuming over the Kafka
+// protocol or HTTP leases are not Subscriptions and do not hold.
+func WithSubscribersHoldRetention(on bool) Option {
+	return func(c *config) { c.subscribersHold = on }
+}
 
 // WithTopic creates (or grows) a topic with its own configuration.
 func WithTopic(name string, tc TopicConfig) Option {

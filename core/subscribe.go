@@ -146,6 +146,11 @@ type Subscription struct {
 	mu     sync.Mutex
 	idle   chan struct{} // closed when the calls drop to idleAt; made by a waiting Unsubscribe
 	idleAt int64         // 1 when Unsubscribe runs inside one of the calls, else 0
+
+	// releaseHold ends the retention hold Subscribe took for the group
+	// (WithSubscribersHoldRetention), or is nil. Set before s is
+	// published, called once by the Unsubscribe that deactivates s.
+	releaseHold func()
 }
 
 // subInactive is the bit of Subscription.state set by Unsubscribe; the
@@ -253,6 +258,16 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 	}
 	g.settings = settings
 	s := &Subscription{bus: b, group: g, pattern: p, handler: h, cfg: cfg}
+	if b.cfg.subscribersHold {
+		// Before any loop of the group starts: no retention round can
+		// drop what the group is about to read. Holds of one group nest,
+		// one per member.
+		release, err := b.log.HoldRetentionOf(groupName, p.Match)
+		if err != nil {
+			return nil, fmt.Errorf("onexbus: subscribe %s to %s: hold retention: %w", groupName, pattern, b.wrapLogErr(err))
+		}
+		s.releaseHold = release
+	}
 	s.ctx = context.WithValue(b.handlerCtx, subscriptionKey{}, s)
 	g.members = append(g.members, s)
 	b.subs++
@@ -266,6 +281,9 @@ func (b *Bus) Subscribe(ctx context.Context, pattern, groupName string, h Handle
 				g.removeLocked(s)
 				b.subs--
 				g.rebalanceLocked() // retires the loops started for s
+				if s.releaseHold != nil {
+					s.releaseHold()
+				}
 				return nil, err
 			}
 		}
@@ -289,6 +307,11 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		s.group.rebalanceLocked()
 	}
 	b.mu.Unlock()
+	if wasActive && s.releaseHold != nil {
+		// The group's other members hold their own; with none left,
+		// the group's unconsumed messages may go by retention.
+		s.releaseHold()
+	}
 	if !wasActive || ctx.Value(subscriptionKey{}) == s {
 		return nil
 	}
