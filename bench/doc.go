@@ -55,8 +55,9 @@
 //     16 fixed ones, a message due while all 16 waited in a commit waited
 //     in the harness's queue, which the system never saw (the peak phase
 //     keeps its 16). Each run reports how many publishers it used. The
-//     scheduler sleeps between sends (a timerfd read through the poller,
-//     no spinning), and its own
+//     scheduler sleeps between sends (the runtime's timer, with a timerfd
+//     alarm in the poller that wakes an idle process; no spinning;
+//     BenchmarkSleeper), and its own
 //     lateness is reported (sched-p99-us); the bare channel run through
 //     it (sys=chan, rates only) is its floor. The latency systems: the
 //     memory bus, GoChannel, chan; the durable bus with synchronous

@@ -123,8 +123,8 @@ func grow(queued, idle, started, limit int) int {
 // is at its cap.
 //
 // The scheduler sleeps until the next send time, but never less than
-// schedQuantum (newSleeper: a kernel timer read through the poller, not a
-// spin), and then releases every message that is due, so it takes almost
+// schedQuantum (newSleeper: the runtime's timer with a kernel alarm behind
+// it for an idle process, not a spin), and then releases every message that is due, so it takes almost
 // no core from the system under test; its
 // lateness (the timer, descheduling) counts in the latency and is
 // reported on its own (SchedP99). The bare channel's rows (sys=chan)

@@ -9,43 +9,91 @@ import (
 )
 
 // newSleeper returns the open-loop scheduler's sleep and the func that
-// releases it. The sleep arms a timerfd(2) and reads it through the
-// runtime's network poller: the goroutine parks, so the P it ran on is
-// free at once for the publishers it just released (they were readied
-// onto that P), and it wakes when the timer fires, on a high-resolution
-// kernel timer with no slack (timerfd is not subject to the thread's
-// timer slack): an idle process has an M blocked in epoll, which returns
-// then, and a busy one finds it when a P next polls, as it would any
-// other input of the process.
+// releases it. A sleep is the runtime's own timer (time.Sleep until the
+// deadline) with an alarm behind it: a timerfd(2), armed for the same
+// deadline plus alarmMargin and registered in the runtime's network
+// poller, that nobody reads. Each covers the other's blind spot:
 //
-// Before it, the scheduler slept in nanosleep(2) on a locked thread. A
-// syscall keeps its P until sysmon takes it back, so a publisher the
-// scheduler had just readied onto that P waited for sysmon (20 us to
-// 10 ms) or another P's steal: a trace of the memory bus at 57k msgs/s
-// showed publishers waiting 38 us for a P at the median, 2.5 ms at the
-// 99th percentile, 140 us on average, a harness cost counted in every
-// system's latency. Go's time.Sleep would park too, but wakes an idle
-// process through epoll's millisecond timeout: sleeps under a
-// millisecond round up to one.
+//   - A busy process (every P running goroutines, as the bus is at half
+//     its peak) looks at its network poller only when a P runs out of
+//     work or sysmon polls, every 10 ms at most: a goroutine reading the
+//     timerfd, as the scheduler did before, woke 15 ms late at the median
+//     (and 40 ms at the 99th percentile) when 2 Ps were kept busy
+//     (measured on this project's 2-core VM, 100 us sleeps). The runtime
+//     checks its timers at every goroutine switch, so the timer fires
+//     within a microsecond or two there.
+//   - An idle process blocks one thread in epoll_wait with the timer's
+//     delay in whole milliseconds (runtime/netpoll_epoll.go rounds any
+//     delay under 1 ms up to 1 ms): time.Sleep alone wakes an idle
+//     process 1 ms late. The alarm's expiry is an event on that epoll, so
+//     the thread returns at the deadline (plus alarmMargin), finds the
+//     timer due and runs the scheduler: idle lateness is the timerfd's,
+//     as before (its median on this VM, 45-70 us, is the machine's wake
+//     from idle).
+//
+// The alarm fires alarmMargin after the deadline so that the timer is
+// due when the poller returns (were it a few hundred nanoseconds early,
+// the runtime would go back to epoll_wait for a whole millisecond), and
+// so that, in a busy process, the next sleep re-arms it before it fires:
+// an expiring timer interrupts whatever the core runs (firing with the
+// timer cost 18-23 us of lateness at the median in a busy process; 5 us
+// later, none).
+//
+// Before the timerfd, the scheduler slept in nanosleep(2) on a locked
+// thread. A syscall keeps its P until sysmon takes it back, so a
+// publisher the scheduler had just readied onto that P waited for sysmon
+// (20 us to 10 ms) or another P's steal.
 func newSleeper() (sleep func(time.Duration) error, release func() error, err error) {
 	const clockMonotonic = 1
 	fd, _, errno := syscall.RawSyscall(syscall.SYS_TIMERFD_CREATE, clockMonotonic, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if errno != 0 {
 		return nil, nil, fmt.Errorf("bench: timerfd_create: %w", errno)
 	}
-	// A non-blocking descriptor makes a pollable File: Read parks the
-	// goroutine in the poller instead of blocking its thread.
+	// A non-blocking descriptor makes a pollable File: it is registered
+	// in the runtime's epoll, so its expiry wakes an idle poller. It is
+	// never read: its pending expirations only keep it readable, and the
+	// poller is edge-triggered, so each expiry wakes it once.
 	f := os.NewFile(fd, "timerfd")
-	var expirations [8]byte
 	sleep = func(d time.Duration) error {
-		spec := struct{ interval, value syscall.Timespec }{value: syscall.NsecToTimespec(int64(max(d, 1)))}
+		deadline := nowNanos() + int64(d)
+		spec := struct{ interval, value syscall.Timespec }{value: syscall.NsecToTimespec(int64(max(d, 1) + alarmMargin))}
 		if _, _, errno := syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); errno != 0 {
 			return fmt.Errorf("bench: timerfd_settime: %w", errno)
 		}
-		if _, err := f.Read(expirations[:]); err != nil {
-			return fmt.Errorf("bench: read timerfd: %w", err)
-		}
+		// Arming a near timer takes ~6 us here (it reprograms the
+		// core's timer); the sleep ends at the deadline all the same.
+		time.Sleep(time.Duration(deadline - nowNanos()))
 		return nil
 	}
 	return sleep, f.Close, nil
+}
+
+// alarmMargin is how long after a sleep's deadline its alarm fires
+// (newSleeper).
+const alarmMargin = 5 * time.Microsecond
+
+// baselineSleepers are the sleepers newSleeper replaced, for
+// BenchmarkSleeper: "timerfd-read" read the timerfd through the poller
+// (until 2026-12-01 session 7), which a busy process polls only when a P
+// runs out of work or every 10 ms from sysmon.
+func baselineSleepers() []namedSleeper {
+	return []namedSleeper{{"timerfd-read", func() (func(time.Duration) error, func() error, error) {
+		const clockMonotonic = 1
+		fd, _, errno := syscall.RawSyscall(syscall.SYS_TIMERFD_CREATE, clockMonotonic, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if errno != 0 {
+			return nil, nil, fmt.Errorf("bench: timerfd_create: %w", errno)
+		}
+		f := os.NewFile(fd, "timerfd")
+		var expirations [8]byte
+		return func(d time.Duration) error {
+			spec := struct{ interval, value syscall.Timespec }{value: syscall.NsecToTimespec(int64(max(d, 1)))}
+			if _, _, errno := syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); errno != 0 {
+				return fmt.Errorf("bench: timerfd_settime: %w", errno)
+			}
+			if _, err := f.Read(expirations[:]); err != nil {
+				return fmt.Errorf("bench: read timerfd: %w", err)
+			}
+			return nil
+		}, f.Close, nil
+	}}}
 }

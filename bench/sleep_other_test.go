@@ -9,3 +9,6 @@ import "time"
 func newSleeper() (sleep func(time.Duration) error, release func() error, err error) {
 	return func(d time.Duration) error { time.Sleep(d); return nil }, func() error { return nil }, nil
 }
+
+// baselineSleepers: none outside Linux (BenchmarkSleeper).
+func baselineSleepers() []namedSleeper { return nil }
