@@ -88,8 +88,8 @@ const kfakeStoreEnv = "ONEXBUS_BENCH_KFAKE_STORE"
 // process's heap, 0.7 KB (no headers) to 1.3 KB (the nine) a record,
 // growing with the run. The collector then runs its first ten cycles
 // inside a 200,000-message run, at a heap that doubles each time, and
-// its cycle count in the timed part follows the other row's data, not
-// the system's: rounds of one row swung 0.3x-1.9x. Without the store
+// its cycle count in the timed part follows kfake's data, not the
+// system's: rounds of one row swung 0.3x-1.9x. Without the store
 // each system's heap is its own (the forwarder's backlog, kgo's buffers),
 // as it would be beside a real broker in another process.
 func kfakeStores() bool { return os.Getenv(kfakeStoreEnv) == "1" }
@@ -230,7 +230,9 @@ func openKgo(topic string, async bool) (instance, error) {
 	return &kgoInstance{cluster: c, cl: cl, topic: topic, async: async}, nil
 }
 
-// publish is ProduceSync: one record, returns with Kafka's ack.
+// publish is ProduceSync: one record, returns with Kafka's ack (a
+// per-record header peer makes a headerMaker for the call: publish is
+// its warm-up call, write its loop).
 func (k *kgoInstance) publish(ctx context.Context, payload []byte) error {
 	return k.produceSync(ctx, payload, k.headerSource())
 }
