@@ -12,7 +12,7 @@ import (
 // releases it. A sleep is the runtime's own timer (time.Sleep until the
 // deadline) with an alarm behind it: a timerfd(2), armed for the same
 // deadline plus alarmMargin and registered in the runtime's network
-// poller, that nobody reads. Each covers the other's blind spot:
+// poller, that no goroutine waits on. Each covers the other's blind spot:
 //
 //   - A busy process (every P running goroutines, as the bus is at half
 //     its peak) looks at its network poller only when a P runs out of
@@ -50,9 +50,8 @@ func newSleeper() (sleep func(time.Duration) error, release func() error, err er
 		return nil, nil, fmt.Errorf("bench: timerfd_create: %w", errno)
 	}
 	// A non-blocking descriptor makes a pollable File: it is registered
-	// in the runtime's epoll, so its expiry wakes an idle poller. It is
-	// never read: its pending expirations only keep it readable, and the
-	// poller is edge-triggered, so each expiry wakes it once.
+	// in the runtime's epoll, so its expiry wakes an idle poller. No
+	// goroutine waits on it; the sleep reads it without the poller.
 	f := os.NewFile(fd, "timerfd")
 	sleep = func(d time.Duration) error {
 		deadline := nowNanos() + int64(d)
@@ -63,6 +62,15 @@ func newSleeper() (sleep func(time.Duration) error, release func() error, err er
 		// Arming a near timer takes ~6 us here (it reprograms the
 		// core's timer); the sleep ends at the deadline all the same.
 		time.Sleep(time.Duration(deadline - nowNanos()))
+		// Take the expirations (EAGAIN: the timer woke the sleep before
+		// the alarm fired). Left unread, some later expiries did not wake
+		// the poller: an idle process then slept a whole millisecond
+		// more (BenchmarkSleeper process=idle: 2-6% of the sleeps, p99
+		// 1.1-2.0 ms; read, 138-224 us).
+		var expirations [8]byte
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&expirations[0])), uintptr(len(expirations))); errno != 0 && errno != syscall.EAGAIN {
+			return fmt.Errorf("bench: read timerfd: %w", errno)
+		}
 		return nil
 	}
 	return sleep, f.Close, nil
