@@ -69,7 +69,7 @@ type appendReq struct {
 	late       bool  // registered, and p stored up to end already
 
 	state atomic.Int32  // reqWaiting, reqParked, reqDone or reqCombine
-	wake  chan struct{} // buffer 1: tells a parked appender its state changed
+	wake  chan struct{} // buffer 1: tells a parked appender its state changed; made by await for each park
 }
 
 // States of an appendReq.
@@ -83,7 +83,13 @@ const (
 // reqPool holds appendReqs: a request is shared with other goroutines
 // (the holder writes its results), so it lives on the heap; the pool
 // saves the allocation (and its channel) on every contended append.
-var reqPool = sync.Pool{New: func() any { return &appendReq{wake: make(chan struct{}, 1)} }}
+//
+// The wake channel is not pooled: each park makes its own. A channel made
+// inside a testing/synctest bubble belongs to it, and an appender outside
+// the bubble that got the request from the pool and waited on it would
+// stop the process; a park already costs a goroutine switch, next to
+// which the channel's allocation is small.
+var reqPool = sync.Pool{New: func() any { return new(appendReq) }}
 
 // queueReqLocked queues r in p under p.mu: the checks, dedup, offsets,
 // the tail and retention of one append, without waking readers (the
@@ -286,6 +292,9 @@ func (l *Log) await(p *partition, r *appendReq) {
 			return
 		}
 	}
+	// The holder reads wake only after it sees reqParked, so the store
+	// comes first.
+	r.wake = make(chan struct{}, 1)
 	if r.state.CompareAndSwap(reqWaiting, reqParked) {
 		<-r.wake
 	}
@@ -296,7 +305,7 @@ func (l *Log) await(p *partition, r *appendReq) {
 
 // reset clears r for reuse, dropping its references.
 func (r *appendReq) reset() {
-	r.next, r.t, r.topic, r.recs, r.c, r.err = nil, nil, "", nil, nil, nil
+	r.next, r.t, r.topic, r.recs, r.c, r.err, r.wake = nil, nil, "", nil, nil, nil, nil
 	r.part, r.now, r.end = 0, 0, 0
 	r.over, r.full, r.registered, r.late = false, false, false, false
 	r.state.Store(reqWaiting)
