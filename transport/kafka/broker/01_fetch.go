@@ -32,17 +32,29 @@ func handleFetch(c *conn, _ *connInfo, kreq kmsg.Request, reply func(kmsg.Respon
 		return
 	}
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, c.s.cfg.maxWait)
-	f := &fetch{c: c, req: req, reply: reply, deadline: time.Now().Add(wait)}
+	f := &fetch{c: c, fut: c.current, req: req, reply: reply, deadline: time.Now().Add(wait)}
 	f.run()
 }
 
 // fetch is one Fetch request, possibly parked.
 type fetch struct {
 	c        *conn
+	fut      *future // the request's place in the response order
 	req      *kmsg.FetchRequest
 	reply    func(kmsg.Response)
 	deadline time.Time
 	watch    []core.WatchPos // while parked: the positions to wait on
+	// buf holds the record batches of the response being built, from
+	// fetchPool; answer hands it to the future, and the writer gives it
+	// back once the response is encoded. A read that is not answered
+	// (still below MinBytes) is dropped and the next read reuses buf.
+	buf *[]byte
+}
+
+// answer sends resp, built by the last read, with its batch buffer.
+func (f *fetch) answer(resp *kmsg.FetchResponse) {
+	f.fut.batches, f.buf = f.buf, nil
+	f.reply(resp)
 }
 
 // run reads once and either answers or parks the fetch on its future:
@@ -50,7 +62,7 @@ type fetch struct {
 func (f *fetch) run() {
 	resp, n, watch := f.read()
 	if n >= int(f.req.MinBytes) || f.req.MaxWaitMillis <= 0 || len(watch) == 0 || !time.Now().Before(f.deadline) {
-		f.reply(resp)
+		f.answer(resp)
 		return
 	}
 	f.watch = watch
@@ -75,7 +87,7 @@ func (f *fetch) wait(w *fetchWake) bool {
 		if err != nil {
 			// A partition went away or the bus is closing: answer now.
 			resp, _, _ := f.read()
-			f.reply(resp)
+			f.answer(resp)
 			return true
 		}
 		remove := s.fetches.add(w.fire)
@@ -87,7 +99,7 @@ func (f *fetch) wait(w *fetchWake) bool {
 		}
 		resp, n, watch := f.read()
 		if n >= int(f.req.MinBytes) || len(watch) == 0 || !time.Now().Before(f.deadline) || s.isClosing() {
-			f.reply(resp)
+			f.answer(resp)
 			return true
 		}
 		f.watch = watch
@@ -146,6 +158,13 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 		budget = 1 << 31
 	}
 	total := 0
+	if f.buf == nil {
+		f.buf = fetchPool.get(0)
+	}
+	// dst holds every partition's batches back to back; each partition's
+	// RecordBatches is its own capped slice of it.
+	dst := (*f.buf)[:0]
+	defer func() { *f.buf = dst }()
 	var watch []core.WatchPos
 	for _, rt := range req.Topics {
 		t := kmsg.NewFetchResponseTopic()
@@ -207,7 +226,8 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 				if limit <= 0 {
 					limit = 1 // at least one batch (KIP-74)
 				}
-				b, next, err := s.kl.ReadBatchesIsolated(f.c.ctx, name, rp.Partition, rp.FetchOffset, limit, nil, committed)
+				at := len(dst)
+				b, next, err := s.kl.ReadBatchesIsolated(f.c.ctx, name, rp.Partition, rp.FetchOffset, limit, dst, committed)
 				if err != nil {
 					var ce *wal.CorruptError
 					if errors.As(err, &ce) {
@@ -218,9 +238,10 @@ func (f *fetch) read() (*kmsg.FetchResponse, int, []core.WatchPos) {
 					continue
 				}
 				// Only the response's first batch may exceed MaxBytes.
-				if b != nil && (total == 0 || total+len(b) <= budget) {
-					p.RecordBatches = b
-					total += len(b)
+				if got := len(b) - at; got > 0 && (total == 0 || total+got <= budget) {
+					p.RecordBatches = b[at:len(b):len(b)]
+					total += got
+					dst = b
 					if committed && next > rp.FetchOffset {
 						p.AbortedTransactions = s.abortedIn(name, rp.Partition, rp.FetchOffset, next)
 					}

@@ -43,6 +43,10 @@ type future struct {
 	replied atomic.Bool
 	resp    kmsg.Response // nil: nothing to send (acks=0)
 	raw     []byte        // a bare SASL token frame (after SaslHandshake v0), when resp is nil
+	// batches is the fetchPool buffer resp's record batches are in (set
+	// before reply by the fetch): the writer gives it back once resp is
+	// encoded.
+	batches *[]byte
 	// park is a long-poll fetch that the writer waits for and answers
 	// itself (fetch.wait) once the responses before it are written. It
 	// is set by parkFetch, on the reader, before done closes; reply then
@@ -217,7 +221,18 @@ func (c *conn) readLoop() {
 			c.close(fmt.Errorf("set read deadline: %w", err))
 			return
 		}
-		frame := make([]byte, n)
+		// A produce frame is dead once its handler returns (AppendBatch
+		// copies the batch; ReadFrom copies every string), so its buffer
+		// goes back to producePool then. Other requests may keep theirs
+		// (a parked fetch, a JoinGroup waiting for its group).
+		var pooled *[]byte
+		var frame []byte
+		if k, err := br.Peek(2); n >= 2 && err == nil && int16(binary.BigEndian.Uint16(k)) == kmsg.Produce.Int16() {
+			pooled = producePool.get(n)
+			frame = (*pooled)[:n]
+		} else {
+			frame = make([]byte, n)
+		}
 		if _, err := io.ReadFull(br, frame); err != nil {
 			c.s.budget.release(held)
 			if err == io.EOF {
@@ -252,14 +267,26 @@ func (c *conn) readLoop() {
 			return
 		}
 		f := &future{corr: req.CorrelationID, bytes: held, done: make(chan struct{})}
+		// The request is executed before its future goes to the writer:
+		// most are answered (or parked) by then, so the writer wakes once
+		// for a response that is ready instead of once for the future and
+		// again for its answer. Order is kept: only this loop queues, in
+		// request order; the window still bounds the futures in flight.
+		muted, ok := c.execute(req, f)
+		if !ok {
+			c.s.budget.release(held)
+			return
+		}
+		if pooled != nil && req.Key == kmsg.Produce.Int16() {
+			producePool.put(pooled)
+		}
 		select {
 		case c.pending <- f:
 		case <-c.done:
 			c.s.budget.release(held)
 			return
 		}
-		muted, ok := c.execute(req, f)
-		if !ok || c.stop != nil {
+		if c.stop != nil {
 			return
 		}
 		if muted > 0 && !c.mute(muted) {
@@ -413,6 +440,10 @@ func (c *conn) writeLoop() {
 		switch {
 		case f.resp != nil:
 			buf = kafkawire.AppendResponse(buf[:0], f.corr, f.resp)
+			if f.batches != nil {
+				fetchPool.put(f.batches)
+				f.batches, f.resp = nil, nil
+			}
 		case f.raw != nil:
 			buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(f.raw)))
 			buf = append(buf, f.raw...)

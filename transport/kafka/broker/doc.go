@@ -18,6 +18,15 @@
 // produce requests kgo pipelines share one fsync. At most 32 requests are
 // in flight per connection, and a global budget of in-flight request bytes
 // (WithMaxInFlightBytes) stops reading when spent, so TCP pushes back.
+// The reader executes a request before it queues the request's future
+// for the writer, so a response answered at once wakes the writer once.
+// Produce frames and the record batches of fetch responses come from
+// process-wide sync.Pools of buffers up to 1 MiB (bufpool.go): a frame
+// goes back once its handler returns (AppendBatch copies the batch), a
+// fetch's batches once the writer has encoded the response. What is in
+// use stays within the budget and the windows; what the pools keep idle
+// the collector frees, so memory grows with neither connections nor
+// messages.
 //
 // A frame above WithMaxFrameBytes (100 MiB), an unknown API key, a version
 // outside the table, a body that does not decode, a request before SASL

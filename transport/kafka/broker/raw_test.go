@@ -78,7 +78,13 @@ func (r *rawConn) readFrame() (int32, []byte, error) {
 // do sends req and decodes its response at req's version.
 func (r *rawConn) do(req kmsg.Request) kmsg.Response {
 	r.t.Helper()
-	corr := r.send(req)
+	return r.recv(req, r.send(req))
+}
+
+// recv reads the next response, which must be corr's, and decodes it at
+// req's version (a request sent earlier with send).
+func (r *rawConn) recv(req kmsg.Request, corr int32) kmsg.Response {
+	r.t.Helper()
 	got, body, err := r.readFrame()
 	if err != nil {
 		r.t.Fatalf("%s v%d: read response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)

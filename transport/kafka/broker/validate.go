@@ -16,6 +16,8 @@ type RecordValidator interface {
 	ValidatesTopic(topic string) bool
 	// ValidateRecord checks one record: its event_type header (or ""),
 	// key and value (nil for null). An error refuses the whole batch.
+	// key and value alias the request's buffer, which is reused once
+	// the produce is handled: copy what is kept after the call.
 	ValidateRecord(topic, eventType string, key, value []byte) error
 }
 
