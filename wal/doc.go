@@ -208,7 +208,7 @@
 // partition.mu, and hold no lock while they wait.
 //
 // Log.closeMu, then Log.roundMu, then Log.mu, then partition.mu, then
-// topicLog.dedup.mu, then Log.genMu (Log.roundMu also before Log.curMu); Log.curMu, Log.holdMu, Log.durable's locks and
+// topicLog.dedup.mu, then Log.genMu (Log.roundMu also before Log.curMu); Log.curMu, Log.holdMu, partition.floorMu, Log.durable's locks and
 // Log.producers.mu are never held with another, nor is a watcher's mu
 // (Watch callbacks, AppendBatch's done and a retention hold's match
 // function run with no lock held). The committer and readers read queued

@@ -57,8 +57,11 @@ type Log struct {
 
 	clusterID string // persisted at the first Open of the store
 
-	holdMu sync.Mutex       // protects holds
+	holdMu sync.Mutex       // protects holds and holdsSeq
 	holds  []*retentionHold // HoldRetentionOf calls in force
+	// holdsSeq numbers the looks at holds (heldGroups), so that a floor
+	// computed from an older look never replaces a newer one.
+	holdsSeq uint64
 	// nholds is len(holds), for readers that hold another lock.
 	nholds atomic.Int32
 
@@ -118,6 +121,11 @@ type partition struct {
 	// retention never moves start past it. MaxInt64 when nothing holds.
 	// The committer refreshes it; it may lag (be lower), never lead.
 	floor atomic.Int64
+	// floorMu orders the stores of floor (refreshFloor); floorSeq is the
+	// Log.holdsSeq of the look floor was computed from. floorMu is never
+	// held with another lock.
+	floorMu  sync.Mutex
+	floorSeq uint64
 
 	// pending is a stack of appends waiting for the combiner to queue
 	// them, and combining (0 or 1) the token of the one appender that

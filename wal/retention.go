@@ -30,7 +30,10 @@ func (l *Log) applyRetention(tx store.Tx, c *cut, data, index store.Bucket, now 
 		last := first + meta.Count
 		// Bytes and age never drop the newest chunk: the log keeps its end.
 		notNewest := last < c.base+c.count
-		held := last > c.floor
+		// The live floor too: a hold that returned after this round made
+		// its floor (refreshFloors) holds the round (HoldRetentionOf's
+		// "takes effect before it returns").
+		held := last > min(c.floor, c.p.floor.Load())
 		drop := last <= c.newStart ||
 			(r.MaxBytes > 0 && c.newBytes > r.MaxBytes && notNewest && !held) ||
 			(r.MaxAge > 0 && now.UnixNano()-meta.MaxTs > int64(r.MaxAge) && notNewest && !held)
@@ -122,11 +125,15 @@ type retentionHold struct {
 // hold Log.mu).
 func (l *Log) holding() bool { return l.nholds.Load() > 0 }
 
-// heldGroups returns the groups holding retention of topic. The holds'
-// match functions run without holdMu.
-func (l *Log) heldGroups(topic string) []string {
+// heldGroups returns the groups holding retention of topic, and the
+// number of this look at the holds (Log.holdsSeq): a later look sees
+// every hold an earlier one saw or a later hold. The holds' match
+// functions run without holdMu.
+func (l *Log) heldGroups(topic string) ([]string, uint64) {
 	l.holdMu.Lock()
 	holds := slices.Clone(l.holds)
+	l.holdsSeq++
+	seq := l.holdsSeq
 	l.holdMu.Unlock()
 	var gs []string
 	for _, h := range holds {
@@ -134,7 +141,7 @@ func (l *Log) heldGroups(topic string) []string {
 			gs = append(gs, h.group)
 		}
 	}
-	return gs
+	return gs, seq
 }
 
 // refreshFloors recomputes the retention floor of each cut's partition
@@ -146,9 +153,14 @@ func (l *Log) refreshFloors(cuts []cut) {
 	}
 }
 
-// refreshFloor computes and stores p's retention floor.
+// refreshFloor computes and stores p's retention floor, and returns the
+// floor in force. A floor computed from an older look at the holds is
+// not stored over one from a newer look: the committer lists the holds,
+// HoldRetentionOf adds one and stores the floor it gives, and the
+// committer's floor, made without that hold, must not then replace it
+// (count retention would drop what the new group has not consumed).
 func (l *Log) refreshFloor(p *partition) int64 {
-	groups := l.heldGroups(p.topic)
+	groups, seq := l.heldGroups(p.topic)
 	floor := int64(math.MaxInt64)
 	if len(groups) > 0 {
 		p.mu.Lock()
@@ -162,7 +174,13 @@ func (l *Log) refreshFloor(p *partition) int64 {
 			floor = min(floor, off)
 		}
 	}
-	p.floor.Store(floor)
+	p.floorMu.Lock()
+	if seq > p.floorSeq {
+		p.floorSeq = seq
+		p.floor.Store(floor)
+	}
+	floor = p.floor.Load()
+	p.floorMu.Unlock()
 	return floor
 }
 
