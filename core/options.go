@@ -303,8 +303,10 @@ func WithDefaultTopicConfig(tc TopicConfig) Option { return func(c *config) { c.
 // topic whose subscribers keep up holds about its bound, while one whose
 // subscriber lags grows past it. Default false: retention drops the
 // oldest messages whoever has read them (the memory bus,
-// transport/memory, turns it on). Groups consuming over the Kafka
-// protocol or HTTP leases are not Subscriptions and do not hold.
+// transport/memory, turns it on). HTTP pull and push groups
+// (transport/http) are Subscriptions and hold; groups consuming over the
+// Kafka protocol (and callers of Fetch and CommitOffset) are not and do
+// not: pair them with HoldRetention.
 func WithSubscribersHoldRetention(on bool) Option {
 	return func(c *config) { c.subscribersHold = on }
 }

@@ -25,8 +25,9 @@
 // Pass core.WithDefaultTopicConfig (or WithTopic) to choose other bounds,
 // a zero core.Retention to keep everything, and
 // core.WithSubscribersHoldRetention(false) for retention that drops
-// unread messages. Groups that consume over the Kafka protocol or HTTP
-// leases do not hold: pair them with core.Bus.HoldRetention.
+// unread messages. HTTP pull and push groups (transport/http) are
+// Subscriptions and hold; groups that consume over the Kafka protocol do
+// not: pair them with core.Bus.HoldRetention.
 package memory
 
 import (
