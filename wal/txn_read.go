@@ -100,12 +100,13 @@ func (l *Log) readCommittedWindow(ctx context.Context, topic string, part int32,
 		return from, -1, fmt.Errorf("wal: read committed %s/%d: %w", topic, part, err)
 	}
 	if from >= lso {
-		// Read would move a from below the start up to it; so do we.
-		start, _, err := l.Offsets(topic, part)
-		if err != nil {
-			return from, -1, err
-		}
-		return max64(from, min(start, lso)), -1, nil
+		// Nothing to read: from stays. (Read moves a from below the
+		// start up to it, but this from is at or past lso, and the start
+		// a reader may be moved to is capped at lso: this returned
+		// max(from, min(start, lso)) after another partition lookup and
+		// lock, which is from. It is the read of every delivery loop that
+		// has caught up, just before it parks.)
+		return from, -1, nil
 	}
 	over = -1
 	next, err = l.Read(ctx, topic, part, from, max, func(e *Entry) error {
