@@ -17,9 +17,10 @@ import (
 //   - A busy process (every P running goroutines, as the bus is at half
 //     its peak) looks at its network poller only when a P runs out of
 //     work or sysmon polls, every 10 ms at most: a goroutine reading the
-//     timerfd, as the scheduler did before, woke 15 ms late at the median
-//     (and 40 ms at the 99th percentile) when 2 Ps were kept busy
-//     (measured on this project's 2-core VM, 100 us sleeps). The runtime
+//     timerfd, as the scheduler did before, woke 15-20 ms late at the
+//     median (40-145 ms at the 99th percentile) when 2 Ps were kept busy
+//     (BenchmarkSleeper on this project's 2-core VM, 100 us sleeps, load
+//     3-5). The runtime
 //     checks its timers at every goroutine switch, so the timer fires
 //     within a microsecond or two there.
 //   - An idle process blocks one thread in epoll_wait with the timer's
@@ -27,9 +28,11 @@ import (
 //     delay under 1 ms up to 1 ms): time.Sleep alone wakes an idle
 //     process 1 ms late. The alarm's expiry is an event on that epoll, so
 //     the thread returns at the deadline (plus alarmMargin), finds the
-//     timer due and runs the scheduler: idle lateness is the timerfd's,
-//     as before (its median on this VM, 45-70 us, is the machine's wake
-//     from idle).
+//     timer due and runs the scheduler. Idle, that is 65-72 us late at
+//     the median against 52 us for a goroutine reading the timerfd (most
+//     of both is this VM's wake from idle; the rest the margin and the
+//     run of the timer by the P that finds it), p99 0.14-0.6 ms against
+//     0.16-0.2 ms.
 //
 // The alarm fires alarmMargin after the deadline so that the timer is
 // due when the poller returns (were it a few hundred nanoseconds early,
