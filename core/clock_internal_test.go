@@ -1,6 +1,8 @@
 package core
 
 import (
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -70,5 +72,10 @@ func TestDefaultClockIsTheWallClock(t *testing.T) {
 	cfg = defaultConfig()
 	if got := cfg.now(); time.Since(got) < 0 || time.Since(got) > time.Minute {
 		t.Fatalf("the default clock reads %v, now is %v", got, time.Now())
+	}
+	// A method value's func is the method's wrapper, whatever the
+	// receiver: the default is some wallClock's now, not time.Now.
+	if got, want := reflect.ValueOf(cfg.now).Pointer(), reflect.ValueOf(new(wallClock).now).Pointer(); got != want {
+		t.Fatalf("the default clock is %s, not a wallClock's now", runtime.FuncForPC(got).Name())
 	}
 }
