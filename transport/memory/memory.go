@@ -37,12 +37,15 @@ import (
 	memstore "github.com/onexbus/onexbus/store/memory"
 )
 
-// DefaultRetention bounds each partition of the topics a memory bus
-// creates on first use: the newest 100,000 messages and at most 64 MiB,
-// apart from what a subscribed group has not consumed yet (see the
-// package doc, Memory). With 256-byte values that is about 30 MiB a
-// partition.
-var DefaultRetention = core.Retention{MaxMessages: 100_000, MaxBytes: 64 << 20}
+// DefaultRetention is the bound of each partition of the topics a memory
+// bus creates on first use: the newest 100,000 messages and at most
+// 64 MiB, apart from what a subscribed group has not consumed yet (see
+// the package doc, Memory). With 256-byte values that is about 30 MiB a
+// partition. A function, not a variable, so no caller can change the
+// default of every other memory bus in the process.
+func DefaultRetention() core.Retention {
+	return core.Retention{MaxMessages: 100_000, MaxBytes: 64 << 20}
+}
 
 // New returns a started bus on a fresh memory store. opts are the bus's
 // options, applied after the memory bus's defaults (one partition and
@@ -52,7 +55,7 @@ var DefaultRetention = core.Retention{MaxMessages: 100_000, MaxBytes: 64 << 20}
 func New(opts ...core.Option) (*core.Bus, error) {
 	all := make([]core.Option, 0, len(opts)+4)
 	all = append(all,
-		core.WithDefaultTopicConfig(core.TopicConfig{Partitions: 1, Retention: DefaultRetention}),
+		core.WithDefaultTopicConfig(core.TopicConfig{Partitions: 1, Retention: DefaultRetention()}),
 		core.WithSubscribersHoldRetention(true))
 	all = append(all, slices.Clip(opts)...)
 	all = append(all, core.WithStore(memstore.New()), core.WithDurability(core.DurabilityNone, 0))

@@ -23,11 +23,11 @@ func TestMemoryBusDefaultRetention(t *testing.T) {
 	if _, err := b.Publish(ctx, &core.Message{Topic: "t1", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	if tc, ok := b.TopicConfig("t1"); !ok || tc.Retention != memory.DefaultRetention || tc.Partitions != 1 {
-		t.Fatalf("topic config %+v (%v), want retention %+v", tc, ok, memory.DefaultRetention)
+	if tc, ok := b.TopicConfig("t1"); !ok || tc.Retention != memory.DefaultRetention() || tc.Partitions != 1 {
+		t.Fatalf("topic config %+v (%v), want retention %+v", tc, ok, memory.DefaultRetention())
 	}
-	if memory.DefaultRetention.MaxMessages <= 0 || memory.DefaultRetention.MaxBytes <= 0 {
-		t.Fatalf("DefaultRetention %+v bounds neither messages nor bytes", memory.DefaultRetention)
+	if d := memory.DefaultRetention(); d.MaxMessages <= 0 || d.MaxBytes <= 0 {
+		t.Fatalf("DefaultRetention %+v bounds neither messages nor bytes", memory.DefaultRetention())
 	}
 
 	own := core.TopicConfig{Partitions: 2, Retention: core.Retention{MaxMessages: 7}}
